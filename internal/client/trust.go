@@ -1,0 +1,166 @@
+package client
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+)
+
+// hostKeyVerifier checks the key a hop presents against the hop's trust
+// source. It remembers the key it saw so the caller can pin it (trust on
+// first use) and report its fingerprint, and keeps a mismatch as a typed error
+// because x/crypto/ssh flattens callback errors into its handshake error.
+type hostKeyVerifier struct {
+	hop      Hop
+	check    ssh.HostKeyCallback
+	algos    []string
+	mu       sync.Mutex
+	seen     ssh.PublicKey
+	mismatch *HostKeyMismatchError
+}
+
+// plainHostKeyAlgorithms are offered when no certificate is expected, so the
+// host presents the plain key that gets pinned.
+var plainHostKeyAlgorithms = []string{
+	ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
+	ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256,
+}
+
+func newHostKeyVerifier(h Hop) (*hostKeyVerifier, error) {
+	v := &hostKeyVerifier{hop: h}
+	switch {
+	case h.HostKey != "":
+		pinned, err := ParseHostKey(h.HostKey)
+		if err != nil {
+			return nil, fmt.Errorf("parse host_key of %s: %w", h.Address(), err)
+		}
+		if c, ok := pinned.(*ssh.Certificate); ok {
+			pinned = c.Key
+		}
+		v.algos = algorithmsFor(pinned)
+		v.check = func(_ string, _ net.Addr, key ssh.PublicKey) error {
+			if bytes.Equal(key.Marshal(), pinned.Marshal()) {
+				return nil
+			}
+			return &HostKeyMismatchError{
+				Address:   h.Address(),
+				Expected:  ssh.FingerprintSHA256(pinned),
+				Presented: ssh.FingerprintSHA256(key),
+				Reason:    "the host_key pinned in the configuration does not match",
+			}
+		}
+	case h.KnownHostsFile != "":
+		file, err := expandHome(h.KnownHostsFile)
+		if err != nil {
+			return nil, err
+		}
+		cb, err := knownhosts.New(file)
+		if err != nil {
+			return nil, fmt.Errorf("read known_hosts_file %s: %w", file, err)
+		}
+		v.check = knownHostsCheck(cb, h.Address(), file)
+	case h.TrustOnFirstUse:
+		v.algos = plainHostKeyAlgorithms
+		v.check = func(string, net.Addr, ssh.PublicKey) error { return nil }
+	default:
+		return nil, fmt.Errorf("no host key trust configured for %s: set host_key, known_hosts_file or trust_on_first_use", h.Address())
+	}
+	return v, nil
+}
+
+// knownHostsCheck accepts a host certificate signed by an @cert-authority of
+// the file, and otherwise the host's plain key listed in the file.
+func knownHostsCheck(cb ssh.HostKeyCallback, address, file string) ssh.HostKeyCallback {
+	return func(hostname string, remote net.Addr, key ssh.PublicKey) error {
+		err := cb(hostname, remote, key)
+		if err == nil {
+			return nil
+		}
+		presented := key
+		if cert, ok := key.(*ssh.Certificate); ok {
+			presented = cert.Key
+			if err = cb(hostname, remote, cert.Key); err == nil {
+				return nil
+			}
+		}
+		var keyErr *knownhosts.KeyError
+		if errors.As(err, &keyErr) {
+			if len(keyErr.Want) == 0 {
+				return &HostKeyMismatchError{
+					Address: address, Expected: "an entry in " + file, Presented: ssh.FingerprintSHA256(presented),
+					Reason: "the host is not listed in known_hosts_file and no @cert-authority line vouches for it",
+				}
+			}
+			want := make([]string, 0, len(keyErr.Want))
+			for _, w := range keyErr.Want {
+				want = append(want, ssh.FingerprintSHA256(w.Key))
+			}
+			return &HostKeyMismatchError{
+				Address: address, Expected: strings.Join(want, " or "), Presented: ssh.FingerprintSHA256(presented),
+				Reason: "known_hosts_file lists another key for this host",
+			}
+		}
+		var revoked *knownhosts.RevokedError
+		if errors.As(err, &revoked) {
+			return &HostKeyMismatchError{Address: address, Expected: "a key not marked @revoked", Presented: ssh.FingerprintSHA256(presented), Reason: "the key is revoked in " + file}
+		}
+		return &HostKeyMismatchError{Address: address, Expected: "a key trusted by " + file, Presented: ssh.FingerprintSHA256(presented), Reason: err.Error()}
+	}
+}
+
+func algorithmsFor(k ssh.PublicKey) []string {
+	if k.Type() == ssh.KeyAlgoRSA {
+		return []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
+	}
+	return []string{k.Type()}
+}
+
+// callback is the ssh.HostKeyCallback given to the handshake.
+func (v *hostKeyVerifier) callback(hostname string, remote net.Addr, key ssh.PublicKey) error {
+	plain := key
+	if c, ok := key.(*ssh.Certificate); ok {
+		plain = c.Key
+	}
+	v.mu.Lock()
+	v.seen = plain
+	v.mu.Unlock()
+	err := v.check(hostname, remote, key)
+	var mm *HostKeyMismatchError
+	if errors.As(err, &mm) {
+		v.mu.Lock()
+		v.mismatch = mm
+		v.mu.Unlock()
+	}
+	return err
+}
+
+func (v *hostKeyVerifier) presented() ssh.PublicKey {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.seen
+}
+
+func (v *hostKeyVerifier) mismatchErr() *HostKeyMismatchError {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.mismatch
+}
+
+// verifyKnownKey checks a key seen earlier on a pooled connection against a
+// (possibly different) configuration's trust, without a new handshake.
+func verifyKnownKey(h Hop, remote net.Addr, key ssh.PublicKey) error {
+	v, err := newHostKeyVerifier(h)
+	if err != nil {
+		return err
+	}
+	if h.TrustOnFirstUse {
+		return nil
+	}
+	return v.check(h.Address(), remote, key)
+}

@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# fleet.sh — boots and tears down Steward's local fleet of real Debian test hosts.
+#
+#   fleet.sh up N     boot N hosts (h1..hN); recovers from a killed earlier run first
+#   fleet.sh down     stop every host; leaves no process, mount, netns, bridge or veth
+#   fleet.sh status   print the fleet description and which hosts answer
+#   fleet.sh rootfs   build (or reuse) the cached root file system only
+#
+# Each host is a bookworm root file system booted with systemd-nspawn on an overlay,
+# in its own network namespace joined to one bridge. The description of the fleet
+# (addresses, users, key paths, host keys) is written to $FLEET_STATE/fleet.json.
+set -euo pipefail
+
+FLEET_STATE=${FLEET_STATE:-/var/lib/steward-fleet}
+FLEET_CACHE=${FLEET_CACHE:-/var/cache/steward-fleet}
+FLEET_MIRROR=${FLEET_MIRROR:-$(sed -n 's/^URIs: *\(http[^ ]*debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)}
+FLEET_MIRROR=${FLEET_MIRROR:-http://deb.debian.org/debian}
+BRIDGE=stwbr0
+SUBNET=10.213.7              # /24 used only on this machine's bridge
+GATEWAY=$SUBNET.1
+PACKAGES=systemd,systemd-sysv,dbus,openssh-server,sudo,iproute2,procps,python3,ca-certificates,nftables,apt-utils
+ROOTFS_VERSION=2            # bump when the rootfs customisation below changes
+
+log() { printf 'fleet: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+rootfs_dir() {
+  local key
+  key=$(printf '%s %s %s' "$PACKAGES" "$ROOTFS_VERSION" "$(uname -m)" | sha256sum | cut -c1-16)
+  echo "$FLEET_CACHE/rootfs-$key"
+}
+
+need_tools() {
+  local missing=()
+  for t in debootstrap systemd-nspawn ip ssh-keygen nsenter; do
+    command -v "$t" >/dev/null || missing+=("$t")
+  done
+  if ((${#missing[@]})); then
+    log "installing host tools (missing: ${missing[*]})"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap systemd-container iproute2 openssh-client util-linux >/dev/null
+  fi
+}
+
+build_rootfs() {
+  local dir tmp
+  dir=$(rootfs_dir)
+  [[ -f $dir/.complete ]] && { echo "$dir"; return; }
+  need_tools
+  tmp="$dir.tmp"
+  rm -rf "$tmp"
+  mkdir -p "$FLEET_CACHE"
+  log "debootstrap bookworm into $dir (once; cached)"
+  debootstrap --variant=minbase --include="$PACKAGES" bookworm "$tmp" "$FLEET_MIRROR" >"$FLEET_CACHE/debootstrap.log" 2>&1 \
+    || { tail -20 "$FLEET_CACHE/debootstrap.log" >&2; die "debootstrap failed"; }
+  # Per-host identity comes from each host's overlay, never from the shared image.
+  rm -f "$tmp"/etc/ssh/ssh_host_* "$tmp"/etc/machine-id "$tmp"/var/lib/dbus/machine-id
+  : >"$tmp/etc/machine-id"
+  # Units that have nothing to do in a container, or that would slow a boot down.
+  for u in systemd-networkd.service systemd-resolved.service apt-daily.timer apt-daily-upgrade.timer \
+           e2scrub_all.timer fstrim.timer man-db.timer dpkg-db-backup.timer systemd-timesyncd.service \
+           getty@.service console-getty.service; do
+    chroot "$tmp" systemctl mask "$u" >/dev/null 2>&1 || true
+  done
+  chroot "$tmp" systemctl enable ssh.service >/dev/null 2>&1
+  chroot "$tmp" useradd -m -s /bin/bash deploy
+  chroot "$tmp" useradd -m -s /bin/bash nosudo
+  echo 'deploy ALL=(ALL) NOPASSWD: ALL' >"$tmp/etc/sudoers.d/deploy"
+  chmod 0440 "$tmp/etc/sudoers.d/deploy"
+  cat >"$tmp/etc/ssh/sshd_config.d/steward-fleet.conf" <<'CONF'
+# Test fleet: key and certificate logins only; verbose enough to count connections.
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+TrustedUserCAKeys /etc/ssh/steward_user_ca.pub
+HostCertificate /etc/ssh/ssh_host_ed25519_key-cert.pub
+UseDNS no
+LogLevel VERBOSE
+MaxStartups 100:30:200
+CONF
+  # The fleet has no internet: apt points at a repository on the bridge (later issues serve it).
+  rm -f "$tmp"/etc/apt/sources.list.d/* 
+  echo "deb [trusted=yes] http://$GATEWAY:8765/ ./" >"$tmp/etc/apt/sources.list"
+  chroot "$tmp" apt-get clean
+  touch "$tmp/.complete"
+  mv "$tmp" "$dir"
+  echo "$dir"
+}
+
+make_keys() {
+  local k=$FLEET_STATE/keys
+  mkdir -p "$k"
+  chmod 0700 "$k"
+  [[ -f $k/id_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -C steward-fleet-test -f "$k/id_ed25519"
+  [[ -f $k/user_ca ]] || ssh-keygen -q -t ed25519 -N '' -C steward-fleet-user-ca -f "$k/user_ca"
+  [[ -f $k/host_ca ]] || ssh-keygen -q -t ed25519 -N '' -C steward-fleet-host-ca -f "$k/host_ca"
+}
+
+host_pid() { cat "$FLEET_STATE/hosts/$1/pid" 2>/dev/null || true; }
+
+boot_host() {
+  local i=$1 rootfs=$2 name="h$1" addr="$SUBNET.$((10 + $1))"
+  local hd=$FLEET_STATE/hosts/$name up=$FLEET_STATE/hosts/$name/upper k=$FLEET_STATE/keys
+  mkdir -p "$up/etc/ssh" "$hd/work" "$up/root/.ssh" "$up/home/deploy/.ssh" "$up/home/nosudo/.ssh"
+  # Identity: a machine-id, a hostname and host keys of its own.
+  tr -d '-' </proc/sys/kernel/random/uuid >"$up/etc/machine-id"
+  echo "$name" >"$up/etc/hostname"
+  ssh-keygen -q -t ed25519 -N '' -C "root@$name" -f "$up/etc/ssh/ssh_host_ed25519_key"
+  ssh-keygen -q -t rsa -b 2048 -N '' -C "root@$name" -f "$up/etc/ssh/ssh_host_rsa_key"
+  ssh-keygen -q -s "$k/host_ca" -I "$name" -h -n "$addr,$name" "$up/etc/ssh/ssh_host_ed25519_key.pub"
+  cp "$k/user_ca.pub" "$up/etc/ssh/steward_user_ca.pub"
+  for u in root deploy nosudo; do
+    local home=/home/$u; [[ $u == root ]] && home=/root
+    cp "$k/id_ed25519.pub" "$up$home/.ssh/authorized_keys"
+    chmod 0700 "$up$home/.ssh"; chmod 0600 "$up$home/.ssh/authorized_keys"
+  done
+  local uid
+  uid=$(awk -F: '$1=="deploy"{print $3}' "$rootfs/etc/passwd"); chown -R "$uid:$uid" "$up/home/deploy"
+  uid=$(awk -F: '$1=="nosudo"{print $3}' "$rootfs/etc/passwd"); chown -R "$uid:$uid" "$up/home/nosudo"
+  # The fleet has no routes beyond the bridge; hosts resolve nothing.
+  printf '127.0.0.1 localhost\n127.0.1.1 %s\n' "$name" >"$up/etc/hosts"
+
+  # Network: one namespace per host, a veth into the bridge.
+  ip netns add "stw-$name"
+  ip link add "stwv-$name" type veth peer name eth0 netns "stw-$name"
+  ip link set "stwv-$name" master "$BRIDGE" up
+  ip -n "stw-$name" addr add "$addr/24" dev eth0
+  ip -n "stw-$name" link set eth0 up
+  ip -n "stw-$name" link set lo up
+  ip -n "stw-$name" route add default via "$GATEWAY"
+
+  # Boot. setsid so the container outlives this script and is killed as one group by down.
+  setsid systemd-nspawn -q -b --register=no --keep-unit -M "stw-$name" --hostname="$name" \
+    -D "$rootfs" --overlay="$rootfs:$up:/" --network-namespace-path="/run/netns/stw-$name" \
+    --resolv-conf=off --timezone=off --link-journal=no \
+    </dev/null >"$hd/console.log" 2>&1 &
+  echo $! >"$hd/pid"
+  echo "$addr" >"$hd/address"
+}
+
+wait_for_ssh() {
+  local name=$1 addr=$2 deadline=$((SECONDS + 60))
+  while ((SECONDS < deadline)); do
+    if ssh -q -o BatchMode=yes -o ConnectTimeout=2 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+         -i "$FLEET_STATE/keys/id_ed25519" "root@$addr" 'systemctl is-system-running --wait >/dev/null 2>&1; true' 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.5
+  done
+  tail -30 "$FLEET_STATE/hosts/$name/console.log" >&2 || true
+  die "$name ($addr) did not answer ssh within 60s"
+}
+
+write_description() {
+  local n=$1 k=$FLEET_STATE/keys out=$FLEET_STATE/fleet.json.tmp
+  {
+    printf '{\n  "bridge_address": "%s",\n  "subnet": "%s.0/24",\n' "$GATEWAY" "$SUBNET"
+    printf '  "private_key_file": "%s",\n  "user_ca_key_file": "%s",\n  "host_ca_public_key": "%s",\n' \
+      "$k/id_ed25519" "$k/user_ca" "$(cut -d' ' -f1,2 "$k/host_ca.pub")"
+    printf '  "users": {"root": {"sudo": false}, "deploy": {"sudo": true}, "nosudo": {"sudo": false}},\n'
+    printf '  "hosts": [\n'
+    for ((i = 1; i <= n; i++)); do
+      local name="h$i" hd=$FLEET_STATE/hosts/h$i
+      printf '    {"name": "%s", "address": "%s", "port": 22, "machine_id": "%s", "host_key": "%s", "netns": "stw-%s", "pid": %s}%s\n' \
+        "$name" "$(cat "$hd/address")" "$(cat "$hd/upper/etc/machine-id")" \
+        "$(cut -d' ' -f1,2 "$hd/upper/etc/ssh/ssh_host_ed25519_key.pub")" "$name" "$(host_pid "$name")" \
+        "$([[ $i -lt $n ]] && echo ,)"
+    done
+    printf '  ]\n}\n'
+  } >"$out"
+  mv "$out" "$FLEET_STATE/fleet.json"
+}
+
+cmd_down() {
+  local d
+  for d in "$FLEET_STATE"/hosts/*/; do
+    [[ -d $d ]] || continue
+    local pid; pid=$(cat "$d/pid" 2>/dev/null || true)
+    if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    fi
+  done
+  # Give containers a moment to power off, then make sure.
+  for _ in $(seq 1 50); do
+    pgrep -f 'systemd-nspawn.*-M stw-' >/dev/null || break
+    sleep 0.2
+  done
+  pkill -KILL -f 'systemd-nspawn.*-M stw-' 2>/dev/null || true
+  sleep 0.2
+  # Leftover mounts of the overlays (from a killed run), deepest first.
+  awk -v s="$FLEET_STATE/" 'index($2, s) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  local ns
+  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^stw-/ {print $1}'); do ip netns delete "$ns" || true; done
+  for d in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | grep '^stwv-' || true); do ip link delete "$d" 2>/dev/null || true; done
+  ip link delete "$BRIDGE" 2>/dev/null || true
+  rm -rf "$FLEET_STATE/hosts" "$FLEET_STATE/fleet.json"
+}
+
+cmd_up() {
+  local n=${1:-3}
+  [[ $n =~ ^[0-9]+$ ]] && ((n >= 1 && n <= 200)) || die "up takes a host count 1..200, got '$n'"
+  [[ $(id -u) == 0 ]] || die "the fleet needs root"
+  local rootfs; rootfs=$(build_rootfs)
+  cmd_down
+  make_keys
+  mkdir -p "$FLEET_STATE/hosts"
+  ip link add "$BRIDGE" type bridge
+  ip addr add "$GATEWAY/24" dev "$BRIDGE"
+  ip link set "$BRIDGE" up
+  # Hosts talk to each other (bastion chains) and to services on $GATEWAY; nothing is forwarded out.
+  sysctl -qw net.bridge.bridge-nf-call-iptables=0 2>/dev/null || true
+  local i
+  for ((i = 1; i <= n; i++)); do boot_host "$i" "$rootfs"; done
+  for ((i = 1; i <= n; i++)); do wait_for_ssh "h$i" "$SUBNET.$((10 + i))"; done
+  write_description "$n"
+  log "$n host(s) up; description in $FLEET_STATE/fleet.json"
+}
+
+cmd_status() {
+  [[ -f $FLEET_STATE/fleet.json ]] || { echo "fleet is down"; return 0; }
+  cat "$FLEET_STATE/fleet.json"
+  local d
+  for d in "$FLEET_STATE"/hosts/*/; do
+    local name addr; name=$(basename "$d"); addr=$(cat "$d/address")
+    if ssh -q -o BatchMode=yes -o ConnectTimeout=2 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+         -i "$FLEET_STATE/keys/id_ed25519" "root@$addr" true 2>/dev/null; then
+      echo "$name $addr up"
+    else
+      echo "$name $addr DOWN"
+    fi
+  done
+}
+
+case ${1:-} in
+  up) shift; cmd_up "$@" ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  rootfs) build_rootfs ;;
+  *) echo "usage: $0 up N | down | status | rootfs" >&2; exit 2 ;;
+esac
