@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -107,7 +108,11 @@ func (h Hop) Validate() []FieldError {
 		add("private_key", "no authentication is configured: set private_key, private_key_file, use_agent or password")
 	}
 	if h.PrivateKey != "" {
-		if _, err := parseSigner([]byte(h.PrivateKey), h.PrivateKeyPassphrase); err != nil {
+		_, err := parseSigner([]byte(h.PrivateKey), h.PrivateKeyPassphrase)
+		switch {
+		case errors.Is(err, x509.IncorrectPasswordError):
+			add("private_key_passphrase", "does not decrypt the private key: check the passphrase")
+		case err != nil:
 			add("private_key", "is not a usable private key (OpenSSH or PEM): %v", err)
 		}
 	}
@@ -235,4 +240,22 @@ func expandHome(path string) (string, error) {
 		return "", fmt.Errorf("expand %s: %w", path, err)
 	}
 	return home + path[1:], nil
+}
+
+// CheckPrivateKey reports whether text is a private key this package can use.
+// An encrypted key passes: its passphrase is checked when connecting.
+func CheckPrivateKey(text string) error {
+	_, err := ssh.ParseRawPrivateKey([]byte(text))
+	var missing *ssh.PassphraseMissingError
+	if err == nil || errors.As(err, &missing) {
+		return nil
+	}
+	return err
+}
+
+// CheckCertificate reports whether s is an SSH user certificate in
+// authorized_keys format.
+func CheckCertificate(s string) error {
+	_, err := parseCertificate(s)
+	return err
 }

@@ -20,6 +20,9 @@ import (
 type Command struct {
 	Args  []string
 	Stdin io.Reader
+	// AsLoginUser runs the command as the login user even when the
+	// connection runs commands through sudo.
+	AsLoginUser bool
 }
 
 // Result is what a command printed and how it exited.
@@ -64,7 +67,7 @@ func (c *Conn) Exec(ctx context.Context, cmd Command) (Result, error) {
 		}
 	}
 	args := cmd.Args
-	useSudo := c.sudo && c.User() != "root"
+	useSudo := c.sudo && !cmd.AsLoginUser && c.User() != "root"
 	if useSudo {
 		args = append([]string{"sudo", "-n", "--"}, args...)
 	}

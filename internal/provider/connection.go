@@ -1,0 +1,311 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	dsschema "github.com/hashicorp/terraform-plugin-framework/datasource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	pschema "github.com/hashicorp/terraform-plugin-framework/provider/schema"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
+
+	"github.com/stewardhq/terraform-provider-steward/internal/client"
+)
+
+// hopModel is one SSH endpoint: the target or a bastion.
+type hopModel struct {
+	Host                 types.String `tfsdk:"host"`
+	Port                 types.Int64  `tfsdk:"port"`
+	User                 types.String `tfsdk:"user"`
+	PrivateKey           types.String `tfsdk:"private_key"`
+	PrivateKeyFile       types.String `tfsdk:"private_key_file"`
+	PrivateKeyPassphrase types.String `tfsdk:"private_key_passphrase"`
+	Certificate          types.String `tfsdk:"certificate"`
+	UseAgent             types.Bool   `tfsdk:"use_agent"`
+	Password             types.String `tfsdk:"password"`
+	HostKey              types.String `tfsdk:"host_key"`
+	KnownHostsFile       types.String `tfsdk:"known_hosts_file"`
+	TrustOnFirstUse      types.Bool   `tfsdk:"trust_on_first_use"`
+}
+
+// connectionModel is the connection object of DESIGN.md §3: a hop plus the
+// route to it, sudo, a timeout and the expected host identity.
+type connectionModel struct {
+	hopModel
+	HostID   types.String `tfsdk:"host_id"`
+	Bastions types.List   `tfsdk:"bastions"`
+	Sudo     types.Bool   `tfsdk:"sudo"`
+	Timeout  types.String `tfsdk:"timeout"`
+}
+
+type fieldKind int
+
+const (
+	kindString fieldKind = iota
+	kindInt
+	kindBool
+)
+
+// connField describes one attribute of the connection object once, for every
+// schema package that needs it (provider block, data sources, resources).
+type connField struct {
+	name      string
+	kind      fieldKind
+	sensitive bool
+	hop       bool // also an attribute of each bastion
+	desc      string
+	strVal    []validator.String
+	intVal    []validator.Int64
+}
+
+func sibling(name string) path.Expression { return path.MatchRelative().AtParent().AtName(name) }
+
+func connectionFields() []connField {
+	return []connField{
+		{name: "host", hop: true, desc: "DNS name or IP address of the host."},
+		{name: "port", kind: kindInt, hop: true, desc: "SSH port. Defaults to `22`.",
+			intVal: []validator.Int64{int64validator.Between(1, 65535)}},
+		{name: "user", hop: true, desc: "Login user."},
+		{name: "private_key", sensitive: true, hop: true,
+			desc:   "Private key text (OpenSSH or PEM; may be encrypted, see `private_key_passphrase`). It is stored in state: prefer `private_key_file` or `use_agent`.",
+			strVal: []validator.String{stringvalidator.ConflictsWith(sibling("private_key_file")), privateKeyValidator}},
+		{name: "private_key_file", hop: true, desc: "Path to a private key file on the machine running Terraform (`~/` is expanded). Only the path is stored in state.",
+			strVal: []validator.String{stringvalidator.ConflictsWith(sibling("private_key"))}},
+		{name: "private_key_passphrase", sensitive: true, hop: true, desc: "Passphrase of an encrypted private key."},
+		{name: "certificate", hop: true, desc: "SSH user certificate for the private key, in authorized_keys format (the content of `id_ed25519-cert.pub`).",
+			strVal: []validator.String{certificateValidator}},
+		{name: "use_agent", kind: kindBool, hop: true, desc: "Authenticate with the keys of the ssh-agent at `SSH_AUTH_SOCK`. Defaults to `true` when no key or password is configured and `SSH_AUTH_SOCK` is set."},
+		{name: "password", sensitive: true, hop: true, desc: "Password. Discouraged: it is stored in state and is open to guessing; use keys."},
+		{name: "host_key", hop: true, desc: "The host's public key in authorized_keys format (`ssh-ed25519 AAAA...`, the content of `/etc/ssh/ssh_host_ed25519_key.pub`). A different key is a hard error.",
+			strVal: []validator.String{hostKeyValidator, stringvalidator.ConflictsWith(sibling("known_hosts_file"))}},
+		{name: "known_hosts_file", hop: true, desc: "A known_hosts file to verify the host key with. Hashed entries and `@cert-authority` lines are supported.",
+			strVal: []validator.String{stringvalidator.ConflictsWith(sibling("host_key"))}},
+		{name: "trust_on_first_use", kind: kindBool, hop: true, desc: "Accept the key the host presents on first contact and report it (see `host_key` in results) so it can be pinned. Use only on networks you trust."},
+		{name: "host_id", desc: "Expected `/etc/machine-id` of the host. When set, a host that answers with another id is an error, never a silent apply.",
+			strVal: []validator.String{machineIDValidator}},
+		{name: "sudo", kind: kindBool, desc: "Run commands as root through `sudo -n` (passwordless sudo). Ignored for `root`."},
+		{name: "timeout", desc: "How long to keep trying to connect (host booting, sshd refusing under load), as a duration like `30s` or `2m`. Defaults to `60s`.",
+			strVal: []validator.String{durationValidator}},
+	}
+}
+
+const bastionsDesc = "Bastion hosts to go through, in order: the first is dialled directly, each next one through the previous one, the target through the last. Each hop has its own user, authentication and host-key trust; fields a hop leaves unset, except `host_key`, are taken from the target's connection."
+
+// datasourceConnectionAttributes returns the connection attributes for a data
+// source's nested attribute.
+func datasourceConnectionAttributes() map[string]dsschema.Attribute {
+	attrs := map[string]dsschema.Attribute{}
+	hop := map[string]dsschema.Attribute{}
+	for _, f := range connectionFields() {
+		a := dsAttr(f)
+		attrs[f.name] = a
+		if f.hop {
+			hop[f.name] = dsAttr(f)
+		}
+	}
+	attrs["bastions"] = dsschema.ListNestedAttribute{
+		Optional: true, MarkdownDescription: bastionsDesc,
+		NestedObject: dsschema.NestedAttributeObject{Attributes: hop},
+	}
+	return attrs
+}
+
+func dsAttr(f connField) dsschema.Attribute {
+	switch f.kind {
+	case kindInt:
+		return dsschema.Int64Attribute{Optional: true, Sensitive: f.sensitive, MarkdownDescription: f.desc, Validators: f.intVal}
+	case kindBool:
+		return dsschema.BoolAttribute{Optional: true, Sensitive: f.sensitive, MarkdownDescription: f.desc}
+	default:
+		return dsschema.StringAttribute{Optional: true, Sensitive: f.sensitive, MarkdownDescription: f.desc, Validators: f.strVal}
+	}
+}
+
+// providerConnectionAttributes returns the attributes of default_connection.
+func providerConnectionAttributes() map[string]pschema.Attribute {
+	attrs := map[string]pschema.Attribute{}
+	hop := map[string]pschema.Attribute{}
+	for _, f := range connectionFields() {
+		attrs[f.name] = providerAttr(f)
+		if f.hop {
+			hop[f.name] = providerAttr(f)
+		}
+	}
+	attrs["bastions"] = pschema.ListNestedAttribute{
+		Optional: true, MarkdownDescription: bastionsDesc,
+		NestedObject: pschema.NestedAttributeObject{Attributes: hop},
+	}
+	return attrs
+}
+
+func providerAttr(f connField) pschema.Attribute {
+	switch f.kind {
+	case kindInt:
+		return pschema.Int64Attribute{Optional: true, Sensitive: f.sensitive, MarkdownDescription: f.desc, Validators: f.intVal}
+	case kindBool:
+		return pschema.BoolAttribute{Optional: true, Sensitive: f.sensitive, MarkdownDescription: f.desc}
+	default:
+		return pschema.StringAttribute{Optional: true, Sensitive: f.sensitive, MarkdownDescription: f.desc, Validators: f.strVal}
+	}
+}
+
+// connectionFromObject decodes a connection object attribute.
+func connectionFromObject(ctx context.Context, obj types.Object) (connectionModel, diag.Diagnostics) {
+	var m connectionModel
+	if obj.IsNull() || obj.IsUnknown() {
+		return m, nil
+	}
+	diags := obj.As(ctx, &m, basetypes.ObjectAsOptions{})
+	return m, diags
+}
+
+func (m connectionModel) bastions(ctx context.Context) ([]hopModel, diag.Diagnostics) {
+	if m.Bastions.IsNull() || m.Bastions.IsUnknown() {
+		return nil, nil
+	}
+	var hops []hopModel
+	diags := m.Bastions.ElementsAs(ctx, &hops, false)
+	return hops, diags
+}
+
+func pickString(v, def types.String) string {
+	if !v.IsNull() && !v.IsUnknown() {
+		return v.ValueString()
+	}
+	if !def.IsNull() && !def.IsUnknown() {
+		return def.ValueString()
+	}
+	return ""
+}
+
+func pickBool(v, def types.Bool) (value, set bool) {
+	if !v.IsNull() && !v.IsUnknown() {
+		return v.ValueBool(), true
+	}
+	if !def.IsNull() && !def.IsUnknown() {
+		return def.ValueBool(), true
+	}
+	return false, false
+}
+
+func pickInt(v, def types.Int64) int {
+	if !v.IsNull() && !v.IsUnknown() {
+		return int(v.ValueInt64())
+	}
+	if !def.IsNull() && !def.IsUnknown() {
+		return int(def.ValueInt64())
+	}
+	return 0
+}
+
+// mergeHop lays v over def. inheritHostKey is false for bastions: a pinned
+// key belongs to one host and is never inherited by another.
+func mergeHop(v, def hopModel, inheritHostKey bool, getenv func(string) string) client.Hop {
+	h := client.Hop{
+		Host:                 pickString(v.Host, def.Host),
+		Port:                 pickInt(v.Port, def.Port),
+		User:                 pickString(v.User, def.User),
+		PrivateKey:           pickString(v.PrivateKey, def.PrivateKey),
+		PrivateKeyFile:       pickString(v.PrivateKeyFile, def.PrivateKeyFile),
+		PrivateKeyPassphrase: pickString(v.PrivateKeyPassphrase, def.PrivateKeyPassphrase),
+		Certificate:          pickString(v.Certificate, def.Certificate),
+		Password:             pickString(v.Password, def.Password),
+		KnownHostsFile:       pickString(v.KnownHostsFile, def.KnownHostsFile),
+	}
+	// A key set on the resource replaces the default's key and vice versa.
+	if !v.PrivateKey.IsNull() {
+		h.PrivateKeyFile = ""
+	} else if !v.PrivateKeyFile.IsNull() {
+		h.PrivateKey = ""
+	}
+	if inheritHostKey {
+		h.HostKey = pickString(v.HostKey, def.HostKey)
+	} else {
+		h.HostKey = pickString(v.HostKey, types.StringNull())
+	}
+	h.TrustOnFirstUse, _ = pickBool(v.TrustOnFirstUse, def.TrustOnFirstUse)
+	// The hop's own trust choice replaces an inherited one.
+	switch {
+	case !v.HostKey.IsNull():
+		h.KnownHostsFile, h.TrustOnFirstUse = "", false
+	case !v.KnownHostsFile.IsNull():
+		h.HostKey, h.TrustOnFirstUse = "", false
+	case !v.TrustOnFirstUse.IsNull() && v.TrustOnFirstUse.ValueBool():
+		h.HostKey, h.KnownHostsFile = "", ""
+	}
+	useAgent, set := pickBool(v.UseAgent, def.UseAgent)
+	if !set && h.PrivateKey == "" && h.PrivateKeyFile == "" && h.Password == "" && getenv("SSH_AUTH_SOCK") != "" {
+		useAgent = true
+	}
+	h.UseAgent = useAgent
+	return h
+}
+
+// resolveConnection merges a resource's connection over the provider's
+// default_connection and validates the result. Problems are blamed on the
+// attribute under root that caused them.
+func resolveConnection(ctx context.Context, root path.Path, c, def connectionModel, getenv func(string) string) (client.Config, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	cfg := client.Config{Hop: mergeHop(c.hopModel, def.hopModel, true, getenv)}
+	cfg.Sudo, _ = pickBool(c.Sudo, def.Sudo)
+	if t := pickString(c.Timeout, def.Timeout); t != "" {
+		d, err := client.ParseTimeout(t)
+		if err != nil {
+			diags.AddAttributeError(root.AtName("timeout"), "Invalid Timeout", err.Error())
+		}
+		cfg.Timeout = d
+	}
+	own, d := c.bastions(ctx)
+	diags.Append(d...)
+	defs, d := def.bastions(ctx)
+	diags.Append(d...)
+	if own == nil {
+		own = defs
+	}
+	for i, b := range own {
+		hop := mergeHop(b, c.hopModel, false, getenv)
+		// Auth not set on the bastion or the target falls back to the defaults.
+		hop = mergeClientHop(hop, mergeHop(hopModel{}, def.hopModel, false, getenv))
+		cfg.Bastions = append(cfg.Bastions, hop)
+		for _, fe := range hop.Validate() {
+			diags.AddAttributeError(root.AtName("bastions").AtListIndex(i).AtName(fe.Field), "Invalid Bastion Connection",
+				fmt.Sprintf("Bastion %d: %s %s.", i+1, fe.Field, fe.Message))
+		}
+	}
+	for _, fe := range cfg.Validate() {
+		diags.AddAttributeError(root.AtName(fe.Field), "Invalid Connection",
+			fmt.Sprintf("%s %s (after merging the provider's default_connection).", fe.Field, fe.Message))
+	}
+	return cfg, diags
+}
+
+// mergeClientHop fills the empty auth fields of h from def.
+func mergeClientHop(h, def client.Hop) client.Hop {
+	if h.User == "" {
+		h.User = def.User
+	}
+	if h.PrivateKey == "" && h.PrivateKeyFile == "" && !h.UseAgent && h.Password == "" {
+		h.PrivateKey, h.PrivateKeyFile, h.PrivateKeyPassphrase = def.PrivateKey, def.PrivateKeyFile, def.PrivateKeyPassphrase
+		h.Certificate, h.UseAgent, h.Password = def.Certificate, def.UseAgent, def.Password
+	}
+	if h.HostKey == "" && h.KnownHostsFile == "" && !h.TrustOnFirstUse {
+		h.KnownHostsFile, h.TrustOnFirstUse = def.KnownHostsFile, def.TrustOnFirstUse
+	}
+	return h
+}
+
+// hostIDOf returns the expected host id, or "" when none is configured.
+func (m connectionModel) hostIDOf() string {
+	if m.HostID.IsNull() || m.HostID.IsUnknown() {
+		return ""
+	}
+	return m.HostID.ValueString()
+}
+
+var osGetenv = os.Getenv

@@ -1,0 +1,206 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/stewardhq/terraform-provider-steward/internal/client"
+)
+
+var _ datasource.DataSourceWithConfigure = (*hostFactsDataSource)(nil)
+
+// NewHostFactsDataSource returns the steward_host_facts data source.
+func NewHostFactsDataSource() datasource.DataSource { return &hostFactsDataSource{} }
+
+type hostFactsDataSource struct {
+	data *providerData
+}
+
+type hostFactsModel struct {
+	Host               types.Object `tfsdk:"host"`
+	ID                 types.String `tfsdk:"id"`
+	Hostname           types.String `tfsdk:"hostname"`
+	HostID             types.String `tfsdk:"host_id"`
+	OSID               types.String `tfsdk:"os_id"`
+	OSVersion          types.String `tfsdk:"os_version"`
+	OSName             types.String `tfsdk:"os_name"`
+	Kernel             types.String `tfsdk:"kernel"`
+	Architecture       types.String `tfsdk:"architecture"`
+	CPUCount           types.Int64  `tfsdk:"cpu_count"`
+	MemoryBytes        types.Int64  `tfsdk:"memory_bytes"`
+	UptimeSeconds      types.Int64  `tfsdk:"uptime_seconds"`
+	InitSystem         types.String `tfsdk:"init_system"`
+	HostKey            types.String `tfsdk:"host_key"`
+	HostKeyFingerprint types.String `tfsdk:"host_key_fingerprint"`
+	ClientAddress      types.String `tfsdk:"client_address"`
+}
+
+func (d *hostFactsDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_host_facts"
+}
+
+func (d *hostFactsDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
+	resp.Schema = hostFactsDataSourceSchemaV0()
+}
+
+func hostFactsDataSourceSchemaV0() schema.Schema {
+	computed := func(desc string) schema.StringAttribute {
+		return schema.StringAttribute{Computed: true, MarkdownDescription: desc}
+	}
+	computedInt := func(desc string) schema.Int64Attribute {
+		return schema.Int64Attribute{Computed: true, MarkdownDescription: desc}
+	}
+	return schema.Schema{
+		MarkdownDescription: "Facts about a host, read over SSH in one round trip. Needs no agent on the host: " +
+			"use it to check a host before deploying to it, or to learn the host key to pin.",
+		Attributes: map[string]schema.Attribute{
+			// Required.
+			"host": schema.SingleNestedAttribute{
+				Required: true,
+				MarkdownDescription: "How to reach the host. Fields left unset are taken from the provider's `default_connection`. " +
+					"Takes `steward_host.<name>.connection` as is.",
+				Attributes: datasourceConnectionAttributes(),
+			},
+			// Computed.
+			"id":                   computed("The host id (`/etc/machine-id`)."),
+			"host_id":              computed("The host's `/etc/machine-id`, Steward's identity of the host."),
+			"hostname":             computed("The kernel host name."),
+			"os_id":                computed("`ID` from `/etc/os-release`, e.g. `debian`."),
+			"os_version":           computed("`VERSION_ID` from `/etc/os-release`, e.g. `12`."),
+			"os_name":              computed("`PRETTY_NAME` from `/etc/os-release`."),
+			"kernel":               computed("Kernel release (`uname -r`)."),
+			"architecture":         computed("Machine architecture (`uname -m`), e.g. `x86_64` or `aarch64`."),
+			"cpu_count":            computedInt("Online CPUs."),
+			"memory_bytes":         computedInt("Total memory in bytes."),
+			"uptime_seconds":       computedInt("Seconds since boot."),
+			"init_system":          computed("`systemd`, or the name of PID 1 when it is something else."),
+			"host_key":             computed("The host key that was verified, in authorized_keys format: pin it as `host_key`."),
+			"host_key_fingerprint": computed("SHA256 fingerprint of `host_key`, as `ssh-keygen -lf` prints it."),
+			"client_address":       computed("The address the host sees Steward connect from (the last bastion's, when going through bastions)."),
+		},
+	}
+}
+
+func (d *hostFactsDataSource) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
+	if req.ProviderData == nil {
+		return
+	}
+	data, ok := req.ProviderData.(*providerData)
+	if !ok {
+		resp.Diagnostics.AddError("Unexpected Provider Data",
+			fmt.Sprintf("Expected *providerData, got %T; please report this to the provider developers.", req.ProviderData))
+		return
+	}
+	d.data = data
+}
+
+func (d *hostFactsDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
+	var m hostFactsModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	conn, expectedID, diags := d.data.connect(ctx, path.Root("host"), m.Host)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	facts, err := conn.Facts(ctx)
+	if err != nil {
+		resp.Diagnostics.Append(connectionDiagnostic(path.Root("host"), err))
+		return
+	}
+	if expectedID != "" && facts.HostID != expectedID {
+		resp.Diagnostics.Append(hostIDMismatch(path.Root("host").AtName("host_id"), conn.Address(), expectedID, facts.HostID))
+		return
+	}
+	m.ID = types.StringValue(facts.HostID)
+	m.HostID = types.StringValue(facts.HostID)
+	m.Hostname = types.StringValue(facts.Hostname)
+	m.OSID = types.StringValue(facts.OSID)
+	m.OSVersion = types.StringValue(facts.OSVersion)
+	m.OSName = types.StringValue(facts.OSName)
+	m.Kernel = types.StringValue(facts.Kernel)
+	m.Architecture = types.StringValue(facts.Architecture)
+	m.CPUCount = types.Int64Value(facts.CPUCount)
+	m.MemoryBytes = types.Int64Value(facts.MemoryBytes)
+	m.UptimeSeconds = types.Int64Value(facts.UptimeSeconds)
+	m.InitSystem = types.StringValue(facts.InitSystem)
+	m.HostKey = types.StringValue(conn.HostKey())
+	m.HostKeyFingerprint = types.StringValue(conn.HostKeyFingerprint())
+	m.ClientAddress = types.StringValue(facts.ClientAddress)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// connect resolves a connection attribute against the provider defaults and
+// returns the pooled connection and the host id the configuration expects.
+func (p *providerData) connect(ctx context.Context, root path.Path, obj types.Object) (*client.Conn, string, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	if p == nil {
+		diags.AddError("Provider Not Configured", "The provider was not configured; please report this to the provider developers.")
+		return nil, "", diags
+	}
+	m, d := connectionFromObject(ctx, obj)
+	diags.Append(d...)
+	if diags.HasError() {
+		return nil, "", diags
+	}
+	cfg, d := resolveConnection(ctx, root, m, p.defaults, p.getenv)
+	diags.Append(d...)
+	if diags.HasError() {
+		return nil, "", diags
+	}
+	conn, err := p.pool.Get(ctx, cfg)
+	if err != nil {
+		diags.Append(connectionDiagnostic(root, err))
+		return nil, "", diags
+	}
+	return conn, m.hostIDOf(), diags
+}
+
+// connectionDiagnostic turns a client error into a diagnostic a person can act on.
+func connectionDiagnostic(root path.Path, err error) diag.Diagnostic {
+	var mm *client.HostKeyMismatchError
+	var un *client.UnreachableError
+	var ae *client.AuthError
+	var se *client.SudoError
+	switch {
+	case errors.As(err, &mm):
+		return diag.NewAttributeErrorDiagnostic(root.AtName("host_key"), "Host Key Mismatch", fmt.Sprintf(
+			"The host %s presented a key Steward does not trust: %s.\n\n"+
+				"  expected: %s\n  presented: %s\n\n"+
+				"If the host was reinstalled or its keys were rotated on purpose, verify the new fingerprint out of band "+
+				"(for example on the console: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and update the trusted key. "+
+				"Otherwise, someone may be intercepting the connection: do not proceed.",
+			mm.Address, mm.Reason, mm.Expected, mm.Presented))
+	case errors.As(err, &un):
+		return diag.NewAttributeErrorDiagnostic(root.AtName("host"), "Unable to Connect to Host", fmt.Sprintf(
+			"Steward could not open an SSH connection to %s within the timeout of %s (%d attempts). "+
+				"Check that the host is up, that the address and port are right, and that sshd listens there; "+
+				"raise timeout if the host is still booting.\n\nLast error: %v", un.Address, un.Timeout, un.Attempts, un.Err))
+	case errors.As(err, &ae):
+		return diag.NewAttributeErrorDiagnostic(root.AtName("user"), "SSH Authentication Failed", fmt.Sprintf(
+			"%s@%s refused every credential offered (%v). Check the user name, that its authorized_keys holds the key "+
+				"(or that the host trusts the certificate's CA), and the key passphrase.\n\n%v", ae.User, ae.Address, ae.Methods, ae.Err))
+	case errors.As(err, &se):
+		return diag.NewAttributeErrorDiagnostic(root.AtName("sudo"), "Sudo Not Permitted", fmt.Sprintf(
+			"sudo = true, but user %q on %s cannot run commands as root without a password (sudo -n). "+
+				"Give the user a NOPASSWD sudoers rule, connect as root, or set sudo = false.\n\nsudo said: %s", se.User, se.Address, se.Stderr))
+	default:
+		return diag.NewAttributeErrorDiagnostic(root, "Host Command Failed", err.Error())
+	}
+}
+
+func hostIDMismatch(p path.Path, address, want, got string) diag.Diagnostic {
+	return diag.NewAttributeErrorDiagnostic(p, "Host Identity Mismatch", fmt.Sprintf(
+		"%s answers as machine %s, but this configuration manages machine %s. The address may now belong to another "+
+			"host (re-addressed, swapped, or restored from an image). Nothing was changed. Fix the address, or update host_id "+
+			"if the machine really is the one you mean.", address, got, want))
+}

@@ -1,0 +1,89 @@
+// Package provider implements the Steward Terraform provider.
+package provider
+
+import (
+	"context"
+
+	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/provider"
+	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/stewardhq/terraform-provider-steward/internal/client"
+)
+
+var _ provider.Provider = (*stewardProvider)(nil)
+
+// stewardProvider holds what every resource and data source shares: the
+// connection defaults and the pool that keeps one SSH connection per host.
+type stewardProvider struct {
+	version string
+}
+
+// stewardProviderModel is the provider block.
+type stewardProviderModel struct {
+	DefaultConnection types.Object `tfsdk:"default_connection"`
+}
+
+// providerData is handed to resources and data sources in Configure.
+type providerData struct {
+	pool     *client.Pool
+	defaults connectionModel
+	getenv   func(string) string
+	version  string
+}
+
+// New returns a constructor of the provider for providerserver.Serve.
+func New(version string) func() provider.Provider {
+	return func() provider.Provider { return &stewardProvider{version: version} }
+}
+
+func (p *stewardProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
+	resp.TypeName = "steward"
+	resp.Version = p.version
+}
+
+func (p *stewardProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp *provider.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "Steward deploys, backs up, monitors and hardens Linux hosts over SSH. " +
+			"Terraform state is the deployment record and `terraform plan` is the drift report.",
+		Blocks: map[string]schema.Block{
+			"default_connection": schema.SingleNestedBlock{
+				MarkdownDescription: "Connection settings merged under every resource's and data source's own `host` connection: " +
+					"a field set there wins, a field left unset there is taken from here. " +
+					"`use_agent` falls back to the `SSH_AUTH_SOCK` environment variable.",
+				Attributes: providerConnectionAttributes(),
+			},
+		},
+	}
+}
+
+func (p *stewardProvider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
+	var cfg stewardProviderModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	defaults, diags := connectionFromObject(ctx, cfg.DefaultConnection)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if _, err := defaults.bastions(ctx); err.HasError() {
+		resp.Diagnostics.AddAttributeError(path.Root("default_connection").AtName("bastions"), "Invalid Bastions", "The bastions list could not be read.")
+		return
+	}
+	data := &providerData{pool: client.NewPool(), defaults: defaults, getenv: osGetenv, version: p.version}
+	resp.DataSourceData = data
+	resp.ResourceData = data
+}
+
+func (p *stewardProvider) Resources(context.Context) []func() resource.Resource {
+	return nil
+}
+
+func (p *stewardProvider) DataSources(context.Context) []func() datasource.DataSource {
+	return []func() datasource.DataSource{NewHostFactsDataSource}
+}

@@ -1,0 +1,99 @@
+package provider
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+)
+
+// testAccProtoV6ProviderFactories runs the provider in the test process, so
+// the real terraform binary talks to the code under test.
+var testAccProtoV6ProviderFactories = map[string]func() (tfprotov6.ProviderServer, error){
+	"steward": providerserver.NewProtocol6WithError(New("test")()),
+}
+
+// fleet is the description test/fleet/fleet.sh writes for the hosts it booted.
+type fleet struct {
+	BridgeAddress   string      `json:"bridge_address"`
+	PrivateKeyFile  string      `json:"private_key_file"`
+	UserCAKeyFile   string      `json:"user_ca_key_file"`
+	HostCAPublicKey string      `json:"host_ca_public_key"`
+	Hosts           []fleetHost `json:"hosts"`
+}
+
+type fleetHost struct {
+	Name      string `json:"name"`
+	Address   string `json:"address"`
+	Port      int    `json:"port"`
+	MachineID string `json:"machine_id"`
+	HostKey   string `json:"host_key"`
+}
+
+// testFleet loads the fleet description and fails the test when fewer than n
+// hosts are up. Acceptance tests need `test/fleet/fleet.sh up` (make test does it).
+func testFleet(t *testing.T, n int) fleet {
+	t.Helper()
+	if os.Getenv("TF_ACC") == "" {
+		t.Skip("acceptance test: set TF_ACC=1 and boot the fleet (make testacc)")
+	}
+	file := os.Getenv("STEWARD_FLEET")
+	if file == "" {
+		file = "/var/lib/steward-fleet/fleet.json"
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("read fleet description (boot it with test/fleet/fleet.sh up 3): %v", err)
+	}
+	var f fleet
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatalf("parse %s: %v", file, err)
+	}
+	if len(f.Hosts) < n {
+		t.Fatalf("the test needs %d fleet hosts, %s lists %d", n, file, len(f.Hosts))
+	}
+	return f
+}
+
+// hcl quotes s as an HCL string literal (heredocs would keep trailing newlines).
+func hcl(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "${", "$${", "%{", "%%{")
+	return `"` + r.Replace(s) + `"`
+}
+
+// run runs a command for test setup and fails the test if it fails.
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// newTestKey generates an ed25519 key pair in a temp dir; returns the private key path.
+func newTestKey(t *testing.T, passphrase string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "id_ed25519")
+	run(t, "ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-C", "steward-test", "-f", p)
+	return p
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func providerBlock(defaults string) string {
+	return fmt.Sprintf("provider \"steward\" {\n  default_connection {\n%s\n  }\n}\n", defaults)
+}
