@@ -243,11 +243,12 @@ func (c *Conn) session(ctx context.Context) (*ssh.Session, func(), error) {
 		release()
 		return nil, nil, err
 	}
-	sess, err := cl.NewSession()
-	if err != nil {
+	sess, err := openSession(ctx, cl)
+	if err != nil && !alive(cl) {
+		// The connection died (host rebooted, network cut, idle timeout): redial once.
 		cl, err = c.client(ctx, cl)
 		if err == nil {
-			sess, err = cl.NewSession()
+			sess, err = openSession(ctx, cl)
 		}
 	}
 	if err != nil {
@@ -255,4 +256,39 @@ func (c *Conn) session(ctx context.Context) (*ssh.Session, func(), error) {
 		return nil, nil, fmt.Errorf("open ssh session to %s: %w", c.Address(), err)
 	}
 	return sess, release, nil
+}
+
+// openSession opens a session, retrying briefly when sshd refuses the channel
+// (sshd answers "open failed" while earlier sessions of the connection are
+// still being torn down and count against its MaxSessions).
+func openSession(ctx context.Context, cl *ssh.Client) (*ssh.Session, error) {
+	backoff := 20 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		sess, err := cl.NewSession()
+		var oc *ssh.OpenChannelError
+		if err == nil || !errors.As(err, &oc) || oc.Reason == ssh.UnknownChannelType || attempt == 8 {
+			return sess, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff *= 2
+	}
+}
+
+// alive probes the connection with a keepalive request.
+func alive(cl *ssh.Client) bool {
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := cl.SendRequest("keepalive@openssh.com", true, nil)
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		return err == nil
+	case <-time.After(5 * time.Second):
+		return false
+	}
 }
