@@ -282,6 +282,28 @@ func TestAccHostFacts_unreachable(t *testing.T) {
 	}
 }
 
+// TestAccHostFacts_linkCut cuts a fleet host's network link: nothing answers
+// at all (no refusal), and the error still comes within the timeout.
+func TestAccHostFacts_linkCut(t *testing.T) {
+	f := testFleet(t, 3)
+	h := f.Hosts[2]
+	fleetScript := filepath.Join("..", "..", "test", "fleet", "fleet.sh")
+	run(t, fleetScript, "link", h.Name, "down")
+	t.Cleanup(func() { run(t, fleetScript, "link", h.Name, "up") })
+	start := time.Now()
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: factsConfig(fmt.Sprintf("    user = \"root\"\n    private_key_file = %s", hcl(f.PrivateKeyFile)),
+				fmt.Sprintf("    host = %s\n    host_key = %s\n    timeout = \"4s\"", hcl(h.Address), hcl(h.HostKey))),
+			ExpectError: regexp.MustCompile(`(?s)Unable to Connect to Host.*` + regexp.QuoteMeta(h.Address+":22") + `.*` + phrase("within the timeout of 4s").String()),
+		}},
+	})
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("the cut-off host took %s to report, want the 4s timeout plus terraform's overhead", d)
+	}
+}
+
 func TestAccHostFacts_sudoWithoutRights(t *testing.T) {
 	f := testFleet(t, 1)
 	h := f.Hosts[0]

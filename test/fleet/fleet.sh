@@ -4,6 +4,7 @@
 #   fleet.sh up N     boot N hosts (h1..hN); recovers from a killed earlier run first
 #   fleet.sh down     stop every host; leaves no process, mount, netns, bridge or veth
 #   fleet.sh status   print the fleet description and which hosts answer
+#   fleet.sh link hN down|up   cut or restore a host's network link (fault tests)
 #   fleet.sh rootfs   build (or reuse) the cached root file system only
 #
 # Each host is a bookworm root file system booted with systemd-nspawn on an overlay,
@@ -230,10 +231,24 @@ cmd_status() {
   done
 }
 
+cmd_link() {
+  local name=${1:-} state=${2:-}
+  [[ $name =~ ^h[0-9]+$ && -d $FLEET_STATE/hosts/$name ]] || die "link: no fleet host '$name'"
+  case $state in
+    down) ip -n "stw-$name" link set eth0 down ;;
+    up)
+      ip -n "stw-$name" link set eth0 up
+      ip -n "stw-$name" route replace default via "$GATEWAY"
+      ;;
+    *) die "link: want down or up, got '$state'" ;;
+  esac
+}
+
 case ${1:-} in
   up) shift; cmd_up "$@" ;;
   down) cmd_down ;;
   status) cmd_status ;;
+  link) shift; cmd_link "$@" ;;
   rootfs) build_rootfs ;;
-  *) echo "usage: $0 up N | down | status | rootfs" >&2; exit 2 ;;
+  *) echo "usage: $0 up N | down | status | link hN down|up | rootfs" >&2; exit 2 ;;
 esac
