@@ -135,8 +135,8 @@ func TestResolveConnection(t *testing.T) {
 			name: "bastions inherit auth but never a pinned host key",
 			c: conn(t, hop(map[string]any{"host": "target", "host_key": keyA}), nil, "",
 				hop(map[string]any{"host": "b1", "host_key": keyB}), hop(map[string]any{"host": "b2", "user": "jump"})),
-			def:  conn(t, hop(map[string]any{"user": "deploy", "private_key_file": "/k"}), nil, ""),
-			env:  noEnv,
+			def: conn(t, hop(map[string]any{"user": "deploy", "private_key_file": "/k"}), nil, ""),
+			env: noEnv,
 			want: client.Config{Hop: client.Hop{Host: "target", User: "deploy", PrivateKeyFile: "/k", HostKey: keyA},
 				Bastions: []client.Hop{
 					{Host: "b1", User: "deploy", PrivateKeyFile: "/k", HostKey: keyB},
