@@ -21,7 +21,7 @@ func TestParseSigner_formats(t *testing.T) {
 	}
 	cases := []struct {
 		name, keyType, format, passphrase, try string
-		wantErr                                 string
+		wantErr                                string
 	}{
 		{name: "openssh ed25519", keyType: "ed25519"},
 		{name: "pem rsa", keyType: "rsa", format: "PEM"},
