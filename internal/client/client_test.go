@@ -44,10 +44,10 @@ func TestParseFacts(t *testing.T) {
 			name: "debian",
 			in: "hostname=h1\nmachine_id=8e9d674914744ebd9d044c01de29a1ca\nos_PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n" +
 				"os_ID=debian\nos_VERSION_ID=\"12\"\nkernel=6.1.0-18-amd64\narch=x86_64\ncpus=2\nmem_kb=2048000\nuptime=123.45 \n" +
-				"init=systemd\nssh_connection=10.213.7.1 51234 10.213.7.11 22\n",
+				"init=systemd\nssh_connection=10.213.7.1 51234 10.213.7.11 22\ndisk_free_kb=1000\n",
 			want: Facts{Hostname: "h1", HostID: "8e9d674914744ebd9d044c01de29a1ca", OSID: "debian", OSVersion: "12",
 				OSName: "Debian GNU/Linux 12 (bookworm)", Kernel: "6.1.0-18-amd64", Architecture: "x86_64", CPUCount: 2,
-				MemoryBytes: 2048000 * 1024, UptimeSeconds: 123, InitSystem: "systemd", ClientAddress: "10.213.7.1"},
+				MemoryBytes: 2048000 * 1024, UptimeSeconds: 123, InitSystem: "systemd", ClientAddress: "10.213.7.1", DiskFreeBytes: 1024000},
 		},
 		{
 			name: "rhel with sudo refused",

@@ -18,9 +18,10 @@ import (
 // authenticator builds the auth methods of one hop. close releases the
 // ssh-agent connection once the handshake is over.
 type authenticator struct {
-	methods []ssh.AuthMethod
-	names   []string
-	closers []io.Closer
+	fingerprint string // Of the configured key, or the method name.
+	methods     []ssh.AuthMethod
+	names       []string
+	closers     []io.Closer
 }
 
 func (a *authenticator) close() {
@@ -59,6 +60,7 @@ func newAuthenticator(h Hop) (*authenticator, error) {
 		}
 		signers = append(signers, signer)
 		a.names = append(a.names, "private key")
+		a.fingerprint = ssh.FingerprintSHA256(signer.PublicKey())
 	}
 	if len(signers) > 0 {
 		a.methods = append(a.methods, ssh.PublicKeys(signers...))
@@ -91,6 +93,9 @@ func newAuthenticator(h Hop) (*authenticator, error) {
 			}))
 		a.names = append(a.names, "password")
 	}
+	if a.fingerprint == "" && len(a.names) > 0 {
+		a.fingerprint = a.names[0]
+	}
 	if len(a.methods) == 0 {
 		a.close()
 		return nil, fmt.Errorf("no authentication configured for %s", h.label())
@@ -99,16 +104,16 @@ func newAuthenticator(h Hop) (*authenticator, error) {
 }
 
 // dialHop performs one SSH handshake over conn. ctx bounds the handshake.
-func dialHop(ctx context.Context, conn net.Conn, h Hop) (*ssh.Client, ssh.PublicKey, error) {
+func dialHop(ctx context.Context, conn net.Conn, h Hop) (*ssh.Client, ssh.PublicKey, string, error) {
 	verifier, err := newHostKeyVerifier(h)
 	if err != nil {
 		_ = conn.Close()
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	auth, err := newAuthenticator(h)
 	if err != nil {
 		_ = conn.Close()
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	defer auth.close()
 	cfg := &ssh.ClientConfig{
@@ -125,21 +130,21 @@ func dialHop(ctx context.Context, conn net.Conn, h Hop) (*ssh.Client, ssh.Public
 	if err != nil {
 		_ = conn.Close()
 		if mm := verifier.mismatchErr(); mm != nil {
-			return nil, nil, mm
+			return nil, nil, "", mm
 		}
 		if strings.Contains(err.Error(), "unable to authenticate") {
-			return nil, nil, &AuthError{Address: h.Address(), User: h.User, Methods: auth.names, Err: err}
+			return nil, nil, "", &AuthError{Address: h.Address(), User: h.User, Methods: auth.names, Err: err}
 		}
 		if expired {
-			return nil, nil, fmt.Errorf("ssh handshake with %s: %w", h.Address(), ctx.Err())
+			return nil, nil, "", fmt.Errorf("ssh handshake with %s: %w", h.Address(), ctx.Err())
 		}
-		return nil, nil, fmt.Errorf("ssh handshake with %s: %w", h.Address(), err)
+		return nil, nil, "", fmt.Errorf("ssh handshake with %s: %w", h.Address(), err)
 	}
 	if expired {
 		_ = c.Close()
-		return nil, nil, fmt.Errorf("ssh handshake with %s: %w", h.Address(), ctx.Err())
+		return nil, nil, "", fmt.Errorf("ssh handshake with %s: %w", h.Address(), ctx.Err())
 	}
-	return ssh.NewClient(c, chans, reqs), verifier.presented(), nil
+	return ssh.NewClient(c, chans, reqs), verifier.presented(), auth.fingerprint, nil
 }
 
 // route is an established chain: the bastion clients and the target client.
@@ -148,6 +153,8 @@ type route struct {
 	target   *ssh.Client
 	hostKey  ssh.PublicKey
 	remote   net.Addr
+	// authFingerprint identifies the credential that logged in to the target.
+	authFingerprint string
 }
 
 func (r *route) close() {
@@ -181,7 +188,7 @@ func dialRoute(ctx context.Context, cfg Config) (*route, error) {
 			r.close()
 			return nil, fmt.Errorf("connect to %s: %w", h.Address(), err)
 		}
-		c, key, err := dialHop(ctx, conn, h)
+		c, key, fp, err := dialHop(ctx, conn, h)
 		if err != nil {
 			r.close()
 			if i < len(hops)-1 {
@@ -192,7 +199,7 @@ func dialRoute(ctx context.Context, cfg Config) (*route, error) {
 		if i < len(hops)-1 {
 			r.bastions = append(r.bastions, c)
 		} else {
-			r.target, r.hostKey, r.remote = c, key, c.RemoteAddr()
+			r.target, r.hostKey, r.remote, r.authFingerprint = c, key, c.RemoteAddr(), fp
 		}
 		prev = c
 	}

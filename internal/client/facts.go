@@ -23,6 +23,7 @@ type Facts struct {
 	UptimeSeconds int64
 	InitSystem    string // "systemd" or the name of PID 1
 	ClientAddress string // the address the host sees this connection come from
+	DiskFreeBytes int64  // free space on the file system of /usr/local (where the agent goes)
 	// SudoError is set when sudo was requested and `sudo -n true` failed.
 	SudoError string
 }
@@ -40,6 +41,7 @@ echo "mem_kb=$(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)"
 echo "uptime=$(cut -d' ' -f1 /proc/uptime)"
 if [ -d /run/systemd/system ]; then echo init=systemd; else echo "init=$(cat /proc/1/comm 2>/dev/null)"; fi
 echo "ssh_connection=$SSH_CONNECTION"
+echo "disk_free_kb=$(df -Pk /usr/local 2>/dev/null | awk 'NR==2 {print $4}')"
 if [ "$1" = sudo ]; then
   if out=$(sudo -n true 2>&1); then echo sudo=ok; else echo "sudo_error=$(echo "$out" | tr '\n' ' ')"; fi
 fi
@@ -105,6 +107,9 @@ func ParseFacts(out []byte) (Facts, error) {
 			f.InitSystem = v
 		case "ssh_connection":
 			f.ClientAddress, _, _ = strings.Cut(v, " ")
+		case "disk_free_kb":
+			kb, _ := strconv.ParseInt(v, 10, 64)
+			f.DiskFreeBytes = kb * 1024
 		case "sudo_error":
 			f.SudoError = v
 		}

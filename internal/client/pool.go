@@ -101,8 +101,9 @@ type Conn struct {
 }
 
 type shared struct {
-	cfg      Config
-	sessions chan struct{}
+	cfg             Config
+	authFingerprint string // Of the key (or method) the login used, for audit records.
+	sessions        chan struct{}
 
 	mu      sync.Mutex
 	route   *route
@@ -117,7 +118,8 @@ func dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &shared{cfg: cfg, sessions: make(chan struct{}, MaxSessionsPerConn), route: r, hostKey: r.hostKey, remote: r.remote, dials: 1}
+	s := &shared{cfg: cfg, sessions: make(chan struct{}, MaxSessionsPerConn), route: r, hostKey: r.hostKey, remote: r.remote, dials: 1,
+		authFingerprint: r.authFingerprint}
 	if cfg.TrustOnFirstUse {
 		// From now on the key seen first is the only one accepted, also on redial.
 		s.cfg.TrustOnFirstUse = false

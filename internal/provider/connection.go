@@ -7,10 +7,12 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
 	dsschema "github.com/hashicorp/terraform-plugin-framework/datasource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	pschema "github.com/hashicorp/terraform-plugin-framework/provider/schema"
+	rschema "github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
@@ -309,3 +311,59 @@ func (m connectionModel) hostIDOf() string {
 }
 
 var osGetenv = os.Getenv
+
+// resourceConnectionAttributes returns the connection attributes for a
+// resource: as input (optional) or as the exported, computed `connection`.
+func resourceConnectionAttributes(computed bool) map[string]rschema.Attribute {
+	attrs := map[string]rschema.Attribute{}
+	hop := map[string]rschema.Attribute{}
+	for _, f := range connectionFields() {
+		attrs[f.name] = resourceAttr(f, computed)
+		if f.hop {
+			hop[f.name] = resourceAttr(f, computed)
+		}
+	}
+	attrs["bastions"] = rschema.ListNestedAttribute{
+		Optional: !computed, Computed: computed, MarkdownDescription: bastionsDesc,
+		NestedObject: rschema.NestedAttributeObject{Attributes: hop},
+	}
+	return attrs
+}
+
+func resourceAttr(f connField, computed bool) rschema.Attribute {
+	optional := !computed
+	var strVal []validator.String
+	var intVal []validator.Int64
+	if optional {
+		strVal, intVal = f.strVal, f.intVal
+	}
+	switch f.kind {
+	case kindInt:
+		return rschema.Int64Attribute{Optional: optional, Computed: computed, Sensitive: f.sensitive, MarkdownDescription: f.desc, Validators: intVal}
+	case kindBool:
+		return rschema.BoolAttribute{Optional: optional, Computed: computed, Sensitive: f.sensitive, MarkdownDescription: f.desc}
+	default:
+		return rschema.StringAttribute{Optional: optional, Computed: computed, Sensitive: f.sensitive, MarkdownDescription: f.desc, Validators: strVal}
+	}
+}
+
+// connectionAttrTypes is the object type of the connection object.
+func connectionAttrTypes() map[string]attr.Type {
+	hop := map[string]attr.Type{}
+	all := map[string]attr.Type{}
+	for _, f := range connectionFields() {
+		var t attr.Type = types.StringType
+		switch f.kind {
+		case kindInt:
+			t = types.Int64Type
+		case kindBool:
+			t = types.BoolType
+		}
+		all[f.name] = t
+		if f.hop {
+			hop[f.name] = t
+		}
+	}
+	all["bastions"] = types.ListType{ElemType: types.ObjectType{AttrTypes: hop}}
+	return all
+}

@@ -65,7 +65,7 @@ func hostFactsDataSourceSchemaV0() schema.Schema {
 			"host": schema.SingleNestedAttribute{
 				Required: true,
 				MarkdownDescription: "How to reach the host. Fields left unset are taken from the provider's `default_connection`. " +
-					"Takes `steward_host.<name>.connection` as is.",
+					"Takes `steward_host.<name>.host_connection` as is.",
 				Attributes: datasourceConnectionAttributes(),
 			},
 			// Computed.
@@ -152,17 +152,24 @@ func (p *providerData) connect(ctx context.Context, root path.Path, obj types.Ob
 	if diags.HasError() {
 		return nil, "", diags
 	}
-	cfg, d := resolveConnection(ctx, root, m, p.defaults, p.getenv)
+	conn, d := p.connectModel(ctx, root, m)
 	diags.Append(d...)
+	return conn, m.hostIDOf(), diags
+}
+
+// connectModel resolves a decoded connection against the provider defaults
+// and returns the pooled connection.
+func (p *providerData) connectModel(ctx context.Context, root path.Path, m connectionModel) (*client.Conn, diag.Diagnostics) {
+	cfg, diags := resolveConnection(ctx, root, m, p.defaults, p.getenv)
 	if diags.HasError() {
-		return nil, "", diags
+		return nil, diags
 	}
 	conn, err := p.pool.Get(ctx, cfg)
 	if err != nil {
 		diags.Append(connectionDiagnostic(root, err))
-		return nil, "", diags
+		return nil, diags
 	}
-	return conn, m.hostIDOf(), diags
+	return conn, diags
 }
 
 // connectionDiagnostic turns a client error into a diagnostic a person can act on.

@@ -81,7 +81,7 @@ func (p *stewardProvider) Configure(ctx context.Context, req provider.ConfigureR
 }
 
 func (p *stewardProvider) Resources(context.Context) []func() resource.Resource {
-	return nil
+	return []func() resource.Resource{NewHostResource}
 }
 
 func (p *stewardProvider) DataSources(context.Context) []func() datasource.DataSource {

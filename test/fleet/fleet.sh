@@ -5,6 +5,8 @@
 #   fleet.sh down     stop every host; leaves no process, mount, netns, bridge or veth
 #   fleet.sh status   print the fleet description and which hosts answer
 #   fleet.sh link hN down|up   cut or restore a host's network link (fault tests)
+#   fleet.sh stop hN | start hN  kill a host (power cut) / boot it again, same disk
+#   fleet.sh swap hA hB        exchange two hosts' addresses (fault tests)
 #   fleet.sh rootfs   build (or reuse) the cached root file system only
 #
 # Each host is a bookworm root file system booted with systemd-nspawn on an overlay,
@@ -20,6 +22,8 @@ BRIDGE=stwbr0
 SUBNET=10.213.7              # /24 used only on this machine's bridge
 GATEWAY=$SUBNET.1
 PACKAGES=systemd,systemd-sysv,dbus,openssh-server,sudo,iproute2,procps,python3,ca-certificates,nftables,apt-utils
+REPO_PACKAGES="hello tree figlet"  # served to the hosts by the fleet's own apt repository
+REPO_PORT=8765
 ROOTFS_VERSION=2            # bump when the rootfs customisation below changes
 
 log() { printf 'fleet: %s\n' "$*" >&2; }
@@ -87,6 +91,30 @@ CONF
   echo "$dir"
 }
 
+# A small apt repository of real .deb files, served on the bridge: the hosts'
+# only package source (they have no route to the internet).
+build_apt_repo() {
+  local dir
+  dir="$FLEET_CACHE/apt-repo-$(printf '%s' "$REPO_PACKAGES" | sha256sum | cut -c1-12)"
+  if [[ ! -f $dir/Release ]]; then
+    command -v apt-ftparchive >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq apt-utils >/dev/null
+    rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+    (cd "$dir.tmp" && apt-get download $REPO_PACKAGES >/dev/null 2>&1) || {
+      apt-get update -qq && (cd "$dir.tmp" && apt-get download $REPO_PACKAGES >/dev/null)
+    } || die "apt-get download $REPO_PACKAGES failed"
+    (cd "$dir.tmp" && apt-ftparchive packages . >Packages && gzip -9nk Packages && apt-ftparchive release . >Release)
+    rm -rf "$dir" && mv "$dir.tmp" "$dir"
+  fi
+  echo "$dir"
+}
+
+serve_apt_repo() {
+  local dir=$1
+  setsid /usr/bin/python3 -m http.server --bind "$GATEWAY" --directory "$dir" "$REPO_PORT" \
+    </dev/null >"$FLEET_STATE/apt-repo.log" 2>&1 &
+  echo $! >"$FLEET_STATE/apt-repo.pid"
+}
+
 make_keys() {
   local k=$FLEET_STATE/keys
   mkdir -p "$k"
@@ -121,6 +149,7 @@ boot_host() {
   printf '127.0.0.1 localhost\n127.0.1.1 %s\n' "$name" >"$up/etc/hosts"
 
   # Network: one namespace per host, a veth into the bridge.
+  echo "$addr" >"$hd/address"
   ip netns add "stw-$name"
   ip link add "stwv-$name" type veth peer name eth0 netns "stw-$name"
   ip link set "stwv-$name" master "$BRIDGE" up
@@ -129,13 +158,22 @@ boot_host() {
   ip -n "stw-$name" link set lo up
   ip -n "stw-$name" route add default via "$GATEWAY"
 
+  start_container "$name" "$rootfs"
+}
+
+# start_container boots (or reboots) a prepared host on its overlay; its
+# identity, disk and network namespace are kept.
+start_container() {
+  local name=$1 rootfs=$2 hd=$FLEET_STATE/hosts/$1
+  local up=$hd/upper
+  echo "$rootfs" >"$hd/rootfs"
   # Boot. setsid so the container outlives this script and is killed as one group by down.
   setsid systemd-nspawn -q -b --register=no --keep-unit -M "stw-$name" --hostname="$name" \
+    --setenv=STEWARD_FLEET_HOST="$name" \
     -D "$rootfs" --overlay="$rootfs:$up:/" --network-namespace-path="/run/netns/stw-$name" \
     --resolv-conf=off --timezone=off --link-journal=no \
     </dev/null >"$hd/console.log" 2>&1 &
   echo $! >"$hd/pid"
-  echo "$addr" >"$hd/address"
 }
 
 wait_for_ssh() {
@@ -157,6 +195,7 @@ write_description() {
     printf '{\n  "bridge_address": "%s",\n  "subnet": "%s.0/24",\n' "$GATEWAY" "$SUBNET"
     printf '  "private_key_file": "%s",\n  "user_ca_key_file": "%s",\n  "host_ca_public_key": "%s",\n' \
       "$k/id_ed25519" "$k/user_ca" "$(cut -d' ' -f1,2 "$k/host_ca.pub")"
+    printf '  "apt_repository": "http://%s:%s/", "apt_packages": "%s",\n' "$GATEWAY" "$REPO_PORT" "$REPO_PACKAGES"
     printf '  "users": {"root": {"sudo": false}, "deploy": {"sudo": true}, "nosudo": {"sudo": false}},\n'
     printf '  "hosts": [\n'
     for ((i = 1; i <= n; i++)); do
@@ -173,6 +212,11 @@ write_description() {
 
 cmd_down() {
   local d
+  if [[ -f $FLEET_STATE/apt-repo.pid ]]; then
+    kill "$(cat "$FLEET_STATE/apt-repo.pid")" 2>/dev/null || true
+    rm -f "$FLEET_STATE/apt-repo.pid"
+  fi
+  pkill -f "http.server --bind $GATEWAY" 2>/dev/null || true
   for d in "$FLEET_STATE"/hosts/*/; do
     [[ -d $d ]] || continue
     local pid; pid=$(cat "$d/pid" 2>/dev/null || true)
@@ -186,6 +230,7 @@ cmd_down() {
     sleep 0.2
   done
   pkill -KILL -f 'systemd-nspawn.*-M stw-' 2>/dev/null || true
+  kill_container_inits
   sleep 0.2
   # Leftover mounts of the overlays (from a killed run), deepest first.
   awk -v s="$FLEET_STATE/" 'index($2, s) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
@@ -200,7 +245,7 @@ cmd_up() {
   local n=${1:-3}
   [[ $n =~ ^[0-9]+$ ]] && ((n >= 1 && n <= 200)) || die "up takes a host count 1..200, got '$n'"
   [[ $(id -u) == 0 ]] || die "the fleet needs root"
-  local rootfs; rootfs=$(build_rootfs)
+  local rootfs repo; rootfs=$(build_rootfs); repo=$(build_apt_repo)
   cmd_down
   make_keys
   mkdir -p "$FLEET_STATE/hosts"
@@ -209,6 +254,7 @@ cmd_up() {
   ip link set "$BRIDGE" up
   # Hosts talk to each other (bastion chains) and to services on $GATEWAY; nothing is forwarded out.
   sysctl -qw net.bridge.bridge-nf-call-iptables=0 2>/dev/null || true
+  serve_apt_repo "$repo"
   local i
   for ((i = 1; i <= n; i++)); do boot_host "$i" "$rootfs"; done
   for ((i = 1; i <= n; i++)); do wait_for_ssh "h$i" "$SUBNET.$((10 + i))"; done
@@ -231,6 +277,54 @@ cmd_status() {
   done
 }
 
+# kill_container_inits SIGKILLs the init of every fleet container (or of one
+# host): killing systemd-nspawn alone can leave its container running, orphaned.
+# A container's init is found by the STEWARD_FLEET_HOST variable nspawn gives it;
+# SIGKILL to an init ends its whole PID namespace.
+kill_container_inits() {
+  local want=${1:-} f pid
+  for f in /proc/[0-9]*/environ; do
+    pid=${f#/proc/}; pid=${pid%/environ}
+    if { tr '\0' '\n' <"$f"; } 2>/dev/null | grep -qx "STEWARD_FLEET_HOST=${want:-h[0-9]*}"; then
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+}
+
+host_dir() {
+  [[ ${1:-} =~ ^h[0-9]+$ && -d $FLEET_STATE/hosts/$1 ]] || die "no fleet host '${1:-}'"
+  echo "$FLEET_STATE/hosts/$1"
+}
+
+# stop kills a host the hard way (power cut): its nspawn gets SIGKILL.
+cmd_stop() {
+  local hd pid; hd=$(host_dir "$1"); pid=$(cat "$hd/pid")
+  kill_container_inits "$1"
+  kill -KILL "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  # Leftover mounts of a killed container.
+  awk -v s="$hd/" 'index($2, s) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+}
+
+# start boots a stopped host again and waits for sshd.
+cmd_start() {
+  local hd; hd=$(host_dir "$1")
+  start_container "$1" "$(cat "$hd/rootfs")"
+  wait_for_ssh "$1" "$(cat "$hd/address")"
+  write_description "$(ls -d "$FLEET_STATE"/hosts/h* | wc -l)"
+}
+
+# swap exchanges two hosts' addresses (the "re-addressed host" fault).
+cmd_swap() {
+  local a=$1 b=$2 hda hdb addra addrb
+  hda=$(host_dir "$a"); hdb=$(host_dir "$b"); addra=$(cat "$hda/address"); addrb=$(cat "$hdb/address")
+  ip -n "stw-$a" addr flush dev eth0; ip -n "stw-$b" addr flush dev eth0
+  ip -n "stw-$a" addr add "$addrb/24" dev eth0; ip -n "stw-$b" addr add "$addra/24" dev eth0
+  ip -n "stw-$a" route replace default via "$GATEWAY"; ip -n "stw-$b" route replace default via "$GATEWAY"
+  echo "$addrb" >"$hda/address"; echo "$addra" >"$hdb/address"
+  ip neigh flush dev "$BRIDGE" 2>/dev/null || true
+}
+
 cmd_link() {
   local name=${1:-} state=${2:-}
   [[ $name =~ ^h[0-9]+$ && -d $FLEET_STATE/hosts/$name ]] || die "link: no fleet host '$name'"
@@ -249,6 +343,9 @@ case ${1:-} in
   down) cmd_down ;;
   status) cmd_status ;;
   link) shift; cmd_link "$@" ;;
+  stop) shift; cmd_stop "$@" ;;
+  start) shift; cmd_start "$@" ;;
+  swap) shift; cmd_swap "$@" ;;
   rootfs) build_rootfs ;;
-  *) echo "usage: $0 up N | down | status | link hN down|up | rootfs" >&2; exit 2 ;;
+  *) echo "usage: $0 up N | down | status | link hN down|up | stop hN | start hN | swap hA hB | rootfs" >&2; exit 2 ;;
 esac

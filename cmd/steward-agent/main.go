@@ -1,0 +1,216 @@
+// Command steward-agent is Steward's helper on managed hosts. The provider
+// installs it and talks to it through `steward-agent rpc` over SSH; systemd
+// runs `steward-agent daemon`; operators use `status` and `audit verify`.
+//
+// Exit codes: 0 success, 1 failure, 2 usage error.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/stewardhq/terraform-provider-steward/internal/agent"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/audit"
+	"github.com/stewardhq/terraform-provider-steward/internal/api"
+)
+
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+const usage = `usage: steward-agent <command> [flags]
+
+commands:
+  version                      print the agent version and protocol
+  rpc                          answer one JSON request from stdin on stdout
+  daemon [--listen ADDR] [--heartbeat-interval DURATION]
+                               run the host daemon (heartbeat, GET /healthz)
+  status [--json]              show version, host id and daemon state
+  audit verify [--file PATH]   check the audit log's hash chain
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, agent.DefaultPaths())
+	stop()
+	os.Exit(code)
+}
+
+// cli carries what every subcommand needs; tests give it a temporary host root.
+type cli struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	paths          agent.Paths
+	log            *slog.Logger
+}
+
+// run executes one command line and returns the process exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, paths agent.Paths) int {
+	// Logs go to stderr: stdout belongs to rpc responses and command output.
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, paths: paths, log: slog.New(slog.NewTextHandler(stderr, nil))}
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "version":
+		return c.version(rest)
+	case "rpc":
+		return c.rpc(ctx, rest)
+	case "daemon":
+		return c.daemon(ctx, rest)
+	case "status":
+		return c.status(rest)
+	case "audit":
+		return c.audit(rest)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "steward-agent: unknown command %q\n\n%s", cmd, usage)
+		return exitUsage
+	}
+}
+
+// newFlags returns a flag set that reports errors instead of exiting.
+func (c *cli) newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("steward-agent "+name, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	return fs
+}
+
+// parse parses args and returns the exit code to stop with, or -1 to go on.
+func (c *cli) parse(fs *flag.FlagSet, args []string) int {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(c.stderr, "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		fs.Usage()
+		return exitUsage
+	}
+	return -1
+}
+
+func (c *cli) fail(op string, err error) int {
+	fmt.Fprintf(c.stderr, "steward-agent %s: %v\n", op, err)
+	return exitFailure
+}
+
+func (c *cli) version(args []string) int {
+	if code := c.parse(c.newFlags("version"), args); code >= 0 {
+		return code
+	}
+	fmt.Fprintf(c.stdout, "steward-agent %s (protocol %d)\n", agent.Version, api.ProtocolVersion)
+	return exitOK
+}
+
+// rpc exits 0 whenever it wrote a response, even one that carries an error:
+// the provider reads the structured error from stdout.
+func (c *cli) rpc(ctx context.Context, args []string) int {
+	if code := c.parse(c.newFlags("rpc"), args); code >= 0 {
+		return code
+	}
+	if err := agent.Serve(ctx, c.stdin, c.stdout, agent.Deps{Paths: c.paths, Logger: c.log}); err != nil {
+		return c.fail("rpc", err)
+	}
+	return exitOK
+}
+
+func (c *cli) daemon(ctx context.Context, args []string) int {
+	fs := c.newFlags("daemon")
+	listen := fs.String("listen", agent.DefaultListen, "address for GET /healthz")
+	interval := fs.Duration("heartbeat-interval", agent.DefaultHeartbeatInterval, "how often to write the heartbeat file")
+	if code := c.parse(fs, args); code >= 0 {
+		return code
+	}
+	// Settings not given as flags come from /etc/steward/agent.json.
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	conf, err := agent.LoadConfig(c.paths)
+	if err != nil {
+		return c.fail("daemon", err)
+	}
+	if !set["listen"] && conf.ListenAddress != "" {
+		*listen = conf.ListenAddress
+	}
+	if !set["heartbeat-interval"] && conf.HeartbeatInterval != "" {
+		d, err := time.ParseDuration(conf.HeartbeatInterval)
+		if err != nil {
+			return c.fail("daemon", fmt.Errorf("heartbeat_interval in agent.json: %w", err))
+		}
+		*interval = d
+	}
+	if *interval <= 0 {
+		fmt.Fprintf(c.stderr, "steward-agent daemon: --heartbeat-interval must be positive, got %s\n", *interval)
+		return exitUsage
+	}
+	cfg := agent.DaemonConfig{Paths: c.paths, Listen: *listen, HeartbeatInterval: *interval, Logger: c.log}
+	if err := agent.RunDaemon(ctx, cfg); err != nil {
+		return c.fail("daemon", err)
+	}
+	return exitOK
+}
+
+func (c *cli) status(args []string) int {
+	fs := c.newFlags("status")
+	asJSON := fs.Bool("json", false, "print the health result as JSON")
+	if code := c.parse(fs, args); code >= 0 {
+		return code
+	}
+	h, err := agent.Health(agent.Deps{Paths: c.paths, Logger: c.log})
+	if err != nil {
+		return c.fail("status", err)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(h); err != nil {
+			return c.fail("status", fmt.Errorf("write health result: %w", err))
+		}
+		return exitOK
+	}
+	running := "no"
+	if h.DaemonRunning {
+		running = "yes"
+	}
+	last := "never"
+	if !h.LastHeartbeat.IsZero() {
+		last = fmt.Sprintf("%s (%s ago)", h.LastHeartbeat.Format(time.RFC3339), time.Since(h.LastHeartbeat).Round(time.Second))
+	}
+	fmt.Fprintf(c.stdout, "agent version:   %s (protocol %d)\nhost id:         %s\nhost uptime:     %s\ndaemon running:  %s\nlast heartbeat:  %s\n",
+		h.AgentVersion, h.Protocol, h.HostID, time.Duration(h.UptimeSeconds)*time.Second, running, last)
+	return exitOK
+}
+
+func (c *cli) audit(args []string) int {
+	if len(args) == 0 || args[0] != "verify" {
+		fmt.Fprintf(c.stderr, "usage: steward-agent audit verify [--file PATH]\n")
+		return exitUsage
+	}
+	fs := c.newFlags("audit verify")
+	file := fs.String("file", c.paths.AuditLog, "audit log to verify")
+	if code := c.parse(fs, args[1:]); code >= 0 {
+		return code
+	}
+	n, err := audit.Verify(*file)
+	if err != nil {
+		return c.fail("audit verify", err)
+	}
+	fmt.Fprintf(c.stdout, "audit log OK: %d lines\n", n)
+	return exitOK
+}

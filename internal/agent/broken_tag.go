@@ -1,0 +1,5 @@
+//go:build stewardbroken
+
+package agent
+
+func init() { deliberatelyBroken = true }

@@ -1,0 +1,27 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/stewardhq/terraform-provider-steward/internal/api"
+)
+
+// LoadConfig reads /etc/steward/agent.json. A missing file is not an error:
+// the zero config means "use the defaults".
+func LoadConfig(p Paths) (api.AgentConfig, error) {
+	var c api.AgentConfig
+	b, err := os.ReadFile(p.agentConfig())
+	if errors.Is(err, os.ErrNotExist) {
+		return c, nil
+	}
+	if err != nil {
+		return c, fmt.Errorf("read %s: %w", p.agentConfig(), err)
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("parse %s: %w", p.agentConfig(), err)
+	}
+	return c, nil
+}

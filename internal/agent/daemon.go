@@ -1,0 +1,172 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+)
+
+// DefaultListen is where the daemon serves /healthz unless told otherwise:
+// loopback only, so nothing about the host is exposed to the network.
+const DefaultListen = "127.0.0.1:9276"
+
+// shutdownTimeout bounds how long a cancelled daemon waits for HTTP requests in flight.
+const shutdownTimeout = 5 * time.Second
+
+// DaemonConfig configures RunDaemon. Zero fields take their defaults.
+type DaemonConfig struct {
+	Paths             Paths
+	Listen            string        // Address of the HTTP server; DefaultListen when empty.
+	HeartbeatInterval time.Duration // DefaultHeartbeatInterval when zero.
+	Logger            *slog.Logger  // Discards everything when nil.
+	Now               func() time.Time
+	// OnListen, when set, is called with the bound address once the HTTP server
+	// accepts connections; tests listen on port 0 and learn the port here.
+	OnListen func(net.Addr)
+}
+
+// daemon holds the state /healthz reports.
+type daemon struct {
+	cfg     DaemonConfig
+	started time.Time
+
+	mu        sync.Mutex
+	beatError error // The last heartbeat write failed with this; nil when it succeeded.
+}
+
+// RunDaemon runs the host daemon until ctx is cancelled: it rewrites the
+// heartbeat file every interval and answers GET /healthz. It returns nil after
+// a clean shutdown, and an error when it cannot start (address in use, state
+// directory not writable) or the HTTP server fails.
+func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
+	if deliberatelyBroken {
+		return errDeliberatelyBroken
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if cfg.HeartbeatInterval == 0 {
+		cfg.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if cfg.HeartbeatInterval < 0 {
+		return fmt.Errorf("start daemon: heartbeat interval %s is negative", cfg.HeartbeatInterval)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	d := &daemon{cfg: cfg, started: cfg.Now()}
+	log := cfg.Logger
+
+	if err := os.MkdirAll(cfg.Paths.StateDir, 0o700); err != nil {
+		return fmt.Errorf("start daemon: create state directory %s: %w", cfg.Paths.StateDir, err)
+	}
+	// The first beat is written before anything else, so a state directory
+	// that cannot be written stops the start instead of hiding behind a 200.
+	if err := d.beat(false); err != nil {
+		return fmt.Errorf("start daemon: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("start daemon: listen on %s: %w", cfg.Listen, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", d.serveHealthz)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("daemon started", "version", Version, "listen", ln.Addr().String(), "heartbeat_interval", cfg.HeartbeatInterval.String())
+	if cfg.OnListen != nil {
+		cfg.OnListen(ln.Addr())
+	}
+
+	ticker := time.NewTicker(cfg.HeartbeatInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			shutCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+			err := srv.Shutdown(shutCtx)
+			cancel()
+			<-served
+			// A final beat marks the stop, so health reports the daemon as
+			// stopped at once instead of after three missed beats.
+			if berr := d.beat(true); berr != nil {
+				log.Warn("final heartbeat not written", "error", berr)
+			}
+			if err != nil {
+				return fmt.Errorf("stop daemon: shut down http server on %s: %w", ln.Addr(), err)
+			}
+			log.Info("daemon stopped")
+			return nil
+		case err := <-served:
+			return fmt.Errorf("daemon: serve http on %s: %w", ln.Addr(), err)
+		case <-ticker.C:
+			if err := d.beat(false); err != nil {
+				log.Error("heartbeat not written", "error", err)
+			}
+		}
+	}
+}
+
+// beat writes the heartbeat file and remembers whether that worked.
+func (d *daemon) beat(stopped bool) error {
+	h := Heartbeat{
+		Time:       d.cfg.Now().UTC(),
+		Started:    d.started.UTC(),
+		IntervalMS: d.cfg.HeartbeatInterval.Milliseconds(),
+		PID:        os.Getpid(),
+		Version:    Version,
+		Stopped:    stopped,
+	}
+	data, err := json.Marshal(h)
+	if err == nil {
+		err = WriteFileAtomic(d.cfg.Paths.Heartbeat(), append(data, '\n'), 0o644)
+	}
+	if err != nil {
+		err = fmt.Errorf("write heartbeat %s: %w", d.cfg.Paths.Heartbeat(), err)
+	}
+	d.mu.Lock()
+	d.beatError = err
+	d.mu.Unlock()
+	return err
+}
+
+// HealthzResponse is the body of GET /healthz.
+type HealthzResponse struct {
+	Status  string `json:"status"` // "ok", or "failing" with Error set.
+	Version string `json:"version"`
+	HostID  string `json:"host_id,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+func (d *daemon) serveHealthz(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	body := HealthzResponse{Status: "ok", Version: Version}
+	code := http.StatusOK
+	id, err := ReadHostID(d.cfg.Paths)
+	d.mu.Lock()
+	beatErr := d.beatError
+	d.mu.Unlock()
+	err = errors.Join(err, beatErr)
+	body.HostID = id
+	if err != nil {
+		body.Status, body.Error, code = "failing", err.Error(), http.StatusServiceUnavailable
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(body)
+}

@@ -1,0 +1,34 @@
+package agent
+
+import "path/filepath"
+
+// Paths are the host paths the agent reads and writes (DESIGN.md §3, "Host paths").
+type Paths struct {
+	Root      string // File system root every other path lives under; "/" on a real host.
+	LibDir    string // Versioned agent binaries and the `current` link.
+	ConfigDir string // One JSON file per managed object, mode 0700.
+	StateDir  string // History, alert state, backup catalog, daemon heartbeat.
+	AuditLog  string // The tamper-evident audit log, mode 0600.
+	MachineID string // The host's identity (/etc/machine-id).
+	Uptime    string // Kernel uptime (/proc/uptime).
+}
+
+// DefaultPaths returns the paths on a real host.
+func DefaultPaths() Paths { return PathsUnder("/") }
+
+// PathsUnder returns the host paths below root, so tests can use a temporary directory.
+func PathsUnder(root string) Paths {
+	at := func(p string) string { return filepath.Join(root, p) }
+	return Paths{
+		Root:      root,
+		LibDir:    at("/usr/local/lib/steward"),
+		ConfigDir: at("/etc/steward"),
+		StateDir:  at("/var/lib/steward"),
+		AuditLog:  at("/var/log/steward/audit.log"),
+		MachineID: at("/etc/machine-id"),
+		Uptime:    at("/proc/uptime"),
+	}
+}
+
+// Heartbeat is the file the daemon rewrites every heartbeat interval.
+func (p Paths) Heartbeat() string { return filepath.Join(p.StateDir, "heartbeat") }

@@ -1,0 +1,80 @@
+package api
+
+import "encoding/json"
+
+// Methods that deploy and remove the agent itself (steward_host). Each change
+// they make is appended to the host's audit log with the request's Operator.
+const (
+	// MethodInstall makes a staged agent binary the current one, writes the
+	// agent configuration and the systemd unit, and (re)starts the service.
+	// It is idempotent: installing what is already installed changes nothing.
+	MethodInstall = "install"
+	// MethodRollback restores the previous binary and configuration kept by
+	// the last install and restarts the service.
+	MethodRollback = "rollback"
+	// MethodUninstall stops and disables the service and removes what
+	// Steward installed; state and audit log stay unless Purge is set.
+	MethodUninstall = "uninstall"
+	// MethodPackages installs missing packages with the host's package
+	// manager (apt or dnf) and reports the installed versions.
+	MethodPackages = "packages"
+)
+
+// CodeUnknownPackage means the package manager knows no package of that name.
+const CodeUnknownPackage = "unknown_package"
+
+// AgentConfig is /etc/steward/agent.json.
+type AgentConfig struct {
+	HostID            string `json:"host_id"`
+	ListenAddress     string `json:"listen_address"`
+	HeartbeatInterval string `json:"heartbeat_interval"` // A Go duration, e.g. "10s".
+}
+
+// InstallParams are the parameters of MethodInstall.
+type InstallParams struct {
+	// Binary is the staged agent executable (under the agent's lib dir) to
+	// make current. Its name carries the version and digest.
+	Binary string      `json:"binary"`
+	Config AgentConfig `json:"config"`
+}
+
+// InstallResult is the result of MethodInstall.
+type InstallResult struct {
+	Version  string `json:"version"`            // Version of the now current agent.
+	Previous string `json:"previous,omitempty"` // The binary that was current before, kept for rollback.
+	Changed  bool   `json:"changed"`            // Whether anything on the host changed.
+}
+
+// RollbackParams are the parameters of MethodRollback.
+type RollbackParams struct {
+	Reason string `json:"reason"` // Why, for the audit log.
+}
+
+// RollbackResult is the result of MethodRollback.
+type RollbackResult struct {
+	Restored string `json:"restored"` // The binary that is current again.
+}
+
+// UninstallParams are the parameters of MethodUninstall.
+type UninstallParams struct {
+	Purge bool `json:"purge"` // Also remove /var/lib/steward and the audit log.
+}
+
+// PackagesParams are the parameters of MethodPackages.
+type PackagesParams struct {
+	Names []string `json:"names"`
+}
+
+// PackagesResult is the result of MethodPackages.
+type PackagesResult struct {
+	Versions  map[string]string `json:"versions"`            // Installed version of every requested package.
+	Installed []string          `json:"installed,omitempty"` // Packages this call installed.
+	Manager   string            `json:"manager"`             // "apt" or "dnf".
+}
+
+// Render is the exact content of /etc/steward/agent.json for c. Provider and
+// agent both use it, so the provider can compare digests to detect an edit.
+func (c AgentConfig) Render() []byte {
+	b, _ := json.MarshalIndent(c, "", "  ") // A struct of strings always encodes.
+	return append(b, '\n')
+}

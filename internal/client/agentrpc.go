@@ -1,0 +1,43 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/stewardhq/terraform-provider-steward/internal/api"
+)
+
+// AgentRPC sends one request to `BINARY rpc` on the host (as root when the
+// connection uses sudo) and decodes the result into result. Errors reported by
+// the agent come back as *api.Error so callers can switch on their Code.
+func (c *Conn) AgentRPC(ctx context.Context, binary, method string, op api.Operator, params, result any) error {
+	req, err := api.NewRequest(method, op, params)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("encode %s request: %w", method, err)
+	}
+	res, err := c.Exec(ctx, Command{Args: []string{binary, "rpc"}, Stdin: bytes.NewReader(body)})
+	if err != nil {
+		return fmt.Errorf("agent %s on %s: %w", method, c.Address(), err)
+	}
+	var resp api.Response
+	if err := json.Unmarshal(res.Stdout, &resp); err != nil {
+		return fmt.Errorf("agent %s on %s: %s rpc exited %d without a JSON answer: %s", method, c.Address(), binary,
+			res.ExitStatus, truncate(strings.TrimSpace(string(res.Stderr)+" "+string(res.Stdout)), 500))
+	}
+	if err := resp.Decode(result); err != nil {
+		return fmt.Errorf("agent %s on %s: %w", method, c.Address(), err)
+	}
+	return nil
+}
+
+// Operator describes who is connected, for the agent's audit log.
+func (c *Conn) Operator(localUser string) api.Operator {
+	return api.Operator{LocalUser: localUser, SSHUser: c.User(), KeyFingerprint: c.authFingerprint}
+}

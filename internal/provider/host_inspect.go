@@ -1,0 +1,167 @@
+package provider
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/stewardhq/terraform-provider-steward/internal/api"
+	"github.com/stewardhq/terraform-provider-steward/internal/client"
+)
+
+// Host paths of DESIGN.md §3 the provider needs to know.
+const (
+	agentLibDir     = "/usr/local/lib/steward"
+	agentCurrent    = agentLibDir + "/current"
+	agentConfigFile = "/etc/steward/agent.json"
+	agentUnitFile   = "/etc/systemd/system/steward-agent.service"
+	agentService    = "steward-agent.service"
+)
+
+// hostState is what a host really runs, as one inspection reads it.
+type hostState struct {
+	HostID         string
+	Hostname       string
+	AgentPresent   bool   // The current link resolves to an executable.
+	AgentPath      string // Where current points.
+	AgentSHA256    string // Of the file current points to.
+	Health         *api.HealthResult
+	HealthError    string
+	ServiceActive  bool
+	ServiceEnabled bool
+	UnitPresent    bool
+	ConfigPresent  bool
+	ConfigSHA256   string
+	Config         *api.AgentConfig
+	Packages       map[string]string // name -> installed version ("" when not installed)
+}
+
+// installed reports whether anything Steward installs is on the host.
+func (s hostState) installed() bool {
+	return s.AgentPresent || s.UnitPresent || s.ConfigPresent
+}
+
+// inspectScript reads, in one round trip and from outside the agent (so a
+// deleted or replaced binary is seen as such), everything Read reports. $1 is a
+// health request for the agent; the remaining arguments are package names.
+const inspectScript = `cur=` + agentCurrent + `
+echo "machine_id=$(cat /etc/machine-id 2>/dev/null)"
+echo "hostname=$(cat /proc/sys/kernel/hostname 2>/dev/null)"
+if [ -x "$cur" ]; then
+  echo "agent_path=$(readlink -f -- "$cur")"
+  echo "agent_sha256=$(sha256sum <"$cur" | cut -d' ' -f1)"
+  echo "health=$(printf '%s' "$1" | timeout 20 "$cur" rpc 2>&1 | tr '\n' ' ')"
+fi
+echo "service_active=$(systemctl is-active ` + agentService + ` 2>/dev/null)"
+echo "service_enabled=$(systemctl is-enabled ` + agentService + ` 2>/dev/null)"
+[ -f ` + agentUnitFile + ` ] && echo unit=present
+if [ -f ` + agentConfigFile + ` ]; then
+  echo "config_sha256=$(sha256sum <` + agentConfigFile + ` | cut -d' ' -f1)"
+  echo "config=$(base64 -w0 <` + agentConfigFile + `)"
+fi
+shift
+for p in "$@"; do
+  if command -v dpkg-query >/dev/null 2>&1; then
+    v=$(dpkg-query -W -f='${db:Status-Abbrev}|${Version}' -- "$p" 2>/dev/null)
+    case $v in ii*"|"*) v=${v#*|} ;; *) v= ;; esac
+  else
+    v=$(rpm -q --qf '%{VERSION}-%{RELEASE}' -- "$p" 2>/dev/null) || v=
+  fi
+  echo "package=$p=$v"
+done
+`
+
+// inspectHost runs inspectScript on the host.
+func inspectHost(ctx context.Context, conn *client.Conn, op api.Operator, packages []string) (hostState, error) {
+	req, err := api.NewRequest(api.MethodHealth, op, nil)
+	if err != nil {
+		return hostState{}, err
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return hostState{}, err
+	}
+	out, err := conn.Output(ctx, client.Script(inspectScript, append([]string{string(body)}, packages...)...))
+	if err != nil {
+		return hostState{}, fmt.Errorf("inspect %s: %w", conn.Address(), err)
+	}
+	return parseHostState(out, packages)
+}
+
+// parseHostState parses inspectScript's output.
+func parseHostState(out []byte, packages []string) (hostState, error) {
+	s := hostState{Packages: map[string]string{}}
+	for _, p := range packages {
+		s.Packages[p] = ""
+	}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), "=")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "machine_id":
+			s.HostID = strings.TrimSpace(v)
+		case "hostname":
+			s.Hostname = strings.TrimSpace(v)
+		case "agent_path":
+			s.AgentPath = v
+		case "agent_sha256":
+			s.AgentSHA256 = strings.TrimSpace(v)
+			s.AgentPresent = s.AgentSHA256 != ""
+		case "health":
+			var resp api.Response
+			var h api.HealthResult
+			if err := json.Unmarshal([]byte(v), &resp); err != nil {
+				s.HealthError = "the agent gave no JSON answer: " + strings.TrimSpace(v)
+			} else if err := resp.Decode(&h); err != nil {
+				s.HealthError = err.Error()
+			} else {
+				s.Health = &h
+			}
+		case "service_active":
+			s.ServiceActive = strings.TrimSpace(v) == "active"
+		case "service_enabled":
+			s.ServiceEnabled = strings.TrimSpace(v) == "enabled"
+		case "unit":
+			s.UnitPresent = true
+		case "config_sha256":
+			s.ConfigPresent = true
+			s.ConfigSHA256 = strings.TrimSpace(v)
+		case "config":
+			raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
+			var c api.AgentConfig
+			if err == nil && json.Unmarshal(raw, &c) == nil {
+				s.Config = &c
+			}
+		case "package":
+			name, version, _ := strings.Cut(v, "=")
+			if _, wanted := s.Packages[name]; wanted {
+				s.Packages[name] = strings.TrimSpace(version)
+			}
+		}
+	}
+	if s.HostID == "" {
+		return s, fmt.Errorf("the host reported no /etc/machine-id: %q", strings.TrimSpace(string(out)))
+	}
+	return s, nil
+}
+
+// missingPackages returns the wanted packages the host does not have.
+func missingPackages(versions map[string]string, wanted []string) []string {
+	var missing []string
+	for _, p := range wanted {
+		if versions[p] == "" {
+			missing = append(missing, p)
+		}
+	}
+	sort.Strings(missing)
+	return missing
+}
