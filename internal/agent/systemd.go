@@ -32,6 +32,9 @@ func (s systemctl) Enable(ctx context.Context, unit string) (bool, error) {
 }
 
 func (s systemctl) Restart(ctx context.Context, unit string) error {
+	// A unit that crashed in a loop (a failed upgrade) hit its start limit;
+	// clear it so a rollback can start the previous agent at once.
+	_, _ = s.run(ctx, "reset-failed", unit)
 	_, err := s.run(ctx, "restart", unit)
 	return err
 }

@@ -178,15 +178,15 @@ func (r *hostResource) deploy(ctx context.Context, plan, state *hostResourceMode
 		if ir.Previous != "" && ir.Previous != staged {
 			var rr api.RollbackResult
 			rbErr := conn.AgentRPC(ctx, ir.Previous, api.MethodRollback, op, api.RollbackParams{Reason: "health check failed: " + why}, &rr)
-			after := "the previous agent is running again and healthy"
+			outcome := "Steward rolled back to " + ir.Previous + " and restarted it: the previous agent is running again and healthy."
 			if rbErr != nil {
-				after = "the rollback itself failed: " + rbErr.Error()
+				outcome = "Steward tried to roll back to " + ir.Previous + ", but the rollback failed: " + rbErr.Error() + ". The host needs attention."
 			} else if why2 := waitHealthy(ctx, conn, op, "", facts.HostID, timeout); why2 != "" {
-				after = "the previous agent was restored but is not healthy either: " + why2
+				outcome = "Steward rolled back to " + ir.Previous + ", but the previous agent is not healthy either: " + why2 + ". The host needs attention."
 			}
 			diags.AddError("Agent Upgrade Rolled Back", fmt.Sprintf(
-				"steward-agent %s did not become healthy on %s within %s: %s\n\nSteward rolled back to %s and restarted it; %s.\n\nService log:\n%s",
-				bin.Version, conn.Address(), timeout, why, ir.Previous, after, logs))
+				"steward-agent %s did not become healthy on %s within %s: %s\n\n%s\n\nService log of the failed agent:\n%s",
+				bin.Version, conn.Address(), timeout, why, outcome, logs))
 			return diags
 		}
 		diags.AddError("Agent Unhealthy", fmt.Sprintf(
