@@ -226,10 +226,17 @@ func TestAccHost_rollbackOnFailedUpgrade(t *testing.T) {
 // refuses to start) into a directory laid out like agentbin's dist/.
 func buildBrokenAgent(t *testing.T) string {
 	t.Helper()
+	return buildAgent(t, "stewardbroken", "broken-test")
+}
+
+// buildAgent builds the agent with the given build tags and version into a
+// directory laid out like agentbin's dist/, for agentbin.OverrideEnv.
+func buildAgent(t *testing.T, tags, version string) string {
+	t.Helper()
 	dir := t.TempDir()
 	out := filepath.Join(dir, "steward-agent-linux-amd64")
-	cmd := exec.Command("go", "build", "-tags", "stewardbroken", "-trimpath",
-		"-ldflags", "-s -w -X github.com/stewardhq/terraform-provider-steward/internal/agent.Version=broken-test",
+	cmd := exec.Command("go", "build", "-tags", tags, "-trimpath",
+		"-ldflags", "-s -w -X github.com/stewardhq/terraform-provider-steward/internal/agent.Version="+version,
 		"-o", out, "./cmd/steward-agent")
 	cmd.Dir = filepath.Join("..", "..")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
@@ -237,10 +244,56 @@ func buildBrokenAgent(t *testing.T) string {
 		t.Fatalf("build broken agent: %v\n%s", err, b)
 	}
 	run(t, "gzip", "-n", out)
-	if err := os.WriteFile(filepath.Join(dir, "VERSION"), []byte("broken-test\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "VERSION"), []byte(version+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+func TestAccHost_diskFullDuringUpload(t *testing.T) {
+	f := testFleet(t, 3)
+	h := f.Hosts[2]
+	bin := testAgent(t)
+	cleanHost(t, f, h)
+	upgrade := buildAgent(t, "", "upgrade-test")
+	const dir = "/usr/local/lib/steward"
+	filled := false
+	t.Cleanup(func() {
+		if filled {
+			run(t, fleetScript, "unfill", h.Name, dir)
+		}
+	})
+	cfg := hostConfig(f, h, "")
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: cfg},
+			{
+				// A new agent to upload, and no room left for it.
+				PreConfig: func() {
+					t.Setenv(agentbin.OverrideEnv, upgrade)
+					run(t, fleetScript, "fill", h.Name, dir, "256")
+					filled = true
+				},
+				Config:      cfg,
+				ExpectError: regexp.MustCompile(`(?s)Agent Upload Failed.*` + phrase("the agent that was running (if any) is untouched").String() + `.*No space left`),
+			},
+			{
+				PreConfig: func() {
+					os.Unsetenv(agentbin.OverrideEnv)
+					// The old agent kept running, and no partial upload was left behind.
+					out, _ := onHost(t, f, h, "systemctl is-active steward-agent; /usr/local/lib/steward/current version | cut -d' ' -f1,2; ls -a "+dir+" | grep -c steward-upload")
+					if want := "active\nsteward-agent " + bin.Version + "\n0"; strings.TrimSpace(out) != want {
+						t.Errorf("after the failed upload: %q, want %q", strings.TrimSpace(out), want)
+					}
+					run(t, fleetScript, "unfill", h.Name, dir)
+					filled = false
+				},
+				Config:   cfg,
+				PlanOnly: true,
+			},
+		},
+	})
 }
 
 func TestAccHost_withoutSudoRights(t *testing.T) {

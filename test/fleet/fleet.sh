@@ -7,6 +7,7 @@
 #   fleet.sh link hN down|up   cut or restore a host's network link (fault tests)
 #   fleet.sh stop hN | start hN  kill a host (power cut) / boot it again, same disk
 #   fleet.sh swap hA hB        exchange two hosts' addresses (fault tests)
+#   fleet.sh fill hN DIR [KB] | unfill hN DIR   leave only KB free under DIR (disk full)
 #   fleet.sh rootfs   build (or reuse) the cached root file system only
 #
 # Each host is a bookworm root file system booted with systemd-nspawn on an overlay,
@@ -314,6 +315,43 @@ cmd_start() {
   write_description "$(ls -d "$FLEET_STATE"/hosts/h* | wc -l)"
 }
 
+# init_pid prints the PID (as seen here) of a running host's init.
+init_pid() {
+  local f pid
+  for f in /proc/[0-9]*/environ; do
+    if { tr '\0' '\n' <"$f"; } 2>/dev/null | grep -qx "STEWARD_FLEET_HOST=$1"; then
+      pid=${f#/proc/}; echo "${pid%/environ}"; return 0
+    fi
+  done
+  die "host $1 is not running"
+}
+
+# fill mounts a tmpfs with only SLACK_KB to spare over DIR inside the host
+# (its content copied in first): the "disk full" fault. unfill undoes it.
+cmd_fill() {
+  local name=$1 dir=$2 slack=${3:-64} pid
+  host_dir "$name" >/dev/null; pid=$(init_pid "$name")
+  nsenter -t "$pid" -m -- sh -ec '
+    dir=$1 slack=$2
+    mkdir -p "$dir"; rm -rf /run/.steward-fill; mkdir -p /run/.steward-fill; cp -a "$dir/." /run/.steward-fill/
+    used=$(du -sk /run/.steward-fill | cut -f1)
+    mount -t tmpfs -o size=$((used + slack + 64))k,mode=0755 steward-fill "$dir"
+    cp -a /run/.steward-fill/. "$dir/"
+    fill=$(( $(df -Pk "$dir" 2>/dev/null | awk "NR==2 {print \$4}") - slack ))
+    [ "$fill" -le 0 ] || dd if=/dev/zero of="$dir/.fill" bs=1k count="$fill" 2>/dev/null || true
+  ' sh "$dir" "$slack"
+}
+
+cmd_unfill() {
+  local name=$1 dir=$2 pid
+  host_dir "$name" >/dev/null; pid=$(init_pid "$name")
+  nsenter -t "$pid" -m -- sh -ec '
+    dir=$1
+    rm -f "$dir/.fill"; rm -rf /run/.steward-fill; mkdir -p /run/.steward-fill; cp -a "$dir/." /run/.steward-fill/
+    umount "$dir"; cp -a --remove-destination /run/.steward-fill/. "$dir/"; rm -rf /run/.steward-fill
+  ' sh "$dir"
+}
+
 # swap exchanges two hosts' addresses (the "re-addressed host" fault).
 cmd_swap() {
   local a=$1 b=$2 hda hdb addra addrb
@@ -346,6 +384,8 @@ case ${1:-} in
   stop) shift; cmd_stop "$@" ;;
   start) shift; cmd_start "$@" ;;
   swap) shift; cmd_swap "$@" ;;
+  fill) shift; cmd_fill "$@" ;;
+  unfill) shift; cmd_unfill "$@" ;;
   rootfs) build_rootfs ;;
-  *) echo "usage: $0 up N | down | status | link hN down|up | stop hN | start hN | swap hA hB | rootfs" >&2; exit 2 ;;
+  *) echo "usage: $0 up N | down | status | link hN down|up | stop hN | start hN | swap hA hB | fill hN DIR [KB] | unfill hN DIR | rootfs" >&2; exit 2 ;;
 esac
