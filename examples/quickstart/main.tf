@@ -1,4 +1,5 @@
-# Quickstart: read the facts of every host of the local test fleet.
+# Quickstart: deploy the Steward agent to every host of the local test fleet
+# and read their facts.
 # `make demo` boots the fleet and runs this; the fleet description gives the
 # addresses, the login key and each host's public key to pin.
 terraform {
@@ -28,12 +29,21 @@ provider "steward" {
   }
 }
 
-data "steward_host_facts" "fleet" {
+resource "steward_host" "fleet" {
   for_each = local.hosts
   host = {
     host     = each.value.address
     host_key = each.value.host_key
     host_id  = each.value.machine_id
+  }
+  packages = ["hello"]
+}
+
+data "steward_host_facts" "fleet" {
+  for_each = local.hosts
+  host = {
+    host     = each.value.address
+    host_key = each.value.host_key
   }
 }
 
@@ -49,6 +59,8 @@ output "facts" {
       memory_mib  = floor(f.memory_bytes / 1048576)
       init        = f.init_system
       fingerprint = f.host_key_fingerprint
+      agent       = steward_host.fleet[name].agent_version
+      hello       = steward_host.fleet[name].package_versions["hello"]
     }
   }
 }

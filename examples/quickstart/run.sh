@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs examples/quickstart against the local fleet with the provider built in
-# bin/ (a dev override: no registry, no terraform init needed).
+# bin/ (a dev override: no registry, no terraform init needed): deploys the
+# agent to every host, shows that plan is empty, stops the agent on one host
+# by hand, and shows the plan that detects it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)
@@ -17,10 +19,33 @@ cp "$root/examples/quickstart/main.tf" "$work/"
 cd "$work"
 export TF_CLI_CONFIG_FILE="$work/terraformrc" TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1
 tf=${TERRAFORM:-$(go env GOPATH)/bin/terraform}
-echo "terraform apply on examples/quickstart (provider from $root/bin)"
-if ! "$tf" apply -auto-approve -no-color >apply.log 2>&1; then
-  cat apply.log >&2
-  exit 1
-fi
-grep -E 'Read complete|Apply complete' apply.log
-"$tf" output facts
+fleet=${FLEET_STATE:-/var/lib/steward-fleet}
+quiet() { grep -v -e 'Provider development overrides' -e 'stewardhq/steward in' -e 'behavior may therefore' -e 'applying changes may' -e 'published releases' -e 'following provider development' -e "can't guarantee" -e 'You didn.t use the -out' -e '^─' || true; }
+
+echo "== 1. terraform apply: deploy steward-agent to every fleet host"
+if ! "$tf" apply -auto-approve -no-color >apply.log 2>&1; then cat apply.log >&2; exit 1; fi
+grep -E 'Creation complete|Read complete|Apply complete' apply.log
+"$tf" output -no-color facts
+
+echo
+echo "== 2. terraform plan: nothing to do"
+set +e
+"$tf" plan -no-color -detailed-exitcode >plan.log 2>&1; rc=$?
+set -e
+grep -E 'No changes|Plan:' plan.log
+echo "(plan -detailed-exitcode exited $rc)"
+
+h2=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["hosts"][1]["address"])' "$fleet/fleet.json")
+echo
+echo "== 3. someone stops the agent on h2 ($h2) by hand: systemctl stop steward-agent"
+ssh -q -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -i "$fleet/keys/id_ed25519" "root@$h2" systemctl stop steward-agent
+
+echo
+echo "== 4. terraform plan: the drift shows"
+set +e
+"$tf" plan -no-color -detailed-exitcode >plan.log 2>&1; rc=$?
+set -e
+sed -n '/Terraform will perform/,$p' plan.log | quiet
+echo "(plan -detailed-exitcode exited $rc: 2 means changes)"
+echo
+echo "Run 'make fleet-down' to take the fleet down."

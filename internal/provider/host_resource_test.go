@@ -417,3 +417,28 @@ func TestHost_invalidConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestAccHost_connectionTrustOnFirstUse: the key seen at creation is pinned in
+// state and exported in host_connection, which other objects take as is.
+func TestAccHost_connectionTrustOnFirstUse(t *testing.T) {
+	f := testFleet(t, 3)
+	h := f.Hosts[2]
+	testAgent(t)
+	cleanHost(t, f, h)
+	cfg := providerBlock(fmt.Sprintf("    user = \"deploy\"\n    sudo = true\n    private_key_file = %s", hcl(f.PrivateKeyFile))) +
+		fmt.Sprintf("resource \"steward_host\" \"h\" {\n  host = {\n    host = %s\n    trust_on_first_use = true\n  }\n}\n", hcl(h.Address)) +
+		"data \"steward_host_facts\" \"h\" {\n  host = steward_host.h.host_connection\n}\n"
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: cfg,
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue(hostAddr, tfjsonpath.New("host_key"), knownvalue.StringExact(h.HostKey)),
+				statecheck.ExpectKnownValue(hostAddr, tfjsonpath.New("host_connection").AtMapKey("host_key"), knownvalue.StringExact(h.HostKey)),
+				statecheck.ExpectKnownValue(hostAddr, tfjsonpath.New("host_connection").AtMapKey("trust_on_first_use"), knownvalue.Null()),
+				statecheck.ExpectKnownValue(factsAddr, tfjsonpath.New("host_id"), knownvalue.StringExact(h.MachineID)),
+				statecheck.ExpectKnownValue(factsAddr, tfjsonpath.New("host_key"), knownvalue.StringExact(h.HostKey)),
+			},
+		}},
+	})
+}
