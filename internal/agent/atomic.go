@@ -54,7 +54,7 @@ func syncDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("open directory %s: %w", dir, err)
 	}
-	defer d.Close()
+	defer func() { _ = d.Close() }() // read-only handle, used only to fsync
 	if err := d.Sync(); err != nil {
 		return fmt.Errorf("sync directory %s: %w", dir, err)
 	}

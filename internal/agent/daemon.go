@@ -97,7 +97,9 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 			shutCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 			err := srv.Shutdown(shutCtx)
 			cancel()
-			<-served
+			if serr := <-served; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+				log.Warn("http server stopped with an error", "error", serr)
+			}
 			// A final beat marks the stop, so health reports the daemon as
 			// stopped at once instead of after three missed beats.
 			if berr := d.beat(true); berr != nil {

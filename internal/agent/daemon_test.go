@@ -44,7 +44,7 @@ func TestRunDaemon(t *testing.T) {
 	}
 	var body HealthzResponse
 	err = json.NewDecoder(resp.Body).Decode(&body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if err != nil {
 		t.Fatalf("decode /healthz: %v", err)
 	}
@@ -142,7 +142,7 @@ func TestRunDaemon_startFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }()
 	err = RunDaemon(context.Background(), DaemonConfig{Paths: newTestHost(t), Listen: ln.Addr().String()})
 	if err == nil {
 		t.Error("want an error for an address in use")

@@ -95,7 +95,7 @@ func parseMachineID(data []byte) (string, error) {
 		return "", fmt.Errorf("machine id %q is not 32 hexadecimal characters", id)
 	}
 	for _, c := range id {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
 			return "", fmt.Errorf("machine id %q is not 32 lower-case hexadecimal characters", id)
 		}
 	}

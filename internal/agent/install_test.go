@@ -61,11 +61,15 @@ func call(t *testing.T, deps Deps, method string, params any, result any) error 
 	}
 	res, err := h(context.Background(), deps, req)
 	if err == nil && result != nil {
+		var ok bool
 		switch r := result.(type) {
 		case *api.InstallResult:
-			*r = res.(api.InstallResult)
+			*r, ok = res.(api.InstallResult)
 		case *api.RollbackResult:
-			*r = res.(api.RollbackResult)
+			*r, ok = res.(api.RollbackResult)
+		}
+		if !ok {
+			t.Fatalf("%s returned %T", method, res)
 		}
 	}
 	return err

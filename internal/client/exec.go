@@ -76,7 +76,7 @@ func (c *Conn) Exec(ctx context.Context, cmd Command) (Result, error) {
 		return Result{}, err
 	}
 	defer release()
-	defer sess.Close()
+	defer func() { _ = sess.Close() }() // io.EOF after Wait is normal
 	var stdout, stderr bytes.Buffer
 	sess.Stdout, sess.Stderr, sess.Stdin = &stdout, &stderr, cmd.Stdin
 	if err := sess.Start(commandLine(args)); err != nil {

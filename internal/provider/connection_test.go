@@ -28,25 +28,28 @@ func hop(fields map[string]any) hopModel {
 		KnownHostsFile: types.StringNull(), TrustOnFirstUse: types.BoolNull(),
 	}
 	for k, v := range fields {
+		str, _ := v.(string)
+		b, _ := v.(bool)
+		n, _ := v.(int)
 		switch k {
 		case "host":
-			h.Host = types.StringValue(v.(string))
+			h.Host = types.StringValue(str)
 		case "port":
-			h.Port = types.Int64Value(int64(v.(int)))
+			h.Port = types.Int64Value(int64(n))
 		case "user":
-			h.User = types.StringValue(v.(string))
+			h.User = types.StringValue(str)
 		case "private_key_file":
-			h.PrivateKeyFile = types.StringValue(v.(string))
+			h.PrivateKeyFile = types.StringValue(str)
 		case "password":
-			h.Password = types.StringValue(v.(string))
+			h.Password = types.StringValue(str)
 		case "use_agent":
-			h.UseAgent = types.BoolValue(v.(bool))
+			h.UseAgent = types.BoolValue(b)
 		case "host_key":
-			h.HostKey = types.StringValue(v.(string))
+			h.HostKey = types.StringValue(str)
 		case "known_hosts_file":
-			h.KnownHostsFile = types.StringValue(v.(string))
+			h.KnownHostsFile = types.StringValue(str)
 		case "trust_on_first_use":
-			h.TrustOnFirstUse = types.BoolValue(v.(bool))
+			h.TrustOnFirstUse = types.BoolValue(b)
 		default:
 			panic("unknown field " + k)
 		}

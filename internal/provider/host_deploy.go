@@ -240,8 +240,8 @@ func runSteps(ctx context.Context, conn *client.Conn, attr string, commands []st
 // returns "" when healthy, or the last reason it was not.
 func waitHealthy(ctx context.Context, conn *client.Conn, op api.Operator, version, hostID string, timeout time.Duration) string {
 	deadline := time.Now().Add(timeout)
-	why := "no check ran"
 	for {
+		var why string
 		live, err := inspectHost(ctx, conn, op, nil)
 		switch {
 		case err != nil:

@@ -175,7 +175,9 @@ func TestAccHost_unknownPackage(t *testing.T) {
 	h := f.Hosts[1]
 	testAgent(t)
 	cleanHost(t, f, h)
-	onHost(t, f, h, "DEBIAN_FRONTEND=noninteractive apt-get remove -y -q figlet >/dev/null 2>&1")
+	if out, err := onHost(t, f, h, "DEBIAN_FRONTEND=noninteractive apt-get remove -y -q figlet >/dev/null 2>&1; true"); err != nil {
+		t.Fatalf("remove figlet: %v\n%s", err, out)
+	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{{
@@ -210,7 +212,7 @@ func TestAccHost_rollbackOnFailedUpgrade(t *testing.T) {
 			},
 			{
 				// The host runs the previous agent again, healthy, and the state agrees.
-				PreConfig: func() { os.Unsetenv(agentbin.OverrideEnv) },
+				PreConfig: func() { _ = os.Unsetenv(agentbin.OverrideEnv) },
 				Config:    cfg,
 				PlanOnly:  true,
 				Check: resource.ComposeAggregateTestCheckFunc(
@@ -280,7 +282,7 @@ func TestAccHost_diskFullDuringUpload(t *testing.T) {
 			},
 			{
 				PreConfig: func() {
-					os.Unsetenv(agentbin.OverrideEnv)
+					_ = os.Unsetenv(agentbin.OverrideEnv)
 					// The old agent kept running, and no partial upload was left behind.
 					out, _ := onHost(t, f, h, "systemctl is-active steward-agent; /usr/local/lib/steward/current version | cut -d' ' -f1,2; ls -a "+dir+" | grep -c steward-upload")
 					if want := "active\nsteward-agent " + bin.Version + "\n0"; strings.TrimSpace(out) != want {

@@ -72,7 +72,7 @@ func Append(path string, e Entry) error {
 	if err != nil {
 		return fmt.Errorf("append to audit log %s: %w", path, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // the line is fsynced before; closing only releases the lock
 	if err := lockFile(f); err != nil {
 		return fmt.Errorf("append to audit log %s: lock: %w", path, err)
 	}
@@ -129,7 +129,7 @@ func lastLine(f *os.File, size int64) (line []byte, complete bool, err error) {
 		if _, err := f.ReadAt(buf, start); err != nil && !errors.Is(err, io.EOF) {
 			return nil, false, err
 		}
-		tail = append(buf, tail...)
+		tail = append(buf[:len(buf):len(buf)], tail...)
 		end = start
 		// tail runs to the end of the file; its own final newline ends the
 		// last line rather than starting it.
@@ -151,7 +151,7 @@ func Verify(path string) (lines int, err error) {
 	if err != nil {
 		return 0, fmt.Errorf("verify audit log %s: %w", path, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	r := bufio.NewReader(f)
 	want := GenesisPrev
 	for n := 1; ; n++ {
