@@ -116,6 +116,21 @@ func TestAccHost_lifecycle(t *testing.T) {
 			ImportStateVerifyIgnore: []string{"host", "packages", "pre_deploy", "post_deploy", "package_versions", "deployed_at", "host_connection"},
 		},
 		{
+			// The same through an import block: terraform plan imports the host.
+			// The configuration lists packages and steps the host cannot tell, so
+			// the plan also proposes an update to record them.
+			ResourceName:       hostAddr,
+			ImportState:        true,
+			ImportStateKind:    resource.ImportBlockWithID,
+			ImportStateId:      "deploy@" + h.Address + ":22",
+			Config:             hostConfig(f, h, base),
+			ExpectNonEmptyPlan: true,
+			ImportPlanChecks: resource.ImportPlanChecks{PreApply: []plancheck.PlanCheck{
+				plancheck.ExpectKnownValue(hostAddr, tfjsonpath.New("host_id"), knownvalue.StringExact(h.MachineID)),
+				plancheck.ExpectKnownValue(hostAddr, tfjsonpath.New("agent_sha256"), knownvalue.StringExact(bin.SHA256)),
+			}},
+		},
+		{
 			Config: hostConfig(f, h, updated),
 			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 				plancheck.ExpectResourceAction(hostAddr, plancheck.ResourceActionUpdate),
