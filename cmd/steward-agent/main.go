@@ -38,11 +38,17 @@ commands:
                                run the host daemon (heartbeat, GET /healthz)
   status [--json]              show version, host id and daemon state
   audit verify [--file PATH]   check the audit log's hash chain
+  backup run|list|verify|restore  run and restore backups (steward-agent backup for help)
 `
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, agent.DefaultPaths())
+	paths := agent.DefaultPaths()
+	if root := os.Getenv("STEWARD_ROOT"); root != "" {
+		// Everything under another root: for benchmarks and tests, never on a managed host.
+		paths = agent.PathsUnder(root)
+	}
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, paths)
 	stop()
 	os.Exit(code)
 }
@@ -74,6 +80,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return c.status(rest)
 	case "audit":
 		return c.audit(rest)
+	case "backup":
+		return c.backup(ctx, rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

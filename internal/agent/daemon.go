@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,8 +21,13 @@ const DefaultListen = "127.0.0.1:9276"
 // shutdownTimeout bounds how long a cancelled daemon waits for HTTP requests in flight.
 const shutdownTimeout = 5 * time.Second
 
+// schedulerTick is how often the daemon looks for due backups.
+const schedulerTick = 20 * time.Second
+
 // DaemonConfig configures RunDaemon. Zero fields take their defaults.
 type DaemonConfig struct {
+	// NoScheduler keeps the backup scheduler off (tests of the HTTP side).
+	NoScheduler       bool
 	Paths             Paths
 	Listen            string        // Address of the HTTP server; DefaultListen when empty.
 	HeartbeatInterval time.Duration // DefaultHeartbeatInterval when zero.
@@ -81,6 +87,14 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", d.serveHealthz)
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		_, _ = io.WriteString(w, backupMetrics(cfg.Paths))
+	})
+	if !cfg.NoScheduler {
+		sched := &backupScheduler{deps: Deps{Paths: cfg.Paths, Logger: log, Now: cfg.Now}}
+		go sched.run(ctx, schedulerTick)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -278,8 +278,12 @@ func fileDigest(path string) string {
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
-func record(p Paths, op api.Operator, object, action, before, after string) error {
-	err := audit.Append(p.AuditLog, audit.Entry{Operator: op, Object: object, Action: action, Before: before, After: after, Result: "ok"})
+func record(p Paths, op api.Operator, object, action, before, after string, result ...string) error {
+	res := "ok"
+	if len(result) > 0 {
+		res = result[0]
+	}
+	err := audit.Append(p.AuditLog, audit.Entry{Operator: op, Object: object, Action: action, Before: before, After: after, Result: res})
 	if err != nil {
 		return fmt.Errorf("append to audit log: %w", err)
 	}

@@ -65,6 +65,12 @@ func DefaultMethods() map[string]Handler {
 		api.MethodRollback:  handleRollback,
 		api.MethodUninstall: handleUninstall,
 		api.MethodPackages:  handlePackages,
+
+		api.MethodBackupConfigure: handleBackupConfigure,
+		api.MethodBackupRemove:    handleBackupRemove,
+		api.MethodBackupStatus:    handleBackupStatus,
+		api.MethodBackupRun:       handleBackupRun,
+		api.MethodBackupList:      handleBackupList,
 	}
 }
 

@@ -376,18 +376,29 @@ func (r *hostResource) Delete(ctx context.Context, req resource.DeleteRequest, r
 // ImportState takes "user@host:port" (user and port optional); authentication
 // and host-key trust come from the provider's default_connection.
 func (r *hostResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	userName, hostPort, hasUser := strings.Cut(req.ID, "@")
+	obj, diags := importHostObject(req.ID)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("host"), obj)...)
+}
+
+// importHostObject turns "[user@]host[:port]" into a connection object whose
+// other fields come from the provider's default_connection.
+func importHostObject(id string) (types.Object, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	userName, hostPort, hasUser := strings.Cut(id, "@")
 	if !hasUser {
-		userName, hostPort = "", req.ID
+		userName, hostPort = "", id
 	}
 	host, port := hostPort, ""
 	if h, p, err := net.SplitHostPort(hostPort); err == nil {
 		host, port = h, p
 	}
 	if host == "" || strings.ContainsAny(host, " /@") {
-		resp.Diagnostics.AddError("Invalid Import ID",
-			fmt.Sprintf("Expected \"[user@]host[:port]\", e.g. \"deploy@10.0.0.5:22\", got %q.", req.ID))
-		return
+		diags.AddError("Invalid Import ID", fmt.Sprintf("Expected \"[user@]host[:port]\", e.g. \"deploy@10.0.0.5:22\", got %q.", id))
+		return types.ObjectNull(connectionAttrTypes()), diags
 	}
 	fields := map[string]attr.Value{}
 	for name, t := range connectionAttrTypes() {
@@ -400,17 +411,14 @@ func (r *hostResource) ImportState(ctx context.Context, req resource.ImportState
 	if port != "" {
 		n, err := strconv.Atoi(port)
 		if err != nil || n < 1 || n > 65535 {
-			resp.Diagnostics.AddError("Invalid Import ID", fmt.Sprintf("Port %q must be between 1 and 65535.", port))
-			return
+			diags.AddError("Invalid Import ID", fmt.Sprintf("Port %q must be between 1 and 65535.", port))
+			return types.ObjectNull(connectionAttrTypes()), diags
 		}
 		fields["port"] = types.Int64Value(int64(n))
 	}
-	obj, diags := types.ObjectValue(connectionAttrTypes(), fields)
-	resp.Diagnostics.Append(diags...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("host"), obj)...)
+	obj, d := types.ObjectValue(connectionAttrTypes(), fields)
+	diags.Append(d...)
+	return obj, diags
 }
 
 func nullOf(t attr.Type) attr.Value {
@@ -432,6 +440,15 @@ func localUser() string {
 		return u.Username
 	}
 	return ""
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func stringSet(ctx context.Context, s types.Set, diags *diag.Diagnostics) []string {

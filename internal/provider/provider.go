@@ -81,9 +81,9 @@ func (p *stewardProvider) Configure(ctx context.Context, req provider.ConfigureR
 }
 
 func (p *stewardProvider) Resources(context.Context) []func() resource.Resource {
-	return []func() resource.Resource{NewHostResource}
+	return []func() resource.Resource{NewHostResource, NewBackupScheduleResource}
 }
 
 func (p *stewardProvider) DataSources(context.Context) []func() datasource.DataSource {
-	return []func() datasource.DataSource{NewHostFactsDataSource}
+	return []func() datasource.DataSource{NewHostFactsDataSource, NewBackupsDataSource}
 }

@@ -1,0 +1,930 @@
+package backup
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"filippo.io/age"
+	"github.com/klauspost/compress/zstd"
+)
+
+// Backup makes one snapshot of cfg and publishes it. It holds the schedule's
+// lock for the whole run, so two runs of one schedule never interleave.
+//
+// Nothing is published unless everything succeeds: the archive and the
+// manifest are uploaded under temporary names, then renamed, then the index
+// is written last; until the index exists the snapshot does not exist. On
+// any error (a failing dump, a full destination, a cancelled ctx) the
+// uploads are removed and the error is returned. An unreadable file does not
+// fail the run: it is reported in Snapshot.Notes and the snapshot is marked
+// Partial.
+func (e *Engine) Backup(ctx context.Context, cfg Config) (snap Snapshot, err error) {
+	recipients, roots, err := cfg.validate()
+	if err != nil {
+		return Snapshot{}, err
+	}
+	if e.Dest == nil || e.StateDir == "" {
+		return Snapshot{}, errors.New("backup engine: Dest and StateDir are required")
+	}
+	key, err := loadIndexKey(e.StateDir)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	unlock, err := e.Dest.Lock(ctx, cfg.Name)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	defer func() { _ = unlock() }() // closing the lock file cannot lose data
+
+	stateDir := e.scheduleStateDir(cfg.Name)
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return Snapshot{}, fmt.Errorf("create state directory %s: %w", stateDir, err)
+	}
+	ixs, ixErr := e.readIndexes(ctx, cfg.Name)
+	if ixErr != nil {
+		// A tampered index is not ours to delete; say so loudly and carry on
+		// with a snapshot whose parent is an index we can still trust.
+		e.logger().Error("backup index failed authentication", "schedule", cfg.Name, "err", ixErr)
+	}
+	e.sweep(ctx, cfg.Name, ixs)
+
+	if cfg.PassphraseFile != "" {
+		r, err := e.restoreRecipient(ctx, cfg.Name, cfg.PassphraseFile)
+		if err != nil {
+			return Snapshot{}, err
+		}
+		recipients = append(recipients, r)
+	}
+
+	now := e.now()
+	id, err := newID(now)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	kind, parent := e.chooseKind(cfg, ixs, now)
+
+	run := &snapshotRun{
+		e: e, ctx: ctx, cfg: cfg, id: id, now: now, kind: kind, parent: parent,
+		links: map[devIno]hardLinkTarget{}, hash: sha256.New(), buf: make([]byte, 256<<10),
+	}
+	if ixErr != nil {
+		run.note("some indexes failed authentication: %v", ixErr)
+	}
+	defer run.cleanup()
+
+	if kind == KindIncremental {
+		if err := run.openParent(); err != nil {
+			return Snapshot{}, err
+		}
+	}
+	if err := run.spoolDumps(); err != nil {
+		return Snapshot{}, err
+	}
+	if err := run.openArchive(recipients); err != nil {
+		return Snapshot{}, err
+	}
+	if err := run.writeDumps(); err != nil {
+		return Snapshot{}, err
+	}
+	for _, root := range roots {
+		if err := filepath.WalkDir(root, run.visit); err != nil {
+			return Snapshot{}, fmt.Errorf("back up %s: %w", root, err)
+		}
+	}
+	if err := run.finishParent(); err != nil {
+		return Snapshot{}, err
+	}
+	if err := run.closeArchive(); err != nil {
+		return Snapshot{}, err
+	}
+	if err := run.writeManifest(recipients); err != nil {
+		return Snapshot{}, err
+	}
+	return run.publish(key)
+}
+
+// chooseKind decides between a full and an incremental snapshot.
+// FullEveryRuns == 1 means always full; FullEveryRuns <= 0 disables the run
+// rule; with both rules disabled every snapshot is full.
+func (e *Engine) chooseKind(cfg Config, ixs []index, now time.Time) (kind, parent string) {
+	if cfg.FullEveryRuns == 1 || (cfg.FullEveryRuns <= 0 && cfg.FullEveryAge <= 0) || len(ixs) == 0 {
+		return KindFull, ""
+	}
+	latest := ixs[len(ixs)-1]
+	chain, err := chainOf(ixs, cfg.Name, latest.ID)
+	if err != nil {
+		return KindFull, ""
+	}
+	for _, ix := range chain {
+		if rec, err := e.readRecord(cfg.Name, ix.ID); err != nil || rec.Verified == VerifiedFailed {
+			return KindFull, ""
+		}
+	}
+	if cfg.FullEveryRuns > 1 && len(chain) >= cfg.FullEveryRuns {
+		return KindFull, ""
+	}
+	if cfg.FullEveryAge > 0 && now.Sub(chain[0].Time) >= cfg.FullEveryAge {
+		return KindFull, ""
+	}
+	if _, err := os.Stat(e.manifestCacheFile(cfg.Name, latest.ID)); err != nil {
+		return KindFull, "" // the parent's manifest is not on this host
+	}
+	return KindIncremental, latest.ID
+}
+
+// sweep removes what crashed or aborted runs left behind: temporary uploads
+// and archives or manifests without an index. The caller holds the lock.
+func (e *Engine) sweep(ctx context.Context, schedule string, ixs []index) {
+	indexed := make(map[string]bool, len(ixs))
+	for _, ix := range ixs {
+		indexed[ix.ID] = true
+	}
+	names, err := e.Dest.List(ctx, schedule+"/")
+	if err != nil {
+		e.logger().Warn("list destination for cleanup", "schedule", schedule, "err", err)
+	}
+	for _, name := range names {
+		base := strings.TrimPrefix(name, schedule+"/")
+		orphan := strings.HasPrefix(base, tempPrefix)
+		for _, suffix := range []string{archiveSuffix, manifestSuffix} {
+			if id, ok := strings.CutSuffix(base, suffix); ok && idRE.MatchString(id) && !indexed[id] {
+				if _, err := e.Dest.Open(ctx, indexObject(schedule, id)); errors.Is(err, fs.ErrNotExist) {
+					orphan = true // no index at all, not merely one we cannot authenticate
+				}
+			}
+		}
+		if orphan {
+			if err := e.Dest.Remove(ctx, name); err != nil {
+				e.logger().Warn("remove leftover upload", "name", name, "err", err)
+			} else {
+				e.logger().Info("removed leftover of an interrupted run", "name", name)
+			}
+		}
+	}
+	local, _ := filepath.Glob(filepath.Join(e.scheduleStateDir(schedule), tempPrefix+"*"))
+	for _, f := range local {
+		_ = os.Remove(f) // a leftover of a dead run; failing to remove it is harmless
+	}
+}
+
+// archiveEncoders keeps the archive's zstd encoder (megabytes of buffers
+// per worker) for the next run, so a daemon running schedule after schedule
+// does not grow its heap with discarded encoders.
+var archiveEncoders sync.Pool
+
+// archiveWindow is the zstd window: 4 MiB halves the encoder's memory
+// against the level's default of 8 MiB at no measured cost in speed, and is
+// still twice what zstd -3 uses.
+const archiveWindow = 4 << 20
+
+func archiveEncoder(w io.Writer) (*zstd.Encoder, error) {
+	if enc, ok := archiveEncoders.Get().(*zstd.Encoder); ok {
+		enc.Reset(w)
+		return enc, nil
+	}
+	return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithWindowSize(archiveWindow))
+}
+
+type devIno struct{ dev, ino uint64 }
+
+type hardLinkTarget struct {
+	path   string
+	sha256 string
+}
+
+// snapshotRun is the state of one Backup call.
+type snapshotRun struct {
+	e      *Engine
+	ctx    context.Context
+	cfg    Config
+	id     string
+	now    time.Time
+	kind   string
+	parent string
+
+	// The parent's manifest, read in step with the walk.
+	prevFile *os.File
+	prevDec  *zstd.Decoder
+	prev     *manifestReader
+	prevCur  *manifestEntry
+
+	dumpSpools []*os.File
+
+	archive   Upload
+	archHash  *hashCounter
+	ageW      io.WriteCloser
+	zw        *zstd.Encoder
+	tw        *tar.Writer
+	archDone  bool
+	entryFile *os.File // entries of the manifest, in walk order
+	entryZ    *zstd.Encoder
+	entryBuf  *bufio.Writer
+	entryEnc  *json.Encoder
+
+	manifest  Upload
+	manHash   *hashCounter
+	cacheFile *os.File
+
+	links map[devIno]hardLinkTarget
+	hash  hash.Hash
+	buf   []byte
+
+	trailer manifestTrailer
+}
+
+func (r *snapshotRun) note(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	r.trailer.Notes = append(r.trailer.Notes, msg)
+	r.e.logger().Warn("backup note", "schedule", r.cfg.Name, "snapshot", r.id, "note", msg)
+}
+
+func (r *snapshotRun) partialNote(format string, args ...any) {
+	r.trailer.Partial = true
+	r.note(format, args...)
+}
+
+// cleanup releases everything; after a successful publish there is nothing
+// left to abort, so it only closes.
+func (r *snapshotRun) cleanup() {
+	if r.zw != nil && !r.archDone {
+		_ = r.zw.Close() // stops the encoder goroutines; the upload is aborted below
+	}
+	if r.archive != nil {
+		_ = r.archive.Abort()
+	}
+	if r.manifest != nil {
+		_ = r.manifest.Abort()
+	}
+	if r.prevDec != nil {
+		r.prevDec.Close()
+	}
+	if r.prevFile != nil {
+		_ = r.prevFile.Close()
+	}
+	if r.entryZ != nil {
+		_ = r.entryZ.Close()
+	}
+	for _, f := range append(r.dumpSpools, r.entryFile, r.cacheFile) {
+		if f != nil {
+			_ = f.Close()
+			_ = os.Remove(f.Name()) // temporary; a leftover is swept by the next run
+		}
+	}
+}
+
+func (r *snapshotRun) stateTemp(pattern string) (*os.File, error) {
+	f, err := os.CreateTemp(r.e.scheduleStateDir(r.cfg.Name), tempPrefix+pattern)
+	if err != nil {
+		return nil, fmt.Errorf("create temporary file in %s: %w", r.e.scheduleStateDir(r.cfg.Name), err)
+	}
+	return f, nil
+}
+
+func (r *snapshotRun) openParent() error {
+	f, err := os.Open(r.e.manifestCacheFile(r.cfg.Name, r.parent))
+	if err != nil {
+		return fmt.Errorf("open parent manifest: %w", err)
+	}
+	r.prevFile = f
+	dec, err := zstd.NewReader(f, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+	if err != nil {
+		return fmt.Errorf("open parent manifest %s: %w", f.Name(), err)
+	}
+	r.prevDec = dec
+	r.prev = newManifestReader(dec)
+	return r.advanceParent()
+}
+
+// advanceParent moves to the parent's next file system entry.
+func (r *snapshotRun) advanceParent() error {
+	for {
+		e, err := r.prev.next()
+		if errors.Is(err, io.EOF) {
+			r.prevCur = nil
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("parent manifest %s: %w", r.parent, err)
+		}
+		if e.Deleted || e.Dump {
+			continue
+		}
+		r.prevCur = e
+		return nil
+	}
+}
+
+// matchParent returns the parent's entry for name, recording every parent
+// entry that sorts before it as deleted.
+func (r *snapshotRun) matchParent(name string) (*manifestEntry, error) {
+	if r.prev == nil {
+		return nil, nil
+	}
+	for r.prevCur != nil && walkLess(string(r.prevCur.Path), name) {
+		if err := r.writeEntry(&manifestEntry{Path: r.prevCur.Path, Deleted: true}); err != nil {
+			return nil, err
+		}
+		r.trailer.Deleted++
+		if err := r.advanceParent(); err != nil {
+			return nil, err
+		}
+	}
+	if r.prevCur != nil && string(r.prevCur.Path) == name {
+		m := r.prevCur
+		return m, r.advanceParent()
+	}
+	return nil, nil
+}
+
+func (r *snapshotRun) finishParent() error {
+	if r.prev == nil {
+		return nil
+	}
+	for r.prevCur != nil {
+		if err := r.writeEntry(&manifestEntry{Path: r.prevCur.Path, Deleted: true}); err != nil {
+			return err
+		}
+		r.trailer.Deleted++
+		if err := r.advanceParent(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// spoolDumps runs every dump command before anything is uploaded, so a
+// failing dump costs nothing. Output goes to a file: tar needs each size up
+// front and the output may be larger than memory.
+func (r *snapshotRun) spoolDumps() error {
+	for _, d := range r.cfg.Dumps {
+		f, err := r.stateTemp("dump-*")
+		if err != nil {
+			return err
+		}
+		r.dumpSpools = append(r.dumpSpools, f)
+		var stderr tailBuffer
+		cmd := exec.CommandContext(r.ctx, d.Command[0], d.Command[1:]...)
+		cmd.Stdout = f
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			if msg := strings.TrimSpace(stderr.String()); msg != "" {
+				return fmt.Errorf("dump %s (%s): %w: %s", d.Name, d.Command[0], err, msg)
+			}
+			return fmt.Errorf("dump %s (%s): %w", d.Name, d.Command[0], err)
+		}
+	}
+	return nil
+}
+
+func (r *snapshotRun) openArchive(recipients []age.Recipient) error {
+	up, err := r.e.Dest.Create(r.ctx, archiveObject(r.cfg.Name, r.id))
+	if err != nil {
+		return fmt.Errorf("create archive %s: %w", archiveObject(r.cfg.Name, r.id), err)
+	}
+	r.archive = up
+	r.archHash = &hashCounter{w: up, h: sha256.New()}
+	r.ageW, err = age.Encrypt(r.archHash, recipients...)
+	if err != nil {
+		return fmt.Errorf("encrypt archive: %w", err)
+	}
+	if r.zw, err = archiveEncoder(r.ageW); err != nil {
+		return fmt.Errorf("compress archive: %w", err)
+	}
+	r.tw = tar.NewWriter(r.zw)
+
+	if r.entryFile, err = r.stateTemp("entries-*"); err != nil {
+		return err
+	}
+	r.entryZ, err = zstd.NewWriter(r.entryFile, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20))
+	if err != nil {
+		return fmt.Errorf("compress manifest entries: %w", err)
+	}
+	r.entryBuf = bufio.NewWriterSize(r.entryZ, 64<<10)
+	r.entryEnc = json.NewEncoder(r.entryBuf)
+	r.entryEnc.SetEscapeHTML(false)
+	return nil
+}
+
+func (r *snapshotRun) writeEntry(m *manifestEntry) error {
+	if err := r.entryEnc.Encode(m); err != nil {
+		return fmt.Errorf("write manifest entry: %w", err)
+	}
+	return nil
+}
+
+func (r *snapshotRun) writeDumps() error {
+	for i, d := range r.cfg.Dumps {
+		f := r.dumpSpools[i]
+		size, err := f.Seek(0, io.SeekEnd)
+		if err != nil {
+			return fmt.Errorf("dump %s: %w", d.Name, err)
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("dump %s: %w", d.Name, err)
+		}
+		name := "dumps/" + d.Name
+		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Size: size, Mode: 0o600, ModTime: r.now, Format: tar.FormatPAX}
+		if err := r.tw.WriteHeader(hdr); err != nil {
+			return fmt.Errorf("write archive: %w", err)
+		}
+		sum, err := r.copyContent(f, size)
+		if err != nil {
+			return fmt.Errorf("dump %s: %w", d.Name, err)
+		}
+		r.trailer.Files++
+		r.trailer.SourceBytes += size
+		r.trailer.TotalFiles++
+		r.trailer.TotalBytes += size
+		if err := r.writeEntry(&manifestEntry{
+			Path: rawPath(name), Type: typeFile, Size: size, Mode: 0o600, MtimeNS: r.now.UnixNano(),
+			SHA256: sum, Stored: true, Dump: true,
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyContent writes exactly size bytes from f to the archive and returns
+// their SHA-256. A file that shrinks or fails mid-read is padded with zeros
+// so the archive stays well formed; the snapshot is then marked partial.
+func (r *snapshotRun) copyContent(f *os.File, size int64) (string, error) {
+	r.hash.Reset()
+	var n int64
+	var readErr error
+	for n < size && readErr == nil {
+		if err := r.ctx.Err(); err != nil {
+			return "", err
+		}
+		k, err := f.Read(r.buf[:min(int64(len(r.buf)), size-n)])
+		if k > 0 {
+			if _, werr := r.tw.Write(r.buf[:k]); werr != nil {
+				return "", unwrapWrite(werr)
+			}
+			r.hash.Write(r.buf[:k])
+			n += int64(k)
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		readErr = err
+	}
+	if n < size {
+		if readErr != nil {
+			r.partialNote("%s: read failed after %d of %d bytes, rest stored as zeros: %v", f.Name(), n, size, readErr)
+		} else {
+			r.partialNote("%s: shrank while being read (%d of %d bytes), rest stored as zeros", f.Name(), n, size)
+		}
+		clear(r.buf)
+		for n < size {
+			k := min(int64(len(r.buf)), size-n)
+			if _, err := r.tw.Write(r.buf[:k]); err != nil {
+				return "", unwrapWrite(err)
+			}
+			r.hash.Write(r.buf[:k])
+			n += k
+		}
+	}
+	return hex.EncodeToString(r.hash.Sum(nil)), nil
+}
+
+// visit is the filepath.WalkDir callback.
+func (r *snapshotRun) visit(abs string, d fs.DirEntry, walkErr error) error {
+	if err := r.ctx.Err(); err != nil {
+		return err
+	}
+	if walkErr != nil {
+		r.partialNote("%s: %v", abs, walkErr)
+		if d != nil && d.IsDir() {
+			return fs.SkipDir
+		}
+		return nil
+	}
+	name := archiveName(abs)
+	if name == "" {
+		return nil // the root directory itself has no name in the archive
+	}
+	if excluded(r.cfg.Exclude, abs) {
+		if d.IsDir() {
+			return fs.SkipDir
+		}
+		return nil
+	}
+	info, err := d.Info()
+	if err != nil {
+		r.note("%s: vanished during the backup: %v", abs, err)
+		return nil
+	}
+	m := &manifestEntry{Path: rawPath(name)}
+	switch info.Mode().Type() {
+	case 0:
+		m.Type = typeFile
+	case fs.ModeDir:
+		m.Type = typeDir
+	case fs.ModeSymlink:
+		m.Type = typeSymlink
+		target, err := os.Readlink(abs)
+		if err != nil {
+			r.partialNote("%s: read link: %v", abs, err)
+			return nil
+		}
+		m.Link = rawPath(target)
+	default:
+		r.note("%s: skipped %s", abs, describeSpecial(info.Mode()))
+		return nil
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("stat %s: no unix stat data", abs)
+	}
+	fillStat(m, info, st)
+
+	prev, err := r.matchParent(name)
+	if err != nil {
+		return err
+	}
+	key := devIno{uint64(st.Dev), st.Ino}
+	if prev != nil && unchanged(prev, m) {
+		m.SHA256 = prev.SHA256
+		if m.Type == typeFile && st.Nlink > 1 {
+			if first, ok := r.links[key]; ok {
+				m.HardLink = rawPath(first.path)
+			} else {
+				r.links[key] = hardLinkTarget{name, m.SHA256}
+			}
+		}
+		r.countTree(m)
+		return r.writeEntry(m)
+	}
+
+	m.Stored = true
+	hdr := &tar.Header{
+		Name: name, Mode: int64(m.Mode), Uid: m.UID, Gid: m.GID,
+		ModTime: m.mtime(), Format: tar.FormatPAX,
+	}
+	switch m.Type {
+	case typeDir:
+		hdr.Typeflag = tar.TypeDir
+		hdr.Name += "/"
+	case typeSymlink:
+		hdr.Typeflag = tar.TypeSymlink
+		hdr.Linkname = string(m.Link)
+	case typeFile:
+		if first, ok := r.links[key]; ok && st.Nlink > 1 {
+			hdr.Typeflag = tar.TypeLink
+			hdr.Linkname = first.path
+			m.HardLink = rawPath(first.path)
+			m.SHA256 = first.sha256
+			break
+		}
+		return r.storeFile(abs, m, hdr, key, st.Nlink > 1)
+	}
+	if err := r.tw.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("write archive: %w", unwrapWrite(err))
+	}
+	r.trailer.Files++
+	r.countTree(m)
+	return r.writeEntry(m)
+}
+
+func (r *snapshotRun) storeFile(abs string, m *manifestEntry, hdr *tar.Header, key devIno, linked bool) error {
+	f, err := r.e.openFile(abs)
+	if err != nil {
+		r.partialNote("%s: not backed up: %v", abs, err)
+		return nil
+	}
+	defer func() { _ = f.Close() }() // opened read-only
+	// Describe the file as opened, which is what gets read.
+	info, err := f.Stat()
+	if err != nil {
+		r.partialNote("%s: not backed up: %v", abs, err)
+		return nil
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !ok || !info.Mode().IsRegular() {
+		r.note("%s: changed type during the backup, skipped", abs)
+		return nil
+	}
+	fillStat(m, info, st)
+	hdr.Typeflag = tar.TypeReg
+	hdr.Size = m.Size
+	hdr.Mode, hdr.Uid, hdr.Gid, hdr.ModTime = int64(m.Mode), m.UID, m.GID, m.mtime()
+	if err := r.tw.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("write archive: %w", unwrapWrite(err))
+	}
+	sum, err := r.copyContent(f, m.Size)
+	if err != nil {
+		return fmt.Errorf("write archive: %w", unwrapWrite(err))
+	}
+	m.SHA256 = sum
+	if linked {
+		r.links[key] = hardLinkTarget{string(m.Path), sum}
+	}
+	r.trailer.Files++
+	r.trailer.SourceBytes += m.Size
+	r.countTree(m)
+	return r.writeEntry(m)
+}
+
+func (r *snapshotRun) countTree(m *manifestEntry) {
+	r.trailer.TotalFiles++
+	if m.Type == typeFile {
+		r.trailer.TotalBytes += m.Size
+	}
+}
+
+func fillStat(m *manifestEntry, info fs.FileInfo, st *syscall.Stat_t) {
+	m.Mode = unixMode(info.Mode())
+	m.MtimeNS = st.Mtim.Nano()
+	m.CtimeNS = st.Ctim.Nano()
+	m.Inode = st.Ino
+	m.UID = int(st.Uid)
+	m.GID = int(st.Gid)
+	if m.Type == typeFile {
+		m.Size = info.Size()
+		if st.Nlink > 1 {
+			m.Nlink = uint64(st.Nlink)
+		}
+	}
+}
+
+// unchanged reports whether the parent's entry still describes the file:
+// same type, size, mtime, ctime and inode. Any write, chmod, chown or rename
+// over the path changes one of these, so the file is not read again.
+func unchanged(prev, cur *manifestEntry) bool {
+	return prev.Type == cur.Type && prev.Size == cur.Size && prev.MtimeNS == cur.MtimeNS &&
+		prev.CtimeNS == cur.CtimeNS && prev.Inode == cur.Inode && prev.Link == cur.Link &&
+		(prev.Type != typeFile || prev.SHA256 != "")
+}
+
+func unixMode(m fs.FileMode) uint32 {
+	u := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		u |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		u |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		u |= 0o1000
+	}
+	return u
+}
+
+func fileMode(u uint32) fs.FileMode {
+	m := fs.FileMode(u & 0o777)
+	if u&0o4000 != 0 {
+		m |= fs.ModeSetuid
+	}
+	if u&0o2000 != 0 {
+		m |= fs.ModeSetgid
+	}
+	if u&0o1000 != 0 {
+		m |= fs.ModeSticky
+	}
+	return m
+}
+
+func describeSpecial(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&fs.ModeCharDevice != 0:
+		return "character device"
+	case m&fs.ModeDevice != 0:
+		return "block device"
+	}
+	return "special file " + m.String()
+}
+
+func (r *snapshotRun) closeArchive() error {
+	if err := r.tw.Close(); err != nil {
+		return fmt.Errorf("write archive: %w", unwrapWrite(err))
+	}
+	r.archDone = true
+	if err := r.zw.Close(); err != nil {
+		return fmt.Errorf("write archive: %w", unwrapWrite(err))
+	}
+	archiveEncoders.Put(r.zw)
+	if err := r.ageW.Close(); err != nil {
+		return fmt.Errorf("write archive: %w", unwrapWrite(err))
+	}
+	if err := r.entryBuf.Flush(); err != nil {
+		return fmt.Errorf("write manifest entries: %w", err)
+	}
+	if err := r.entryZ.Close(); err != nil {
+		return fmt.Errorf("write manifest entries: %w", err)
+	}
+	r.entryZ = nil
+	return nil
+}
+
+// writeManifest writes header, entries and trailer both to the destination
+// (encrypted) and to the local cache that the next incremental reads.
+func (r *snapshotRun) writeManifest(recipients []age.Recipient) error {
+	up, err := r.e.Dest.Create(r.ctx, manifestObject(r.cfg.Name, r.id))
+	if err != nil {
+		return fmt.Errorf("create manifest %s: %w", manifestObject(r.cfg.Name, r.id), err)
+	}
+	r.manifest = up
+	r.manHash = &hashCounter{w: up, h: sha256.New()}
+	ageW, err := age.Encrypt(r.manHash, recipients...)
+	if err != nil {
+		return fmt.Errorf("encrypt manifest: %w", err)
+	}
+	mz, err := zstd.NewWriter(ageW, zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20))
+	if err != nil {
+		return fmt.Errorf("compress manifest: %w", err)
+	}
+	defer func() { _ = mz.Close() }() // idempotent; releases the encoder on error paths
+	if r.cacheFile, err = r.stateTemp("manifest-*"); err != nil {
+		return err
+	}
+	cz, err := zstd.NewWriter(r.cacheFile, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20))
+	if err != nil {
+		return fmt.Errorf("compress manifest cache: %w", err)
+	}
+	defer func() { _ = cz.Close() }() // idempotent
+	bw := bufio.NewWriterSize(io.MultiWriter(mz, cz), 64<<10)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+
+	hdr := manifestHeader{
+		Version: manifestVersion, ID: r.id, Schedule: r.cfg.Name, Time: r.now.UTC(), Kind: r.kind,
+		Parent: r.parent, ArchiveSHA256: r.archHash.sum(), ArchiveBytes: r.archHash.n,
+	}
+	if err := enc.Encode(manifestRecord{Header: &hdr}); err != nil {
+		return fmt.Errorf("write manifest: %w", err)
+	}
+	if _, err := r.entryFile.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("read manifest entries: %w", err)
+	}
+	dec, err := zstd.NewReader(r.entryFile, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+	if err != nil {
+		return fmt.Errorf("read manifest entries: %w", err)
+	}
+	_, err = io.Copy(bw, dec)
+	dec.Close()
+	if err != nil {
+		return fmt.Errorf("write manifest: %w", err)
+	}
+	if err := enc.Encode(manifestRecord{Trailer: &r.trailer}); err != nil {
+		return fmt.Errorf("write manifest: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write manifest: %w", err)
+	}
+	if err := mz.Close(); err != nil {
+		return fmt.Errorf("write manifest: %w", err)
+	}
+	if err := ageW.Close(); err != nil {
+		return fmt.Errorf("write manifest: %w", err)
+	}
+	if err := cz.Close(); err != nil {
+		return fmt.Errorf("write manifest cache: %w", err)
+	}
+	if err := r.cacheFile.Sync(); err != nil {
+		return fmt.Errorf("write manifest cache: %w", err)
+	}
+	return nil
+}
+
+// publish renames archive and manifest into place, then writes the index:
+// only then does the snapshot exist.
+func (r *snapshotRun) publish(key []byte) (Snapshot, error) {
+	ix := index{
+		Version: indexVersion, ID: r.id, Schedule: r.cfg.Name, Time: r.now.UTC(), Kind: r.kind, Parent: r.parent,
+		Files: r.trailer.Files, SourceBytes: r.trailer.SourceBytes,
+		TotalFiles: r.trailer.TotalFiles, TotalBytes: r.trailer.TotalBytes, Partial: r.trailer.Partial,
+		ArchiveBytes: r.archHash.n, ArchiveSHA256: r.archHash.sum(),
+		ManifestBytes: r.manHash.n, ManifestSHA256: r.manHash.sum(),
+	}
+	body, err := ix.seal(key)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	if err := r.archive.Commit(); err != nil {
+		return Snapshot{}, fmt.Errorf("publish archive: %w", err)
+	}
+	if err := r.manifest.Commit(); err != nil {
+		r.removePublished()
+		return Snapshot{}, fmt.Errorf("publish manifest: %w", err)
+	}
+	up, err := r.e.Dest.Create(r.ctx, indexObject(r.cfg.Name, r.id))
+	if err == nil {
+		if _, err = up.Write(body); err == nil {
+			err = up.Commit()
+		}
+		if err != nil {
+			_ = up.Abort()
+		}
+	}
+	if err != nil {
+		r.removePublished()
+		return Snapshot{}, fmt.Errorf("publish index %s: %w", indexObject(r.cfg.Name, r.id), err)
+	}
+
+	// The snapshot exists. Local bookkeeping failures from here on are
+	// reported but do not unpublish it.
+	var errs []error
+	cache := r.e.manifestCacheFile(r.cfg.Name, r.id)
+	if err := r.cacheFile.Close(); err != nil {
+		errs = append(errs, err)
+	} else if err := os.Rename(r.cacheFile.Name(), cache); err != nil {
+		errs = append(errs, fmt.Errorf("keep manifest for the next incremental: %w", err))
+	}
+	r.cacheFile = nil
+	if err := r.e.writeRecord(r.cfg.Name, r.id, localRecord{Notes: r.trailer.Notes}); err != nil {
+		errs = append(errs, err)
+	}
+	// Only the newest manifest is needed to build the next incremental.
+	old, _ := filepath.Glob(filepath.Join(r.e.scheduleStateDir(r.cfg.Name), "*.manifest.jsonl.zst"))
+	for _, f := range old {
+		if f != cache {
+			_ = os.Remove(f) // a stale cache only costs disk space
+		}
+	}
+	snap, err := r.e.snapshotOf(ix)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	snap.Notes = r.trailer.Notes
+	r.e.logger().Info("snapshot published", "schedule", r.cfg.Name, "snapshot", r.id, "kind", r.kind,
+		"parent", r.parent, "files", ix.Files, "bytes", ix.ArchiveBytes, "partial", ix.Partial)
+	return snap, errors.Join(errs...)
+}
+
+// removePublished undoes renamed-but-unindexed objects after a failure, so a
+// later run need not sweep them.
+func (r *snapshotRun) removePublished() {
+	for _, name := range []string{archiveObject(r.cfg.Name, r.id), manifestObject(r.cfg.Name, r.id)} {
+		_ = r.e.Dest.Remove(r.ctx, name) // without an index these are not a snapshot; sweep retries
+	}
+}
+
+// hashCounter hashes and counts what passes through to w. Write errors are
+// wrapped in writeError so they can be told apart from read errors.
+type hashCounter struct {
+	w io.Writer
+	h hash.Hash
+	n int64
+}
+
+func (c *hashCounter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.h.Write(p[:n])
+	c.n += int64(n)
+	if err != nil {
+		return n, &writeError{err}
+	}
+	return n, nil
+}
+
+func (c *hashCounter) sum() string { return hex.EncodeToString(c.h.Sum(nil)) }
+
+// writeError marks a failure of the destination, as opposed to the source.
+type writeError struct{ err error }
+
+func (w *writeError) Error() string { return w.err.Error() }
+func (w *writeError) Unwrap() error { return w.err }
+
+func unwrapWrite(err error) error {
+	var werr *writeError
+	if errors.As(err, &werr) {
+		return werr.err
+	}
+	return err
+}
+
+// tailBuffer keeps the last 1 KiB written to it.
+type tailBuffer struct{ b []byte }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > 1024 {
+		t.b = t.b[len(t.b)-1024:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string { return string(bytes.ToValidUTF8(t.b, []byte("?"))) }

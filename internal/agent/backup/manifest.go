@@ -1,0 +1,205 @@
+package backup
+
+import (
+	"bufio"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Entry types in a manifest.
+const (
+	typeFile    = "file"
+	typeDir     = "dir"
+	typeSymlink = "symlink"
+)
+
+// rawPath is a file name that survives JSON even when it is not UTF-8: valid
+// UTF-8 is a plain string, anything else {"b64": "..."}.
+type rawPath string
+
+func (p rawPath) MarshalJSON() ([]byte, error) {
+	if utf8.ValidString(string(p)) {
+		return json.Marshal(string(p))
+	}
+	return json.Marshal(struct {
+		B64 string `json:"b64"`
+	}{base64.StdEncoding.EncodeToString([]byte(p))})
+}
+
+func (p *rawPath) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*p = rawPath(s)
+		return nil
+	}
+	var v struct {
+		B64 string `json:"b64"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	raw, err := base64.StdEncoding.DecodeString(v.B64)
+	if err != nil {
+		return fmt.Errorf("decode path: %w", err)
+	}
+	*p = rawPath(raw)
+	return nil
+}
+
+// manifestEntry is one file system entry (or dump, or deletion). Path is the
+// archive name: the absolute path without its leading slash.
+type manifestEntry struct {
+	Path     rawPath `json:"path,omitempty"`
+	Type     string  `json:"type,omitempty"`
+	Size     int64   `json:"size,omitempty"`
+	Mode     uint32  `json:"mode,omitempty"` // permission bits incl. setuid, setgid, sticky
+	MtimeNS  int64   `json:"mtime_ns,omitempty"`
+	CtimeNS  int64   `json:"ctime_ns,omitempty"`
+	Inode    uint64  `json:"inode,omitempty"`
+	Nlink    uint64  `json:"nlink,omitempty"` // files only, when more than 1
+	UID      int     `json:"uid,omitempty"`
+	GID      int     `json:"gid,omitempty"`
+	SHA256   string  `json:"sha256,omitempty"`
+	Link     rawPath `json:"link,omitempty"`     // symlink target
+	HardLink rawPath `json:"hardlink,omitempty"` // earlier path with the same inode
+	Stored   bool    `json:"stored,omitempty"`   // content is in this snapshot's archive
+	Deleted  bool    `json:"deleted,omitempty"`  // present in the parent, gone now
+	Dump     bool    `json:"dump,omitempty"`
+}
+
+func (e *manifestEntry) mtime() time.Time { return time.Unix(0, e.MtimeNS) }
+
+// manifestHeader opens a manifest.
+type manifestHeader struct {
+	Version       int       `json:"version"`
+	ID            string    `json:"id"`
+	Schedule      string    `json:"schedule"`
+	Time          time.Time `json:"time"`
+	Kind          string    `json:"kind"`
+	Parent        string    `json:"parent,omitempty"`
+	ArchiveSHA256 string    `json:"archive_sha256"`
+	ArchiveBytes  int64     `json:"archive_bytes"`
+}
+
+// manifestTrailer closes a manifest; its presence proves the list is whole.
+type manifestTrailer struct {
+	Files       int      `json:"files"`        // entries stored in this archive
+	SourceBytes int64    `json:"source_bytes"` // file bytes stored in this archive
+	TotalFiles  int      `json:"total_files"`  // entries in the snapshot's tree
+	TotalBytes  int64    `json:"total_bytes"`  // file bytes in the snapshot's tree
+	Deleted     int      `json:"deleted"`
+	Partial     bool     `json:"partial,omitempty"`
+	Notes       []string `json:"notes,omitempty"`
+}
+
+// manifestRecord is one JSON line: a header, a trailer, or an entry.
+type manifestRecord struct {
+	Header  *manifestHeader  `json:"header,omitempty"`
+	Trailer *manifestTrailer `json:"trailer,omitempty"`
+	manifestEntry
+}
+
+const manifestVersion = 1
+
+// manifestReader reads a manifest, or a bare list of entries, line by line.
+type manifestReader struct {
+	dec     *json.Decoder
+	header  *manifestHeader
+	trailer *manifestTrailer
+}
+
+func newManifestReader(r io.Reader) *manifestReader {
+	return &manifestReader{dec: json.NewDecoder(bufio.NewReaderSize(r, 64<<10))}
+}
+
+// next returns the next entry, or io.EOF after the last one.
+func (m *manifestReader) next() (*manifestEntry, error) {
+	for {
+		var rec manifestRecord
+		if err := m.dec.Decode(&rec); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, io.EOF
+			}
+			return nil, fmt.Errorf("read manifest: %w", err)
+		}
+		switch {
+		case rec.Header != nil:
+			if rec.Header.Version != manifestVersion {
+				return nil, fmt.Errorf("read manifest: unsupported version %d", rec.Header.Version)
+			}
+			m.header = rec.Header
+		case rec.Trailer != nil:
+			m.trailer = rec.Trailer
+		default:
+			if m.trailer != nil {
+				return nil, errors.New("read manifest: entry after trailer")
+			}
+			e := rec.manifestEntry
+			return &e, nil
+		}
+	}
+}
+
+// drain reads to the end, so header and trailer are known.
+func (m *manifestReader) drain() error {
+	for {
+		if _, err := m.next(); err != nil {
+			if errors.Is(err, io.EOF) {
+				if m.trailer == nil {
+					return errors.New("read manifest: truncated (no trailer)")
+				}
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// walkLess orders paths the way filepath.WalkDir visits them: component by
+// component, so "a/x" comes before "a-b". Treating '/' as the lowest byte
+// gives exactly that order.
+func walkLess(a, b string) bool { return walkCompare(a, b) < 0 }
+
+func walkCompare(a, b string) int {
+	n := min(len(a), len(b))
+	for i := 0; i < n; i++ {
+		ca, cb := a[i], b[i]
+		if ca == cb {
+			continue
+		}
+		if ca == '/' {
+			return -1
+		}
+		if cb == '/' {
+			return 1
+		}
+		if ca < cb {
+			return -1
+		}
+		return 1
+	}
+	switch {
+	case len(a) < len(b):
+		return -1
+	case len(a) > len(b):
+		return 1
+	}
+	return 0
+}
+
+func sortWalkOrder(paths []string) {
+	sort.Slice(paths, func(i, j int) bool { return walkLess(paths[i], paths[j]) })
+}
+
+// archiveName turns an absolute path into its name in the archive.
+func archiveName(abs string) string { return strings.TrimPrefix(abs, "/") }

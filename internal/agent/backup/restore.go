@@ -1,0 +1,749 @@
+package backup
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"filippo.io/age"
+	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sys/unix"
+)
+
+// Errors a restore or verification can end with; test them with errors.Is.
+var (
+	// ErrWrongKey means none of the given identities can decrypt the snapshot.
+	ErrWrongKey = errors.New("none of the given identities can decrypt this snapshot (wrong key?)")
+	// ErrCorrupt means an archive or manifest differs from what its index
+	// records, or a restored file differs from its manifest entry.
+	ErrCorrupt = errors.New("snapshot is corrupt or was modified")
+	// ErrVerificationFailed means a snapshot in the chain failed verification
+	// earlier and is refused.
+	ErrVerificationFailed = errors.New("snapshot failed verification and is marked bad")
+	// ErrExists means the restore would replace existing files and
+	// RestoreOptions.Overwrite is false.
+	ErrExists = errors.New("restore target already has this file (use overwrite)")
+)
+
+// RestoreOptions selects what to restore and where.
+type RestoreOptions struct {
+	Schedule string
+	Snapshot string // an ID, or "latest"
+	// Target is the directory that receives the tree: /etc/hosts is restored
+	// as Target/etc/hosts.
+	Target string
+	// Include restricts the restore to these paths and everything below
+	// them ("/etc/ssh"); empty means everything.
+	Include   []string
+	DryRun    bool
+	Overwrite bool
+	// Identities decrypt the snapshot; see also Engine.PassphraseIdentity.
+	Identities []age.Identity
+	// Progress, when set, is called as archive bytes are read.
+	Progress func(doneBytes, totalBytes int64)
+}
+
+// RestoreResult counts what was (or, for a dry run, would be) restored:
+// Files counts everything but directories, Bytes the regular files' sizes.
+type RestoreResult struct {
+	Files int
+	Bytes int64
+}
+
+// Restore restores a snapshot, walking its chain from the full snapshot
+// through each incremental. Everything is first restored and checked in a
+// temporary directory beside Target (every file's SHA-256 against the
+// manifest, every archive's SHA-256 against the index); only then does it
+// move into Target: by one rename when Target does not exist, or entry by
+// entry into an existing directory. So a wrong key, a corrupt archive or a
+// conflict leaves nothing partial under Target.
+func (e *Engine) Restore(ctx context.Context, opts RestoreOptions) (RestoreResult, error) {
+	if opts.Target == "" {
+		return RestoreResult{}, errors.New("restore: target directory is required")
+	}
+	target, err := filepath.Abs(opts.Target)
+	if err != nil {
+		return RestoreResult{}, fmt.Errorf("restore target %s: %w", opts.Target, err)
+	}
+	chain, err := e.restorableChain(ctx, opts.Schedule, opts.Snapshot)
+	if err != nil {
+		return RestoreResult{}, err
+	}
+	if len(opts.Identities) == 0 {
+		return RestoreResult{}, errors.New("restore: at least one identity is required to decrypt")
+	}
+	inc := newIncludeFilter(opts.Include)
+	if opts.DryRun {
+		return e.dryRun(ctx, chain[len(chain)-1], opts, inc, target)
+	}
+
+	parent := filepath.Dir(target)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return RestoreResult{}, fmt.Errorf("restore: create %s: %w", parent, err)
+	}
+	tmp, err := os.MkdirTemp(parent, ".steward-restore-*")
+	if err != nil {
+		return RestoreResult{}, fmt.Errorf("restore: create temporary directory beside %s: %w", target, err)
+	}
+	defer func() { _ = os.RemoveAll(tmp) }() // empty after a successful move
+
+	res, err := e.applyChain(ctx, chain, opts.Identities, tmp, inc, opts.Progress)
+	if err != nil {
+		return RestoreResult{}, err
+	}
+	if _, err := os.Lstat(target); errors.Is(err, fs.ErrNotExist) {
+		if err := os.Rename(tmp, target); err != nil {
+			return RestoreResult{}, fmt.Errorf("restore: move into %s: %w", target, err)
+		}
+	} else if err := mergeInto(tmp, target, opts.Overwrite); err != nil {
+		return RestoreResult{}, err
+	}
+	e.logger().Info("snapshot restored", "schedule", opts.Schedule, "snapshot", chain[len(chain)-1].ID,
+		"target", target, "files", res.Files, "bytes", res.Bytes)
+	return res, nil
+}
+
+// restorableChain finds the chain of id and refuses it when any member
+// failed verification.
+func (e *Engine) restorableChain(ctx context.Context, schedule, id string) ([]index, error) {
+	ixs, ixErr := e.readIndexes(ctx, schedule)
+	if ixs == nil && ixErr != nil {
+		return nil, ixErr
+	}
+	chain, err := chainOf(ixs, schedule, id)
+	if err != nil {
+		return nil, errors.Join(err, ixErr)
+	}
+	for _, ix := range chain {
+		rec, err := e.readRecord(schedule, ix.ID)
+		if err != nil {
+			return nil, err
+		}
+		if rec.Verified == VerifiedFailed {
+			return nil, fmt.Errorf("snapshot %s/%s: %w (%s at %s); restore an older snapshot",
+				schedule, ix.ID, ErrVerificationFailed, rec.Detail, rec.VerifiedAt.Format(time.RFC3339))
+		}
+	}
+	return chain, nil
+}
+
+type includeFilter []string
+
+func newIncludeFilter(paths []string) includeFilter {
+	var f includeFilter
+	for _, p := range paths {
+		p = strings.Trim(path.Clean("/"+p), "/")
+		if p == "" {
+			return nil // the root includes everything
+		}
+		f = append(f, p)
+	}
+	return f
+}
+
+func (f includeFilter) match(name string) bool {
+	if len(f) == 0 {
+		return true
+	}
+	for _, p := range f {
+		if name == p || strings.HasPrefix(name, p+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Engine) dryRun(ctx context.Context, last index, opts RestoreOptions, inc includeFilter, target string) (RestoreResult, error) {
+	var res RestoreResult
+	err := e.readManifest(ctx, last, opts.Identities, func(m *manifestEntry) error {
+		if m.Deleted || !inc.match(string(m.Path)) {
+			return nil
+		}
+		if m.Type != typeDir {
+			res.Files++
+			if m.Type == typeFile {
+				res.Bytes += m.Size
+			}
+			if !opts.Overwrite {
+				if _, err := os.Lstat(filepath.Join(target, string(m.Path))); err == nil {
+					return fmt.Errorf("restore %s: %w", filepath.Join(target, string(m.Path)), ErrExists)
+				}
+			}
+		}
+		return nil
+	})
+	return res, err
+}
+
+// snapshotError names the snapshot in the chain that failed.
+type snapshotError struct {
+	id  string
+	err error
+}
+
+func (s *snapshotError) Error() string { return "snapshot " + s.id + ": " + s.err.Error() }
+func (s *snapshotError) Unwrap() error { return s.err }
+
+// applyChain restores chain into dir (a fresh directory) and checks it.
+func (e *Engine) applyChain(ctx context.Context, chain []index, ids []age.Identity, dir string, inc includeFilter, progress func(int64, int64)) (RestoreResult, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return RestoreResult{}, fmt.Errorf("restore: %w", err)
+	}
+	defer func() { _ = root.Close() }()
+	p := &progressCounter{fn: progress}
+	for _, ix := range chain {
+		p.total += ix.ArchiveBytes
+	}
+	x := &extractor{root: root, inc: inc, buf: make([]byte, 256<<10), hash: sha256.New()}
+	defer x.close()
+	for _, ix := range chain {
+		if err := e.applySnapshot(ctx, ix, ids, x, p); err != nil {
+			return RestoreResult{}, e.classify(ctx, ix, err)
+		}
+	}
+	last := chain[len(chain)-1]
+	res, err := e.applyMetadata(ctx, last, ids, root, inc)
+	if err != nil {
+		return RestoreResult{}, e.classify(ctx, last, err)
+	}
+	return res, nil
+}
+
+// classify turns a failure while reading a snapshot into a clear error:
+// wrong key or corruption, decided by re-checking the archive's digest.
+func (e *Engine) classify(ctx context.Context, ix index, err error) error {
+	if ctx.Err() != nil || errors.Is(err, ErrCorrupt) {
+		return &snapshotError{ix.ID, err}
+	}
+	var noMatch *age.NoIdentityMatchError
+	digestErr := e.checkDigests(ctx, ix)
+	switch {
+	case digestErr != nil:
+		return &snapshotError{ix.ID, digestErr}
+	case errors.As(err, &noMatch):
+		return &snapshotError{ix.ID, fmt.Errorf("%w: %w", ErrWrongKey, err)}
+	}
+	var pathErr *fs.PathError
+	var linkErr *os.LinkError
+	if errors.As(err, &pathErr) || errors.As(err, &linkErr) {
+		return &snapshotError{ix.ID, err} // a local file system problem, not the snapshot's
+	}
+	return &snapshotError{ix.ID, fmt.Errorf("%w: %w", ErrCorrupt, err)}
+}
+
+// checkDigests re-reads archive and manifest and compares their SHA-256
+// and size with the index.
+func (e *Engine) checkDigests(ctx context.Context, ix index) error {
+	for _, obj := range []struct {
+		name, sum string
+		size      int64
+	}{
+		{archiveObject(ix.Schedule, ix.ID), ix.ArchiveSHA256, ix.ArchiveBytes},
+		{manifestObject(ix.Schedule, ix.ID), ix.ManifestSHA256, ix.ManifestBytes},
+	} {
+		rc, err := e.Dest.Open(ctx, obj.name)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
+		h := sha256.New()
+		n, err := io.Copy(h, ctxReader{ctx, rc})
+		_ = rc.Close() // read-only
+		if err != nil {
+			return fmt.Errorf("read %s: %w", obj.name, err)
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); got != obj.sum || n != obj.size {
+			return fmt.Errorf("%w: %s has sha256 %s (%d bytes), index says %s (%d bytes)", ErrCorrupt, obj.name, got, n, obj.sum, obj.size)
+		}
+	}
+	return nil
+}
+
+// hashingReader hashes and counts what is read through it.
+type hashingReader struct {
+	r        io.Reader
+	h        hash.Hash
+	n        int64
+	progress *progressCounter
+}
+
+func (h *hashingReader) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	h.h.Write(p[:n])
+	h.n += int64(n)
+	if h.progress != nil {
+		h.progress.add(int64(n))
+	}
+	return n, err
+}
+
+// finish reads to the end and compares the digest with want.
+func (h *hashingReader) finish(name, want string, size int64) error {
+	if _, err := io.Copy(io.Discard, h); err != nil {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	if got := hex.EncodeToString(h.h.Sum(nil)); got != want || h.n != size {
+		return fmt.Errorf("%w: %s has sha256 %s (%d bytes), index says %s (%d bytes)", ErrCorrupt, name, got, h.n, want, size)
+	}
+	return nil
+}
+
+type progressCounter struct {
+	fn          func(int64, int64)
+	done, total int64
+}
+
+func (p *progressCounter) add(n int64) {
+	p.done += n
+	if p.fn != nil && n > 0 {
+		p.fn(p.done, p.total)
+	}
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// openEncrypted opens an object for decrypting, hashing the ciphertext.
+func (e *Engine) openEncrypted(ctx context.Context, name string, ids []age.Identity, p *progressCounter) (*hashingReader, io.Reader, func(), error) {
+	rc, err := e.Dest.Open(ctx, name)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	hr := &hashingReader{r: ctxReader{ctx, rc}, h: sha256.New(), progress: p}
+	plain, err := age.Decrypt(hr, ids...)
+	if err != nil {
+		_ = rc.Close()
+		return nil, nil, nil, fmt.Errorf("decrypt %s: %w", name, err)
+	}
+	dec, err := zstd.NewReader(plain, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+	if err != nil {
+		_ = rc.Close()
+		return nil, nil, nil, fmt.Errorf("decompress %s: %w", name, err)
+	}
+	return hr, dec, func() { dec.Close(); _ = rc.Close() }, nil
+}
+
+// readManifest calls fn for every entry of ix's manifest and checks the
+// manifest's digest and completeness.
+func (e *Engine) readManifest(ctx context.Context, ix index, ids []age.Identity, fn func(*manifestEntry) error) error {
+	name := manifestObject(ix.Schedule, ix.ID)
+	hr, plain, closeFn, err := e.openEncrypted(ctx, name, ids, nil)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	mr := newManifestReader(plain)
+	for {
+		m, err := mr.next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(m); err != nil {
+			return err
+		}
+	}
+	if err := checkManifestEnds(mr, ix); err != nil {
+		return err
+	}
+	return hr.finish(name, ix.ManifestSHA256, ix.ManifestBytes)
+}
+
+func checkManifestEnds(mr *manifestReader, ix index) error {
+	if mr.header == nil || mr.trailer == nil {
+		return fmt.Errorf("%w: manifest of %s is truncated", ErrCorrupt, ix.ID)
+	}
+	if mr.header.ID != ix.ID || mr.header.ArchiveSHA256 != ix.ArchiveSHA256 {
+		return fmt.Errorf("%w: manifest of %s belongs to snapshot %s", ErrCorrupt, ix.ID, mr.header.ID)
+	}
+	return nil
+}
+
+// applySnapshot extracts one archive into root, reading its manifest in
+// step: the i-th archive entry is the i-th stored manifest entry, and the
+// deletions between them are applied as they come.
+func (e *Engine) applySnapshot(ctx context.Context, ix index, ids []age.Identity, x *extractor, p *progressCounter) error {
+	root := x.root
+	mName := manifestObject(ix.Schedule, ix.ID)
+	mHash, mPlain, mClose, err := e.openEncrypted(ctx, mName, ids, nil)
+	if err != nil {
+		return err
+	}
+	defer mClose()
+	mr := newManifestReader(mPlain)
+
+	aName := archiveObject(ix.Schedule, ix.ID)
+	aHash, aPlain, aClose, err := e.openEncrypted(ctx, aName, ids, p)
+	if err != nil {
+		return err
+	}
+	defer aClose()
+	tr := tar.NewReader(aPlain)
+
+	nextStored := func() (*manifestEntry, error) {
+		for {
+			m, err := mr.next()
+			if err != nil {
+				return nil, err
+			}
+			if m.Deleted {
+				if err := removeBelow(root, string(m.Path)); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			if m.Stored {
+				return m, nil
+			}
+		}
+	}
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read archive %s: %w", aName, err)
+		}
+		m, err := nextStored()
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("%w: archive %s has entries its manifest lacks", ErrCorrupt, aName)
+		}
+		if err != nil {
+			return err
+		}
+		name := strings.TrimSuffix(hdr.Name, "/")
+		if name != string(m.Path) {
+			return fmt.Errorf("%w: archive %s entry %q does not match manifest entry %q", ErrCorrupt, aName, name, m.Path)
+		}
+		if !filepath.IsLocal(name) {
+			return fmt.Errorf("%w: archive %s entry %q is not a relative path", ErrCorrupt, aName, name)
+		}
+		if err := x.extract(tr, hdr, m); err != nil {
+			return err
+		}
+	}
+	if m, err := nextStored(); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: archive %s lacks manifest entry %q", ErrCorrupt, aName, m.Path)
+	}
+	if err := checkManifestEnds(mr, ix); err != nil {
+		return err
+	}
+	if err := aHash.finish(aName, ix.ArchiveSHA256, ix.ArchiveBytes); err != nil {
+		return err
+	}
+	return mHash.finish(mName, ix.ManifestSHA256, ix.ManifestBytes)
+}
+
+// removeBelow deletes name unless one of its parents is no longer a real
+// directory (then name is already gone, and following a symlink would
+// delete something else).
+func removeBelow(root *os.Root, name string) error {
+	if !filepath.IsLocal(name) {
+		return fmt.Errorf("%w: deletion of %q outside the tree", ErrCorrupt, name)
+	}
+	parts := strings.Split(name, "/")
+	for i := 1; i < len(parts); i++ {
+		fi, err := root.Lstat(strings.Join(parts[:i], "/"))
+		if err != nil || !fi.IsDir() {
+			return nil
+		}
+	}
+	if err := root.RemoveAll(name); err != nil {
+		return fmt.Errorf("restore: remove deleted %s: %w", name, err)
+	}
+	return nil
+}
+
+// extractor writes archive entries under root. Files left out by the
+// include filter that other paths hard-link to are kept in a stash beside
+// root, so an included link to an excluded first path still restores.
+type extractor struct {
+	root     *os.Root
+	inc      includeFilter
+	buf      []byte
+	hash     hash.Hash
+	stashDir string
+	stash    map[string]string // archive name -> file in stashDir
+}
+
+func (x *extractor) close() {
+	if x.stashDir != "" {
+		_ = os.RemoveAll(x.stashDir) // scratch copies only
+	}
+}
+
+func (x *extractor) extract(tr *tar.Reader, hdr *tar.Header, m *manifestEntry) error {
+	name := string(m.Path)
+	if !x.inc.match(name) {
+		if hdr.Typeflag == tar.TypeReg && m.Nlink > 1 {
+			return x.keepForLinks(tr, m)
+		}
+		return nil
+	}
+	root := x.root
+	if dir := path.Dir(name); dir != "." {
+		if err := root.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("restore: create %s: %w", dir, err)
+		}
+	}
+	if fi, err := root.Lstat(name); err == nil {
+		if fi.IsDir() && hdr.Typeflag == tar.TypeDir {
+			return nil // a directory that is still a directory: only metadata changes
+		}
+		if err := root.RemoveAll(name); err != nil {
+			return fmt.Errorf("restore: replace %s: %w", name, err)
+		}
+	}
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		if err := root.Mkdir(name, 0o700); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+	case tar.TypeSymlink:
+		if err := root.Symlink(hdr.Linkname, name); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+	case tar.TypeLink:
+		if stashed, ok := x.stash[hdr.Linkname]; ok && !x.inc.match(hdr.Linkname) {
+			if err := os.Link(stashed, filepath.Join(root.Name(), name)); err != nil {
+				return fmt.Errorf("restore hard link %s: %w", name, err)
+			}
+			return nil
+		}
+		if err := root.Link(hdr.Linkname, name); err != nil {
+			return fmt.Errorf("restore hard link %s to %s: %w", name, hdr.Linkname, err)
+		}
+	case tar.TypeReg:
+		f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		return x.writeFile(f, tr, m)
+	default:
+		return fmt.Errorf("%w: archive entry %q has unexpected type %q", ErrCorrupt, name, hdr.Typeflag)
+	}
+	return nil
+}
+
+func (x *extractor) keepForLinks(tr *tar.Reader, m *manifestEntry) error {
+	if x.stashDir == "" {
+		dir, err := os.MkdirTemp(filepath.Dir(x.root.Name()), ".steward-links-*")
+		if err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		x.stashDir, x.stash = dir, map[string]string{}
+	}
+	file := filepath.Join(x.stashDir, fmt.Sprint(len(x.stash)))
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	x.stash[string(m.Path)] = file
+	return x.writeFile(f, tr, m)
+}
+
+// writeFile copies the entry's content into f and checks it against the
+// manifest.
+func (x *extractor) writeFile(f *os.File, tr *tar.Reader, m *manifestEntry) error {
+	x.hash.Reset()
+	n, err := io.CopyBuffer(io.MultiWriter(f, x.hash), tr, x.buf)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("restore %s: %w", m.Path, err)
+	}
+	if got := hex.EncodeToString(x.hash.Sum(nil)); got != m.SHA256 || n != m.Size {
+		return fmt.Errorf("%w: %s restored with sha256 %s (%d bytes), manifest says %s (%d bytes)", ErrCorrupt, m.Path, got, n, m.SHA256, m.Size)
+	}
+	return nil
+}
+
+// applyMetadata walks the final manifest: it checks that every entry is
+// there with the right type and size, then sets owners (as root), modes
+// and mtimes; directories last, so creating their children cannot disturb
+// their mtimes.
+func (e *Engine) applyMetadata(ctx context.Context, last index, ids []age.Identity, root *os.Root, inc includeFilter) (RestoreResult, error) {
+	var res RestoreResult
+	type dirMeta struct {
+		name  string
+		mode  uint32
+		mtime time.Time
+	}
+	var dirs []dirMeta
+	asRoot := os.Geteuid() == 0
+	err := e.readManifest(ctx, last, ids, func(m *manifestEntry) error {
+		name := string(m.Path)
+		if m.Deleted || !inc.match(name) {
+			return nil
+		}
+		fi, err := root.Lstat(name)
+		if err != nil {
+			return fmt.Errorf("%w: %s missing after restore: %w", ErrCorrupt, name, err)
+		}
+		want := map[string]fs.FileMode{typeFile: 0, typeDir: fs.ModeDir, typeSymlink: fs.ModeSymlink}[m.Type]
+		if fi.Mode().Type() != want || (m.Type == typeFile && fi.Size() != m.Size) {
+			return fmt.Errorf("%w: %s restored as %v (%d bytes), manifest says %s (%d bytes)", ErrCorrupt, name, fi.Mode().Type(), fi.Size(), m.Type, m.Size)
+		}
+		if asRoot {
+			if err := root.Lchown(name, m.UID, m.GID); err != nil {
+				return fmt.Errorf("restore: %w", err)
+			}
+		}
+		switch m.Type {
+		case typeDir:
+			dirs = append(dirs, dirMeta{name, m.Mode, m.mtime()})
+			return nil
+		case typeSymlink:
+			res.Files++
+			ts := []unix.Timespec{unix.NsecToTimespec(m.MtimeNS), unix.NsecToTimespec(m.MtimeNS)}
+			if err := unix.UtimesNanoAt(unix.AT_FDCWD, filepath.Join(root.Name(), name), ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				return fmt.Errorf("restore: set mtime of %s: %w", name, err)
+			}
+			return nil
+		}
+		res.Files++
+		res.Bytes += m.Size
+		// Chmod after chown: chown clears setuid and setgid bits.
+		if err := root.Chmod(name, fileMode(m.Mode)); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		if err := root.Chtimes(name, m.mtime(), m.mtime()); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return RestoreResult{}, err
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		d := dirs[i]
+		if err := root.Chmod(d.name, fileMode(d.mode)); err != nil {
+			return RestoreResult{}, fmt.Errorf("restore: %w", err)
+		}
+		if err := root.Chtimes(d.name, d.mtime, d.mtime); err != nil {
+			return RestoreResult{}, fmt.Errorf("restore: %w", err)
+		}
+	}
+	return res, nil
+}
+
+// mergeInto moves the restored tree src into the existing directory dst.
+// It checks every conflict before moving anything.
+func mergeInto(src, dst string, overwrite bool) error {
+	check := func(rel string, d fs.DirEntry) (exists bool, err error) {
+		fi, err := os.Lstat(filepath.Join(dst, rel))
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("restore: %w", err)
+		}
+		switch {
+		case fi.IsDir() && d.IsDir():
+			return true, nil
+		case fi.IsDir():
+			return true, fmt.Errorf("restore %s: %w (a directory, which restore never replaces with a file)", filepath.Join(dst, rel), ErrExists)
+		case !overwrite:
+			return true, fmt.Errorf("restore %s: %w", filepath.Join(dst, rel), ErrExists)
+		}
+		return true, nil
+	}
+	walk := func(fn func(rel string, d fs.DirEntry) error) error {
+		return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, err := filepath.Rel(src, p)
+			if err != nil || rel == "." {
+				return err
+			}
+			return fn(rel, d)
+		})
+	}
+	// Pass 1: find conflicts.
+	if err := walk(func(rel string, d fs.DirEntry) error {
+		exists, err := check(rel, d)
+		if err != nil {
+			return err
+		}
+		if !exists && d.IsDir() {
+			return fs.SkipDir // moves as a whole
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	// Pass 2: move.
+	type mergedDir struct {
+		rel string
+		fi  fs.FileInfo // taken before moving children out changes its mtime
+	}
+	var merged []mergedDir
+	if err := walk(func(rel string, d fs.DirEntry) error {
+		to := filepath.Join(dst, rel)
+		fi, err := os.Lstat(to)
+		if err == nil && fi.IsDir() && d.IsDir() {
+			srcInfo, err := d.Info()
+			if err != nil {
+				return fmt.Errorf("restore: %w", err)
+			}
+			merged = append(merged, mergedDir{rel, srcInfo})
+			return nil
+		}
+		if err == nil && d.IsDir() {
+			if err := os.Remove(to); err != nil { // a file or symlink where a directory goes; overwrite is set
+				return fmt.Errorf("restore: %w", err)
+			}
+		}
+		if err := os.Rename(filepath.Join(src, rel), to); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		if d.IsDir() {
+			return fs.SkipDir
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for i := len(merged) - 1; i >= 0; i-- {
+		to, fi := filepath.Join(dst, merged[i].rel), merged[i].fi
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && os.Geteuid() == 0 {
+			_ = os.Lchown(to, int(st.Uid), int(st.Gid)) // best effort on an existing directory
+		}
+		if err := os.Chmod(to, fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		if err := os.Chtimes(to, fi.ModTime(), fi.ModTime()); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,484 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/backup"
+	"github.com/stewardhq/terraform-provider-steward/internal/api"
+)
+
+// Backup schedules: the configuration the provider writes, the state the
+// runs leave, and the run itself (hooks, snapshot, verification, retention).
+
+func (p Paths) backupConfigDir() string { return filepath.Join(p.ConfigDir, "backups") }
+func (p Paths) backupConfig(name string) string {
+	return filepath.Join(p.backupConfigDir(), name+".json")
+}
+func (p Paths) backupStateDir() string { return filepath.Join(p.StateDir, "backups") }
+func (p Paths) backupStatus(name string) string {
+	return filepath.Join(p.backupStateDir(), name+".status.json")
+}
+func (p Paths) backupLock(name string) string { return filepath.Join(p.backupStateDir(), name+".lock") }
+
+// backupRunStatus is what the runs of one schedule leave behind.
+type backupRunStatus struct {
+	LastRunAt      time.Time `json:"last_run_at,omitzero"`
+	LastSuccessAt  time.Time `json:"last_success_at,omitzero"`
+	LastSnapshotID string    `json:"last_snapshot_id,omitempty"`
+	LastError      string    `json:"last_error,omitempty"`
+	LastVerifiedAt time.Time `json:"last_verified_at,omitzero"`
+	LastDrillAt    time.Time `json:"last_drill_at,omitzero"`
+}
+
+func readRunStatus(p Paths, name string) backupRunStatus {
+	var st backupRunStatus
+	if b, err := os.ReadFile(p.backupStatus(name)); err == nil {
+		_ = json.Unmarshal(b, &st) // a damaged status file counts as "never ran"
+	}
+	return st
+}
+
+func writeRunStatus(p Paths, name string, st backupRunStatus) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(p.backupStateDir(), 0o700); err != nil {
+		return err
+	}
+	return WriteFileAtomic(p.backupStatus(name), append(b, '\n'), 0o600)
+}
+
+// LoadBackupSchedule reads one schedule's configuration.
+func LoadBackupSchedule(p Paths, name string) (api.BackupSchedule, []byte, error) {
+	var cfg api.BackupSchedule
+	raw, err := os.ReadFile(p.backupConfig(name))
+	if err != nil {
+		return cfg, nil, err
+	}
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return cfg, raw, fmt.Errorf("parse %s: %w", p.backupConfig(name), err)
+	}
+	return cfg, raw, nil
+}
+
+// backupEngine returns the snapshot engine of a schedule.
+func backupEngine(p Paths, cfg api.BackupSchedule, log *slog.Logger) *backup.Engine {
+	return &backup.Engine{Dest: backup.Dir{Path: cfg.Destination.Path}, StateDir: p.backupStateDir(), Logger: log}
+}
+
+// engineConfig translates the stored schedule into the engine's terms.
+func engineConfig(p Paths, cfg api.BackupSchedule) (backup.Config, error) {
+	ec := backup.Config{Name: cfg.Name, Paths: append([]string{}, cfg.Paths...), Exclude: cfg.Exclude,
+		Recipients: cfg.Recipients, PassphraseFile: cfg.PassphraseFile, FullEveryRuns: cfg.FullEvery}
+	if cfg.IncludeStewardConfig {
+		ec.Paths = append(ec.Paths, p.ConfigDir)
+	}
+	if cfg.FullMaxAge != "" {
+		d, err := api.ParseDuration(cfg.FullMaxAge)
+		if err != nil {
+			return ec, fmt.Errorf("full_max_age: %w", err)
+		}
+		ec.FullEveryAge = d
+	}
+	for _, d := range cfg.Dumps {
+		ec.Dumps = append(ec.Dumps, backup.Dump{Name: d.Name, Command: d.Command})
+	}
+	return ec, nil
+}
+
+func handleBackupConfigure(ctx context.Context, deps Deps, req api.Request) (any, error) {
+	var cfg api.BackupSchedule
+	if err := DecodeParams(req, &cfg); err != nil {
+		return nil, err
+	}
+	deps = deps.withDefaults()
+	p := deps.Paths
+	if _, err := backup.ParseSchedule(cfg.Schedule); err != nil {
+		return nil, badRequest("%v", err)
+	}
+	var missing []string
+	for _, path := range cfg.Paths {
+		if _, err := os.Lstat(filepath.Join(p.Root, path)); err != nil {
+			missing = append(missing, path)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, &api.Error{Code: api.CodePathMissing, Message: "these paths do not exist: " + strings.Join(missing, ", ")}
+	}
+	if err := os.MkdirAll(p.backupConfigDir(), 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", p.backupConfigDir(), err)
+	}
+	changed, before, err := writeIfChanged(p.backupConfig(cfg.Name), cfg.Render(), 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if changed {
+		if err := record(p, req.Operator, "backup/"+cfg.Name, "configure", before, digest(cfg.Render())); err != nil {
+			return nil, err
+		}
+	}
+	return backupStatus(ctx, deps, cfg.Name)
+}
+
+func handleBackupRemove(_ context.Context, deps Deps, req api.Request) (any, error) {
+	var n api.BackupName
+	if err := DecodeParams(req, &n); err != nil {
+		return nil, err
+	}
+	deps = deps.withDefaults()
+	p := deps.Paths
+	old, err := os.ReadFile(p.backupConfig(n.Name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return struct{}{}, nil
+	}
+	if err := os.Remove(p.backupConfig(n.Name)); err != nil {
+		return nil, fmt.Errorf("remove %s: %w", p.backupConfig(n.Name), err)
+	}
+	// Snapshots stay at the destination: removing a schedule never deletes backups.
+	return struct{}{}, record(p, req.Operator, "backup/"+n.Name, "remove", digest(old), "")
+}
+
+func handleBackupStatus(ctx context.Context, deps Deps, req api.Request) (any, error) {
+	var n api.BackupName
+	if err := DecodeParams(req, &n); err != nil {
+		return nil, err
+	}
+	return backupStatus(ctx, deps.withDefaults(), n.Name)
+}
+
+func backupStatus(ctx context.Context, deps Deps, name string) (api.BackupStatus, error) {
+	p := deps.Paths
+	cfg, raw, err := LoadBackupSchedule(p, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return api.BackupStatus{}, nil
+	}
+	if err != nil {
+		return api.BackupStatus{}, err
+	}
+	sum := sha256.Sum256(raw)
+	run := readRunStatus(p, name)
+	st := api.BackupStatus{Present: true, Config: &cfg, ConfigSHA256: hex.EncodeToString(sum[:]),
+		LastSuccessAt: run.LastSuccessAt, LastSnapshotID: run.LastSnapshotID, LastVerifiedAt: run.LastVerifiedAt, LastError: run.LastError}
+	if snaps, err := backupEngine(p, cfg, deps.Logger).List(ctx, name); err == nil {
+		st.SnapshotCount = len(snaps)
+	} else if st.LastError == "" {
+		st.LastError = "list snapshots: " + err.Error()
+	}
+	return st, nil
+}
+
+func handleBackupList(ctx context.Context, deps Deps, req api.Request) (any, error) {
+	var n api.BackupName
+	if err := DecodeParams(req, &n); err != nil {
+		return nil, err
+	}
+	deps = deps.withDefaults()
+	cfg, _, err := LoadBackupSchedule(deps.Paths, n.Name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &api.Error{Code: api.CodeNotFound, Message: fmt.Sprintf("no backup schedule %q on this host", n.Name)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	snaps, err := backupEngine(deps.Paths, cfg, deps.Logger).List(ctx, n.Name)
+	if err != nil {
+		return nil, err
+	}
+	out := api.BackupList{Snapshots: []api.BackupSnapshot{}}
+	for _, s := range snaps {
+		out.Snapshots = append(out.Snapshots, apiSnapshot(s))
+	}
+	return out, nil
+}
+
+func apiSnapshot(s backup.Snapshot) api.BackupSnapshot {
+	return api.BackupSnapshot{ID: s.ID, Time: s.Time, Kind: s.Kind, Parent: s.Parent, Bytes: s.Bytes,
+		Files: int64(s.Files), Partial: s.Partial, Verified: s.Verified, Notes: s.Notes}
+}
+
+func handleBackupRun(ctx context.Context, deps Deps, req api.Request) (any, error) {
+	var n api.BackupName
+	if err := DecodeParams(req, &n); err != nil {
+		return nil, err
+	}
+	deps = deps.withDefaults()
+	cfg, _, err := LoadBackupSchedule(deps.Paths, n.Name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &api.Error{Code: api.CodeNotFound, Message: fmt.Sprintf("no backup schedule %q on this host", n.Name)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return RunBackup(ctx, deps, cfg, req.Operator)
+}
+
+// errBackupRunning means another run of the same schedule holds its lock.
+var errBackupRunning = errors.New("a run of this schedule is already in progress")
+
+// RunBackup runs one backup of cfg: pre hooks, the snapshot, a read-back of
+// its archive digest, a restore drill when one is due and the host holds an
+// identity, post hooks, then retention. Runs of one schedule never overlap.
+func RunBackup(ctx context.Context, deps Deps, cfg api.BackupSchedule, op api.Operator) (api.BackupRunResult, error) {
+	deps = deps.withDefaults()
+	p, log := deps.Paths, deps.Logger
+	var res api.BackupRunResult
+	if err := os.MkdirAll(p.backupStateDir(), 0o700); err != nil {
+		return res, err
+	}
+	unlock, err := lockExclusive(p.backupLock(cfg.Name))
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
+
+	st := readRunStatus(p, cfg.Name)
+	st.LastRunAt = deps.Now()
+	fail := func(err error) (api.BackupRunResult, error) {
+		st.LastError = err.Error()
+		_ = writeRunStatus(p, cfg.Name, st)
+		_ = record(p, op, "backup/"+cfg.Name, "run", "", "", err.Error())
+		log.Error("backup failed", "schedule", cfg.Name, "error", err)
+		return res, err
+	}
+	ec, err := engineConfig(p, cfg)
+	if err != nil {
+		return fail(err)
+	}
+	if err := runHooks(ctx, "pre", cfg.Pre); err != nil {
+		return fail(err)
+	}
+	eng := backupEngine(p, cfg, log)
+	snap, err := eng.Backup(ctx, ec)
+	if err != nil {
+		return fail(fmt.Errorf("snapshot: %w", err))
+	}
+	// Counted only once its archive reads back with the digest it was written with.
+	if snap, err = eng.Verify(ctx, cfg.Name, snap.ID, nil); err != nil {
+		return fail(fmt.Errorf("verify snapshot %s: %w", snap.ID, err))
+	}
+	st.LastVerifiedAt = deps.Now()
+	if drillDue(cfg, st, deps.Now()) && cfg.PassphraseFile != "" {
+		id, err := eng.PassphraseIdentity(ctx, cfg.Name, cfg.PassphraseFile)
+		if err == nil {
+			_, err = eng.Verify(ctx, cfg.Name, snap.ID, []age.Identity{id})
+		}
+		if err != nil {
+			return fail(fmt.Errorf("restore drill of %s: %w", snap.ID, err))
+		}
+		st.LastDrillAt = deps.Now()
+	}
+	if err := runHooks(ctx, "post", cfg.Post); err != nil {
+		return fail(err)
+	}
+	removed, err := applyRetention(ctx, eng, cfg, deps.Now())
+	if err != nil {
+		return fail(fmt.Errorf("retention: %w", err))
+	}
+	st.LastSuccessAt, st.LastSnapshotID, st.LastError = deps.Now(), snap.ID, ""
+	if err := writeRunStatus(p, cfg.Name, st); err != nil {
+		return res, err
+	}
+	if err := record(p, op, "backup/"+cfg.Name, "run", "", "snapshot:"+snap.ID, "ok"); err != nil {
+		return res, err
+	}
+	log.Info("backup done", "schedule", cfg.Name, "snapshot", snap.ID, "kind", snap.Kind, "files", snap.Files, "bytes", snap.Bytes, "removed", len(removed))
+	res.Snapshot, res.Removed = apiSnapshot(snap), removed
+	return res, nil
+}
+
+func drillDue(cfg api.BackupSchedule, st backupRunStatus, now time.Time) bool {
+	if cfg.VerifyEvery == "" {
+		return false
+	}
+	d, err := api.ParseDuration(cfg.VerifyEvery)
+	return err == nil && (st.LastDrillAt.IsZero() || now.Sub(st.LastDrillAt) >= d)
+}
+
+func runHooks(ctx context.Context, stage string, cmds []string) error {
+	for i, c := range cmds {
+		out, err := exec.CommandContext(ctx, "sh", "-c", c).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%s[%d] %q: %w: %s", stage, i, c, err, lastLines(string(out), 5))
+		}
+	}
+	return nil
+}
+
+// applyRetention removes what the schedule's policy does not keep.
+func applyRetention(ctx context.Context, eng *backup.Engine, cfg api.BackupSchedule, now time.Time) ([]string, error) {
+	r := cfg.Retention
+	pol := backup.Policy{KeepLast: r.KeepLast, KeepHourly: r.KeepHourly, KeepDaily: r.KeepDaily,
+		KeepWeekly: r.KeepWeekly, KeepMonthly: r.KeepMonthly, KeepYearly: r.KeepYearly}
+	if r.KeepWithin != "" {
+		d, err := api.ParseDuration(r.KeepWithin)
+		if err != nil {
+			return nil, fmt.Errorf("keep_within: %w", err)
+		}
+		pol.KeepWithin = d
+	}
+	if err := pol.Validate(); err != nil {
+		return nil, err
+	}
+	if pol == (backup.Policy{}) {
+		return nil, nil // no policy: keep everything
+	}
+	snaps, err := eng.List(ctx, cfg.Name)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]backup.RetentionItem, 0, len(snaps))
+	for _, s := range snaps {
+		items = append(items, backup.RetentionItem{ID: s.ID, Time: s.Time, Parent: s.Parent,
+			Verified: s.Verified == backup.VerifiedOK, Bad: s.Verified == backup.VerifiedFailed})
+	}
+	_, remove, _ := backup.SelectKeep(items, pol, now, time.Local)
+	ids := make([]string, 0, len(remove))
+	for _, it := range remove {
+		ids = append(ids, it.ID)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	return ids, eng.Remove(ctx, cfg.Name, ids)
+}
+
+// lockExclusive takes a non-blocking exclusive lock on path.
+func lockExclusive(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, errBackupRunning
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { _ = f.Close() }, nil
+}
+
+// backupScheduler runs due backups from the daemon: it looks at every
+// schedule each tick, runs one that is due (one catch-up run after downtime,
+// never two runs of one schedule at once), and waits its random delay first.
+type backupScheduler struct {
+	deps    Deps
+	mu      sync.Mutex
+	running map[string]bool
+}
+
+func (s *backupScheduler) tick(ctx context.Context) {
+	p := s.deps.Paths
+	entries, err := os.ReadDir(p.backupConfigDir())
+	if err != nil {
+		return
+	}
+	now := s.deps.Now()
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok {
+			continue
+		}
+		cfg, _, err := LoadBackupSchedule(p, name)
+		if err != nil {
+			s.deps.Logger.Warn("unreadable backup schedule", "schedule", name, "error", err)
+			continue
+		}
+		sched, err := backup.ParseSchedule(cfg.Schedule)
+		if err != nil {
+			continue
+		}
+		last := readRunStatus(p, name).LastRunAt
+		if last.IsZero() {
+			// Never ran: the first run is the first scheduled time after the schedule appeared.
+			if info, err := e.Info(); err == nil {
+				last = info.ModTime()
+			}
+		}
+		due, catchUp, _ := backup.PlanRun(sched, last, now, 0, nil)
+		if !due {
+			continue
+		}
+		s.mu.Lock()
+		busy := s.running[name]
+		if !busy {
+			s.running[name] = true
+		}
+		s.mu.Unlock()
+		if busy {
+			continue
+		}
+		var delay time.Duration
+		if d, err := api.ParseDuration(cfg.RandomDelay); err == nil && cfg.RandomDelay != "" {
+			delay = rand.N(d)
+		}
+		go func() {
+			defer func() { s.mu.Lock(); delete(s.running, name); s.mu.Unlock() }()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(delay):
+			}
+			s.deps.Logger.Info("scheduled backup", "schedule", name, "catch_up", catchUp)
+			_, _ = RunBackup(ctx, s.deps, cfg, api.Operator{LocalUser: "steward-agent daemon"})
+		}()
+	}
+}
+
+// run ticks until ctx ends.
+func (s *backupScheduler) run(ctx context.Context, every time.Duration) {
+	s.running = map[string]bool{}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		s.tick(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// backupMetrics writes the freshness of every schedule in the Prometheus
+// text format.
+func backupMetrics(p Paths) string {
+	entries, _ := os.ReadDir(p.backupConfigDir())
+	var names []string
+	for _, e := range entries {
+		if name, ok := strings.CutSuffix(e.Name(), ".json"); ok {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("# HELP steward_backup_last_success_timestamp_seconds When the schedule's last backup succeeded (0: never).\n")
+	b.WriteString("# TYPE steward_backup_last_success_timestamp_seconds gauge\n")
+	for _, n := range names {
+		var ts int64
+		if st := readRunStatus(p, n); !st.LastSuccessAt.IsZero() {
+			ts = st.LastSuccessAt.Unix()
+		}
+		fmt.Fprintf(&b, "steward_backup_last_success_timestamp_seconds{schedule=%q} %d\n", n, ts)
+	}
+	return b.String()
+}

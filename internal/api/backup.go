@@ -1,0 +1,116 @@
+package api
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Methods of steward_backup_schedule and steward_backups.
+const (
+	// MethodBackupConfigure writes (or replaces) one schedule's configuration,
+	// /etc/steward/backups/<name>.json, after checking that its paths exist.
+	MethodBackupConfigure = "backup.configure"
+	// MethodBackupRemove removes a schedule's configuration. Its snapshots stay
+	// at the destination.
+	MethodBackupRemove = "backup.remove"
+	// MethodBackupStatus reports a schedule's configuration as the host has it
+	// and its catalog summary.
+	MethodBackupStatus = "backup.status"
+	// MethodBackupRun runs one backup of a schedule now (with retention and
+	// verification), as the daemon's scheduler would.
+	MethodBackupRun = "backup.run"
+	// MethodBackupList lists a schedule's snapshots.
+	MethodBackupList = "backup.list"
+)
+
+// CodePathMissing means a configured path does not exist on the host.
+const CodePathMissing = "path_missing"
+
+// BackupSchedule is /etc/steward/backups/<name>.json.
+type BackupSchedule struct {
+	Name                 string            `json:"name"`
+	Paths                []string          `json:"paths"`
+	Exclude              []string          `json:"exclude,omitempty"`
+	Schedule             string            `json:"schedule"`               // Cron expression or @daily-style, host time zone.
+	RandomDelay          string            `json:"random_delay,omitempty"` // Duration.
+	Destination          BackupDestination `json:"destination"`
+	Recipients           []string          `json:"recipients"`                // age X25519 public keys.
+	PassphraseFile       string            `json:"passphrase_file,omitempty"` // Lets the host restore itself.
+	FullEvery            int               `json:"full_every,omitempty"`      // Runs between full snapshots.
+	FullMaxAge           string            `json:"full_max_age,omitempty"`    // Duration; a full snapshot at least this often.
+	Retention            BackupRetention   `json:"retention"`
+	VerifyEvery          string            `json:"verify_every,omitempty"` // Duration between restore drills.
+	Dumps                []BackupDump      `json:"dumps,omitempty"`
+	IncludeStewardConfig bool              `json:"include_steward_config"`
+	Pre                  []string          `json:"pre,omitempty"`  // sh -c commands before the backup.
+	Post                 []string          `json:"post,omitempty"` // sh -c commands after it.
+}
+
+// BackupDestination says where snapshots go.
+type BackupDestination struct {
+	Path string `json:"path"` // A directory on the host (may be an NFS mount).
+}
+
+// BackupRetention is restic's forget policy; durations accept d and w units.
+type BackupRetention struct {
+	KeepLast    int    `json:"keep_last,omitempty"`
+	KeepHourly  int    `json:"keep_hourly,omitempty"`
+	KeepDaily   int    `json:"keep_daily,omitempty"`
+	KeepWeekly  int    `json:"keep_weekly,omitempty"`
+	KeepMonthly int    `json:"keep_monthly,omitempty"`
+	KeepYearly  int    `json:"keep_yearly,omitempty"`
+	KeepWithin  string `json:"keep_within,omitempty"`
+}
+
+// BackupDump is a command whose stdout is stored in the snapshot as dumps/<name>.
+type BackupDump struct {
+	Name    string   `json:"name"`
+	Command []string `json:"command"`
+}
+
+// BackupName names a schedule in a request.
+type BackupName struct {
+	Name string `json:"name"`
+}
+
+// BackupStatus is the result of MethodBackupStatus.
+type BackupStatus struct {
+	Present        bool            `json:"present"` // The configuration file exists.
+	Config         *BackupSchedule `json:"config,omitempty"`
+	ConfigSHA256   string          `json:"config_sha256,omitempty"`
+	LastSuccessAt  time.Time       `json:"last_success_at,omitzero"`
+	LastSnapshotID string          `json:"last_snapshot_id,omitempty"`
+	SnapshotCount  int             `json:"snapshot_count"`
+	LastVerifiedAt time.Time       `json:"last_verified_at,omitzero"`
+	LastError      string          `json:"last_error,omitempty"`
+}
+
+// BackupSnapshot is one snapshot in a catalog.
+type BackupSnapshot struct {
+	ID       string    `json:"id"`
+	Time     time.Time `json:"time"`
+	Kind     string    `json:"kind"` // "full" or "incremental".
+	Parent   string    `json:"parent,omitempty"`
+	Bytes    int64     `json:"bytes"`
+	Files    int64     `json:"files"`
+	Partial  bool      `json:"partial,omitempty"`
+	Verified string    `json:"verified,omitempty"` // "", "ok" or "failed".
+	Notes    []string  `json:"notes,omitempty"`
+}
+
+// BackupRunResult is the result of MethodBackupRun.
+type BackupRunResult struct {
+	Snapshot BackupSnapshot `json:"snapshot"`
+	Removed  []string       `json:"removed,omitempty"` // Snapshots retention removed.
+}
+
+// BackupList is the result of MethodBackupList.
+type BackupList struct {
+	Snapshots []BackupSnapshot `json:"snapshots"`
+}
+
+// Render is the exact content of the schedule's configuration file.
+func (b BackupSchedule) Render() []byte {
+	out, _ := json.MarshalIndent(b, "", "  ") // Plain data always encodes.
+	return append(out, '\n')
+}

@@ -1,0 +1,553 @@
+package provider
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	tfpath "github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
+
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/backup"
+	"github.com/stewardhq/terraform-provider-steward/internal/api"
+	"github.com/stewardhq/terraform-provider-steward/internal/client"
+)
+
+var (
+	_ resource.ResourceWithConfigure   = (*backupScheduleResource)(nil)
+	_ resource.ResourceWithImportState = (*backupScheduleResource)(nil)
+	_ resource.ResourceWithModifyPlan  = (*backupScheduleResource)(nil)
+)
+
+// NewBackupScheduleResource returns the steward_backup_schedule resource.
+func NewBackupScheduleResource() resource.Resource { return &backupScheduleResource{} }
+
+type backupScheduleResource struct {
+	data *providerData
+}
+
+type backupScheduleModel struct {
+	Host                 types.Object `tfsdk:"host"`
+	Name                 types.String `tfsdk:"name"`
+	Paths                types.List   `tfsdk:"paths"`
+	Exclude              types.List   `tfsdk:"exclude"`
+	Schedule             types.String `tfsdk:"schedule"`
+	RandomDelay          types.String `tfsdk:"random_delay"`
+	Destination          types.String `tfsdk:"destination"`
+	Recipients           types.List   `tfsdk:"recipients"`
+	PassphraseFile       types.String `tfsdk:"passphrase_file"`
+	FullEvery            types.Int64  `tfsdk:"full_every"`
+	FullMaxAge           types.String `tfsdk:"full_max_age"`
+	KeepLast             types.Int64  `tfsdk:"keep_last"`
+	KeepHourly           types.Int64  `tfsdk:"keep_hourly"`
+	KeepDaily            types.Int64  `tfsdk:"keep_daily"`
+	KeepWeekly           types.Int64  `tfsdk:"keep_weekly"`
+	KeepMonthly          types.Int64  `tfsdk:"keep_monthly"`
+	KeepYearly           types.Int64  `tfsdk:"keep_yearly"`
+	KeepWithin           types.String `tfsdk:"keep_within"`
+	VerifyEvery          types.String `tfsdk:"verify_every"`
+	Dumps                types.Map    `tfsdk:"dumps"`
+	IncludeStewardConfig types.Bool   `tfsdk:"include_steward_config"`
+	Pre                  types.List   `tfsdk:"pre"`
+	Post                 types.List   `tfsdk:"post"`
+	RunOnCreate          types.Bool   `tfsdk:"run_on_create"`
+	StaleAfter           types.String `tfsdk:"stale_after"`
+
+	ID             types.String `tfsdk:"id"`
+	HostID         types.String `tfsdk:"host_id"`
+	ConfigSHA256   types.String `tfsdk:"config_sha256"`
+	LastSuccessAt  types.String `tfsdk:"last_success_at"`
+	LastSnapshotID types.String `tfsdk:"last_snapshot_id"`
+	SnapshotCount  types.Int64  `tfsdk:"snapshot_count"`
+	LastVerifiedAt types.String `tfsdk:"last_verified_at"`
+	Fresh          types.Bool   `tfsdk:"fresh"`
+}
+
+var scheduleNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// Validators of the backup schedule; each says what it accepts.
+var (
+	absolutePathValidator = stringCheck{
+		desc: "an absolute path without \"..\" components, newlines or NUL bytes (e.g. \"/etc\", \"/srv/app data\")",
+		check: func(s string) error {
+			switch {
+			case !strings.HasPrefix(s, "/"):
+				return fmt.Errorf("%q is not absolute", s)
+			case strings.ContainsAny(s, "\n\x00"):
+				return fmt.Errorf("%q contains a newline or NUL byte", s)
+			case path.Clean(s) != s && path.Clean(s)+"/" != s:
+				for _, part := range strings.Split(s, "/") {
+					if part == ".." {
+						return fmt.Errorf("%q contains \"..\"", s)
+					}
+				}
+			}
+			return nil
+		},
+	}
+	longDurationValidator = stringCheck{
+		desc:  "a positive duration such as \"30m\", \"12h\", \"7d\" or \"2w\"",
+		check: func(s string) error { _, err := api.ParseDuration(s); return err },
+	}
+	cronValidator = stringCheck{
+		desc:  "a cron expression (\"m h dom mon dow\", e.g. \"30 2 * * *\") or one of @hourly, @daily, @weekly, @monthly, @yearly",
+		check: func(s string) error { _, err := backup.ParseSchedule(s); return err },
+	}
+	recipientValidator = stringCheck{
+		desc:  "an age X25519 public key (\"age1...\", from age-keygen)",
+		check: func(s string) error { _, err := age.ParseX25519Recipient(s); return err },
+	}
+)
+
+func (r *backupScheduleResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_backup_schedule"
+}
+
+func (r *backupScheduleResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	resp.Schema = backupScheduleResourceSchemaV0()
+}
+
+func backupScheduleResourceSchemaV0() schema.Schema {
+	optDuration := func(desc string) schema.StringAttribute {
+		return schema.StringAttribute{Optional: true, MarkdownDescription: desc, Validators: []validator.String{longDurationValidator}}
+	}
+	keep := func(desc string) schema.Int64Attribute {
+		return schema.Int64Attribute{Optional: true, MarkdownDescription: desc}
+	}
+	strList := func(desc string, v ...validator.String) schema.ListAttribute {
+		return schema.ListAttribute{Optional: true, ElementType: types.StringType, MarkdownDescription: desc,
+			Validators: []validator.List{listvalidator.ValueStringsAre(v...)}}
+	}
+	return schema.Schema{
+		MarkdownDescription: "A backup schedule run by the Steward agent on a host: streamed tar → zstd → age snapshots, " +
+			"full and incremental, verified after every run and restore-drilled every `verify_every`, with restic-style retention " +
+			"that never deletes the newest verified snapshot or a snapshot a kept one depends on. The host encrypts to `recipients` " +
+			"(public keys), so it can write backups it cannot read.",
+		Attributes: map[string]schema.Attribute{
+			// Required.
+			"host": schema.SingleNestedAttribute{Required: true, Attributes: resourceConnectionAttributes(false),
+				MarkdownDescription: "The host, usually `steward_host.<name>.host_connection`. The agent must be deployed there."},
+			"name": schema.StringAttribute{Required: true,
+				MarkdownDescription: "Schedule name: lower-case letters, digits, `_` and `-`. Snapshots live under `<destination>/<name>/`.",
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
+				Validators: []validator.String{stringvalidator.RegexMatches(scheduleNamePattern,
+					"must be 1-63 lower-case letters, digits, '_' or '-', starting with a letter or digit")}},
+			"paths": schema.ListAttribute{Required: true, ElementType: types.StringType,
+				MarkdownDescription: "Absolute paths to back up. A path that does not exist on the host fails the apply naming it.",
+				Validators:          []validator.List{listvalidator.SizeAtLeast(1), listvalidator.ValueStringsAre(absolutePathValidator)}},
+			"schedule": schema.StringAttribute{Required: true, Validators: []validator.String{cronValidator},
+				MarkdownDescription: "When to run, in the host's time zone: a 5-field cron expression or `@daily`-style. " +
+					"After downtime one catch-up run happens; runs of one schedule never overlap."},
+			"destination": schema.StringAttribute{Required: true, Validators: []validator.String{absolutePathValidator},
+				MarkdownDescription: "Directory on the host (may be an NFS mount) that receives the snapshots."},
+			"recipients": schema.ListAttribute{Required: true, ElementType: types.StringType,
+				MarkdownDescription: "age X25519 public keys the snapshots are encrypted to. Keep the identities (private keys) off the host.",
+				Validators:          []validator.List{listvalidator.SizeAtLeast(1), listvalidator.ValueStringsAre(recipientValidator)}},
+			// Optional.
+			"exclude":      strList("Glob patterns (matched against the full path and the base name) to leave out."),
+			"random_delay": optDuration("Random delay added to each scheduled run, to spread load."),
+			"passphrase_file": schema.StringAttribute{Optional: true, Validators: []validator.String{absolutePathValidator},
+				MarkdownDescription: "A file on the host holding a passphrase the snapshots are also encrypted to, for hosts that must restore themselves."},
+			"full_every": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(7),
+				MarkdownDescription: "A full snapshot every this many runs; the runs between are incremental. Defaults to `7`."},
+			"full_max_age": optDuration("Also take a full snapshot when the last one is older than this."),
+			"keep_last":    keep("Keep the N newest snapshots."),
+			"keep_hourly":  keep("Keep the newest snapshot of each of the N most recent hours that have one."),
+			"keep_daily":   keep("Keep the newest snapshot of each of the N most recent days that have one."),
+			"keep_weekly":  keep("Keep the newest snapshot of each of the N most recent ISO weeks that have one."),
+			"keep_monthly": keep("Keep the newest snapshot of each of the N most recent months that have one."),
+			"keep_yearly":  keep("Keep the newest snapshot of each of the N most recent years that have one."),
+			"keep_within":  optDuration("Keep every snapshot younger than this, measured from the newest snapshot (restic's semantics)."),
+			"verify_every": optDuration("How often to run a restore drill that compares every file with the manifest (needs an identity on the host; see the docs)."),
+			"dumps": schema.MapAttribute{Optional: true, ElementType: types.ListType{ElemType: types.StringType},
+				MarkdownDescription: "Commands (argument lists, no shell) whose stdout is stored in the snapshot as `dumps/<key>`, e.g. " +
+					"`{ postgres = [\"pg_dumpall\"] }`. A failing command fails the run."},
+			"include_steward_config": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(true),
+				MarkdownDescription: "Also back up `/etc/steward` (the host's Steward configuration). Defaults to `true`."},
+			"pre":  strList("Shell commands run before each backup; one that fails fails the run."),
+			"post": strList("Shell commands run after each backup."),
+			"run_on_create": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
+				MarkdownDescription: "Run one backup during the apply that creates the schedule, and fail the apply if it fails."},
+			"stale_after": schema.StringAttribute{Optional: true, Validators: []validator.String{longDurationValidator},
+				MarkdownDescription: "When the last successful backup is older than this, `fresh` turns false and `terraform plan` shows it; the apply runs a backup."},
+			// Computed.
+			"id":      schema.StringAttribute{Computed: true, MarkdownDescription: "`<host_id>/<name>`.", PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
+			"host_id": schema.StringAttribute{Computed: true, MarkdownDescription: "The host's `/etc/machine-id`.", PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
+			"config_sha256": schema.StringAttribute{Computed: true,
+				MarkdownDescription: "SHA-256 of `/etc/steward/backups/<name>.json` on the host; an edit by hand shows as drift."},
+			"last_success_at":  schema.StringAttribute{Computed: true, MarkdownDescription: "When the last backup succeeded (RFC 3339), empty if never."},
+			"last_snapshot_id": schema.StringAttribute{Computed: true, MarkdownDescription: "ID of the newest snapshot."},
+			"snapshot_count":   schema.Int64Attribute{Computed: true, MarkdownDescription: "Snapshots in the catalog."},
+			"last_verified_at": schema.StringAttribute{Computed: true, MarkdownDescription: "When a snapshot was last verified (RFC 3339)."},
+			"fresh": schema.BoolAttribute{Computed: true,
+				MarkdownDescription: "Whether the last successful backup is younger than `stale_after` (always true without it)."},
+		},
+	}
+}
+
+func (r *backupScheduleResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	if req.ProviderData == nil {
+		return
+	}
+	data, ok := req.ProviderData.(*providerData)
+	if !ok {
+		resp.Diagnostics.AddError("Unexpected Provider Data",
+			fmt.Sprintf("Expected *providerData, got %T; please report this to the provider developers.", req.ProviderData))
+		return
+	}
+	r.data = data
+}
+
+// ModifyPlan plans config_sha256 and fresh at their desired values, so an
+// edited schedule file or a stale backup shows in `terraform plan`.
+func (r *backupScheduleResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() || req.State.Raw.IsNull() {
+		return
+	}
+	var plan, state backupScheduleModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	cfg, diags := plan.toAPI(ctx)
+	if diags.HasError() || !plan.known() {
+		return // unknown values: the digest is computed at apply
+	}
+	sum := sha256.Sum256(cfg.Render())
+	plan.ConfigSHA256 = types.StringValue(hex.EncodeToString(sum[:]))
+	plan.Fresh = types.BoolValue(true)
+	if plan.ConfigSHA256.Equal(state.ConfigSHA256) && state.Fresh.ValueBool() {
+		// Nothing to run: the status stays as it is.
+		plan.LastSuccessAt, plan.LastSnapshotID, plan.SnapshotCount, plan.LastVerifiedAt =
+			state.LastSuccessAt, state.LastSnapshotID, state.SnapshotCount, state.LastVerifiedAt
+	}
+	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+}
+
+func (r *backupScheduleResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan backupScheduleModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(r.apply(ctx, &plan, plan.RunOnCreate.ValueBool())...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+func (r *backupScheduleResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan, state backupScheduleModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	// A stale backup is brought up to date by the apply.
+	runNow := !state.Fresh.IsNull() && !state.Fresh.ValueBool()
+	resp.Diagnostics.Append(r.apply(ctx, &plan, runNow)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// apply writes the schedule to the host, optionally runs it once, and reads
+// the status back into m.
+func (r *backupScheduleResource) apply(ctx context.Context, m *backupScheduleModel, runNow bool) diag.Diagnostics {
+	cfg, diags := m.toAPI(ctx)
+	if diags.HasError() {
+		return diags
+	}
+	conn, hostID, d := r.connect(ctx, m)
+	diags.Append(d...)
+	if diags.HasError() {
+		return diags
+	}
+	op := conn.Operator(localUser())
+	var st api.BackupStatus
+	err := conn.AgentRPC(ctx, agentCurrent, api.MethodBackupConfigure, op, cfg, &st)
+	var ae *api.Error
+	switch {
+	case errors.As(err, &ae) && ae.Code == api.CodePathMissing:
+		diags.AddAttributeError(tfpath.Root("paths"), "Backup Path Missing", fmt.Sprintf("On %s: %s.", conn.Address(), ae.Message))
+		return diags
+	case err != nil:
+		diags.Append(agentDiagnostic("Unable to Configure Backup", conn, err))
+		return diags
+	}
+	if runNow {
+		var res api.BackupRunResult
+		if err := conn.AgentRPC(ctx, agentCurrent, api.MethodBackupRun, op, api.BackupName{Name: cfg.Name}, &res); err != nil {
+			diags.AddError("Backup Failed", fmt.Sprintf("The backup %q on %s failed: %v", cfg.Name, conn.Address(), err))
+			return diags
+		}
+	}
+	if err := conn.AgentRPC(ctx, agentCurrent, api.MethodBackupStatus, op, api.BackupName{Name: cfg.Name}, &st); err != nil {
+		diags.Append(agentDiagnostic("Unable to Read Backup Status", conn, err))
+		return diags
+	}
+	m.ID = types.StringValue(hostID + "/" + cfg.Name)
+	m.HostID = types.StringValue(hostID)
+	m.setStatus(st, time.Now())
+	return diags
+}
+
+func (r *backupScheduleResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state backupScheduleModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	conn, hostID, diags := r.connect(ctx, &state)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	state.ID = types.StringValue(hostID + "/" + state.Name.ValueString())
+	state.HostID = types.StringValue(hostID)
+	var st api.BackupStatus
+	if err := conn.AgentRPC(ctx, agentCurrent, api.MethodBackupStatus, conn.Operator(localUser()), api.BackupName{Name: state.Name.ValueString()}, &st); err != nil {
+		resp.Diagnostics.Append(agentDiagnostic("Unable to Read Backup Status", conn, err))
+		return
+	}
+	if !st.Present || st.Config == nil {
+		resp.State.RemoveResource(ctx) // deleted on the host: plan to create it again
+		return
+	}
+	resp.Diagnostics.Append(state.fromAPI(ctx, *st.Config)...)
+	state.setStatus(st, time.Now())
+	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+func (r *backupScheduleResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state backupScheduleModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	conn, _, diags := r.connect(ctx, &state)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	var out struct{}
+	if err := conn.AgentRPC(ctx, agentCurrent, api.MethodBackupRemove, conn.Operator(localUser()), api.BackupName{Name: state.Name.ValueString()}, &out); err != nil {
+		resp.Diagnostics.Append(agentDiagnostic("Unable to Remove Backup Schedule", conn, err))
+	}
+}
+
+// ImportState takes "<name>"; the host comes from the configuration's host
+// attribute is not known at import, so the ID is "[user@]host[:port]/<name>".
+func (r *backupScheduleResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	target, name, ok := strings.Cut(req.ID, "/")
+	if !ok || !scheduleNamePattern.MatchString(name) {
+		resp.Diagnostics.AddError("Invalid Import ID", fmt.Sprintf("Expected \"[user@]host[:port]/<schedule name>\", e.g. \"deploy@10.0.0.5/etc\", got %q.", req.ID))
+		return
+	}
+	hostObj, diags := importHostObject(target)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, tfpath.Root("host"), hostObj)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, tfpath.Root("name"), name)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, tfpath.Root("run_on_create"), false)...)
+}
+
+// connect reaches the schedule's host and checks it is the machine the state says.
+func (r *backupScheduleResource) connect(ctx context.Context, m *backupScheduleModel) (*client.Conn, string, diag.Diagnostics) {
+	if r.data == nil {
+		var diags diag.Diagnostics
+		diags.AddError("Provider Not Configured", "The provider was not configured; please report this to the provider developers.")
+		return nil, "", diags
+	}
+	c, diags := connectionFromObject(ctx, m.Host)
+	if diags.HasError() {
+		return nil, "", diags
+	}
+	conn, d := r.data.connectModel(ctx, tfpath.Root("host"), c)
+	diags.Append(d...)
+	if diags.HasError() {
+		return nil, "", diags
+	}
+	facts, err := conn.Facts(ctx)
+	if err != nil {
+		diags.Append(connectionDiagnostic(tfpath.Root("host"), err))
+		return nil, "", diags
+	}
+	for _, want := range []string{c.hostIDOf(), m.HostID.ValueString()} {
+		if want != "" && want != facts.HostID {
+			diags.Append(hostIDMismatch(tfpath.Root("host"), conn.Address(), want, facts.HostID))
+			return nil, "", diags
+		}
+	}
+	return conn, facts.HostID, diags
+}
+
+func agentDiagnostic(summary string, conn *client.Conn, err error) diag.Diagnostic {
+	var ae *api.Error
+	detail := err.Error()
+	if errors.As(err, &ae) && ae.Code == api.CodeUnknownMethod {
+		detail += "\n\nThe agent on this host is too old for backups: apply its steward_host to upgrade it."
+	}
+	if strings.Contains(detail, "No such file") || strings.Contains(detail, "not found") {
+		detail += "\n\nIs the Steward agent deployed on " + conn.Address() + "? Create a steward_host for it first."
+	}
+	return diag.NewErrorDiagnostic(summary, detail)
+}
+
+func (m backupScheduleModel) known() bool {
+	for _, v := range []attr.Value{m.Paths, m.Exclude, m.Schedule, m.Destination, m.Recipients, m.Dumps, m.Pre, m.Post,
+		m.FullEvery, m.KeepWithin, m.RandomDelay, m.PassphraseFile, m.FullMaxAge, m.VerifyEvery, m.IncludeStewardConfig} {
+		if v.IsUnknown() {
+			return false
+		}
+	}
+	return true
+}
+
+func listOf(ctx context.Context, l types.List, diags *diag.Diagnostics) []string {
+	return stringList(ctx, l, diags)
+}
+
+func intOf(v types.Int64) int { return int(v.ValueInt64()) }
+
+// toAPI renders the configuration the agent stores.
+func (m backupScheduleModel) toAPI(ctx context.Context) (api.BackupSchedule, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	cfg := api.BackupSchedule{
+		Name:                 m.Name.ValueString(),
+		Paths:                listOf(ctx, m.Paths, &diags),
+		Exclude:              listOf(ctx, m.Exclude, &diags),
+		Schedule:             m.Schedule.ValueString(),
+		RandomDelay:          m.RandomDelay.ValueString(),
+		Destination:          api.BackupDestination{Path: m.Destination.ValueString()},
+		Recipients:           listOf(ctx, m.Recipients, &diags),
+		PassphraseFile:       m.PassphraseFile.ValueString(),
+		FullEvery:            intOf(m.FullEvery),
+		FullMaxAge:           m.FullMaxAge.ValueString(),
+		VerifyEvery:          m.VerifyEvery.ValueString(),
+		IncludeStewardConfig: m.IncludeStewardConfig.ValueBool(),
+		Pre:                  listOf(ctx, m.Pre, &diags),
+		Post:                 listOf(ctx, m.Post, &diags),
+		Retention: api.BackupRetention{
+			KeepLast: intOf(m.KeepLast), KeepHourly: intOf(m.KeepHourly), KeepDaily: intOf(m.KeepDaily),
+			KeepWeekly: intOf(m.KeepWeekly), KeepMonthly: intOf(m.KeepMonthly), KeepYearly: intOf(m.KeepYearly),
+			KeepWithin: m.KeepWithin.ValueString(),
+		},
+	}
+	if !m.Dumps.IsNull() && !m.Dumps.IsUnknown() {
+		dumps := map[string][]string{}
+		diags.Append(m.Dumps.ElementsAs(ctx, &dumps, false)...)
+		for _, name := range sortedKeys(dumps) {
+			cfg.Dumps = append(cfg.Dumps, api.BackupDump{Name: name, Command: dumps[name]})
+		}
+	}
+	return cfg, diags
+}
+
+// fromAPI copies the configuration the host has into m, keeping null what
+// the host has empty and the configuration left unset.
+func (m *backupScheduleModel) fromAPI(ctx context.Context, c api.BackupSchedule) diag.Diagnostics {
+	var diags diag.Diagnostics
+	list := func(cur types.List, v []string) types.List {
+		if len(v) == 0 && cur.IsNull() {
+			return cur
+		}
+		l, d := types.ListValueFrom(ctx, types.StringType, v)
+		diags.Append(d...)
+		return l
+	}
+	str := func(cur types.String, v string) types.String {
+		if v == "" && cur.IsNull() {
+			return cur
+		}
+		return types.StringValue(v)
+	}
+	num := func(cur types.Int64, v int) types.Int64 {
+		if v == 0 && cur.IsNull() {
+			return cur
+		}
+		return types.Int64Value(int64(v))
+	}
+	m.Name = types.StringValue(c.Name)
+	m.Paths = list(m.Paths, c.Paths)
+	m.Exclude = list(m.Exclude, c.Exclude)
+	m.Schedule = types.StringValue(c.Schedule)
+	m.RandomDelay = str(m.RandomDelay, c.RandomDelay)
+	m.Destination = types.StringValue(c.Destination.Path)
+	m.Recipients = list(m.Recipients, c.Recipients)
+	m.PassphraseFile = str(m.PassphraseFile, c.PassphraseFile)
+	m.FullEvery = types.Int64Value(int64(c.FullEvery))
+	m.FullMaxAge = str(m.FullMaxAge, c.FullMaxAge)
+	m.VerifyEvery = str(m.VerifyEvery, c.VerifyEvery)
+	m.IncludeStewardConfig = types.BoolValue(c.IncludeStewardConfig)
+	m.Pre = list(m.Pre, c.Pre)
+	m.Post = list(m.Post, c.Post)
+	m.KeepLast = num(m.KeepLast, c.Retention.KeepLast)
+	m.KeepHourly = num(m.KeepHourly, c.Retention.KeepHourly)
+	m.KeepDaily = num(m.KeepDaily, c.Retention.KeepDaily)
+	m.KeepWeekly = num(m.KeepWeekly, c.Retention.KeepWeekly)
+	m.KeepMonthly = num(m.KeepMonthly, c.Retention.KeepMonthly)
+	m.KeepYearly = num(m.KeepYearly, c.Retention.KeepYearly)
+	m.KeepWithin = str(m.KeepWithin, c.Retention.KeepWithin)
+	if len(c.Dumps) == 0 && m.Dumps.IsNull() {
+		return diags
+	}
+	dumps := map[string][]string{}
+	for _, d := range c.Dumps {
+		dumps[d.Name] = d.Command
+	}
+	v, d := types.MapValueFrom(ctx, types.ListType{ElemType: types.StringType}, dumps)
+	diags.Append(d...)
+	m.Dumps = v
+	if m.RunOnCreate.IsNull() {
+		m.RunOnCreate = types.BoolValue(false)
+	}
+	return diags
+}
+
+func (m *backupScheduleModel) setStatus(st api.BackupStatus, now time.Time) {
+	m.ConfigSHA256 = types.StringValue(st.ConfigSHA256)
+	m.LastSuccessAt = types.StringValue(rfc3339(st.LastSuccessAt))
+	m.LastSnapshotID = types.StringValue(st.LastSnapshotID)
+	m.SnapshotCount = types.Int64Value(int64(st.SnapshotCount))
+	m.LastVerifiedAt = types.StringValue(rfc3339(st.LastVerifiedAt))
+	fresh := true
+	if d, err := api.ParseDuration(m.StaleAfter.ValueString()); err == nil && !m.StaleAfter.IsNull() {
+		fresh = !st.LastSuccessAt.IsZero() && now.Sub(st.LastSuccessAt) < d
+	}
+	m.Fresh = types.BoolValue(fresh)
+	if m.RunOnCreate.IsNull() || m.RunOnCreate.IsUnknown() {
+		m.RunOnCreate = basetypes.NewBoolValue(false)
+	}
+}
+
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
