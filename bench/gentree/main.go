@@ -98,7 +98,7 @@ func generate(dir string, small, large, largeMiB int, seed uint64) error {
 		for m := 0; m < largeMiB; m++ {
 			fill(r, buf, i%2 == 0)
 			if _, err := f.Write(buf); err != nil {
-				f.Close()
+				_ = f.Close()
 				return err
 			}
 		}

@@ -99,7 +99,7 @@ func (cfg Config) validate() ([]age.Recipient, []string, error) {
 		}
 		for _, c := range strings.Split(p, "/") {
 			if c == ".." {
-				return nil, nil, fmt.Errorf("schedule %s: path %q contains ..", cfg.Name, p)
+				return nil, nil, fmt.Errorf("schedule %s: path %q contains \"..\"", cfg.Name, p)
 			}
 		}
 		clean := filepath.Clean(p)

@@ -80,7 +80,7 @@ func benchSetup(b *testing.B) (*Engine, Config, *age.X25519Identity, string) {
 	return e, cfg, id, tree
 }
 
-func treeBytes(b *testing.B, root string) int64 {
+func treeBytes(root string) int64 {
 	var n int64
 	_ = filepath.WalkDir(root, func(_ string, d fs.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() {
@@ -97,7 +97,7 @@ func BenchmarkBackup(b *testing.B) {
 	b.Run("full", func(b *testing.B) {
 		e, cfg, _, tree := benchSetup(b)
 		cfg.FullEveryRuns = 1
-		b.SetBytes(treeBytes(b, tree))
+		b.SetBytes(treeBytes(tree))
 		b.ResetTimer()
 		for range b.N {
 			if _, err := e.Backup(context.Background(), cfg); err != nil {
@@ -141,7 +141,7 @@ func BenchmarkBackup(b *testing.B) {
 		if _, err := e.Backup(context.Background(), cfg); err != nil {
 			b.Fatal(err)
 		}
-		b.SetBytes(treeBytes(b, tree))
+		b.SetBytes(treeBytes(tree))
 		b.ResetTimer()
 		for i := range b.N {
 			target := filepath.Join(b.TempDir(), fmt.Sprint(i))

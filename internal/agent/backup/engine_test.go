@@ -171,7 +171,10 @@ func describeTree(t *testing.T, root string) map[string]entryInfo {
 		if err != nil {
 			return err
 		}
-		st := fi.Sys().(*syscall.Stat_t)
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return fmt.Errorf("no stat for %s", p)
+		}
 		e := entryInfo{Type: fi.Mode().Type(), Mode: fi.Mode() &^ fs.ModeType, MtimeNS: fi.ModTime().UnixNano(), UID: st.Uid, GID: st.Gid}
 		switch {
 		case fi.Mode().IsRegular():
@@ -505,7 +508,7 @@ func TestConfig_validate(t *testing.T) {
 		{"no recipient", func(c *Config) { c.Recipients = nil }, "recipient"},
 		{"bad recipient", func(c *Config) { c.Recipients = []string{"age1nope"} }, "recipient"},
 		{"relative path", func(c *Config) { c.Paths = []string{"etc"} }, "not absolute"},
-		{"dotdot", func(c *Config) { c.Paths = []string{dir + "/../x"} }, "contains .."},
+		{"dotdot", func(c *Config) { c.Paths = []string{dir + "/../x"} }, `contains ".."`},
 		{"missing path", func(c *Config) { c.Paths = []string{dir + "/missing"} }, "no such file"},
 		{"bad glob", func(c *Config) { c.Exclude = []string{"["} }, "exclude pattern"},
 		{"dump name", func(c *Config) { c.Dumps = []Dump{{Name: "../x", Command: []string{"true"}}} }, "dump name"},

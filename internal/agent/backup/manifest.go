@@ -150,21 +150,6 @@ func (m *manifestReader) next() (*manifestEntry, error) {
 	}
 }
 
-// drain reads to the end, so header and trailer are known.
-func (m *manifestReader) drain() error {
-	for {
-		if _, err := m.next(); err != nil {
-			if errors.Is(err, io.EOF) {
-				if m.trailer == nil {
-					return errors.New("read manifest: truncated (no trailer)")
-				}
-				return nil
-			}
-			return err
-		}
-	}
-}
-
 // walkLess orders paths the way filepath.WalkDir visits them: component by
 // component, so "a/x" comes before "a-b". Treating '/' as the lowest byte
 // gives exactly that order.

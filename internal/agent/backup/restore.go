@@ -470,9 +470,9 @@ func removeBelow(root *os.Root, name string) error {
 	}
 	parts := strings.Split(name, "/")
 	for i := 1; i < len(parts); i++ {
-		fi, err := root.Lstat(strings.Join(parts[:i], "/"))
-		if err != nil || !fi.IsDir() {
-			return nil
+		// A parent that is gone or no directory means the path is already gone.
+		if fi, err := root.Lstat(strings.Join(parts[:i], "/")); err != nil || !fi.IsDir() {
+			return nil //nolint:nilerr // nothing to delete is success
 		}
 	}
 	if err := root.RemoveAll(name); err != nil {
