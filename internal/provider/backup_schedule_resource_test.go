@@ -221,3 +221,46 @@ func TestBackupSchedule_invalidConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestAccBackupSchedule_daemonRunsSchedule: the agent's daemon runs a due
+// schedule by itself and exports its freshness on /metrics.
+func TestAccBackupSchedule_daemonRunsSchedule(t *testing.T) {
+	f := testFleet(t, 2)
+	h := f.Hosts[1]
+	testAgent(t)
+	cleanHost(t, f, h)
+	if out, err := onHost(t, f, h, "rm -rf /srv/data /var/backups/steward && mkdir -p /srv/data /var/backups && echo x > /srv/data/x"); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	id, _ := age.GenerateX25519Identity()
+	cfg := strings.Replace(backupConfig(f, h, id.Recipient().String(), ""), `"@daily"`, `"* * * * *"`, 1)
+	waitForRun := func() {
+		// The scheduler looks every 20 s; the first run is at the next minute.
+		out, err := onHost(t, f, h, `for i in $(seq 1 75); do n=$(/usr/local/lib/steward/current backup list --schedule data 2>/dev/null | wc -l); [ "$n" -ge 1 ] && exit 0; sleep 2; done; exit 1`)
+		if err != nil {
+			t.Fatalf("the daemon did not run the schedule within 150 s: %v\n%s", err, out)
+		}
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: cfg, ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue(backupAddr, tfjsonpath.New("snapshot_count"), knownvalue.Int64Exact(0)),
+			}},
+			{
+				PreConfig: waitForRun,
+				Config:    cfg,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(backupAddr, tfjsonpath.New("snapshot_count"), knownvalue.Int64Func(func(v int64) error {
+						if v < 1 {
+							return fmt.Errorf("want at least one snapshot, got %d", v)
+						}
+						return nil
+					})),
+					statecheck.ExpectKnownValue(backupAddr, tfjsonpath.New("last_success_at"), knownvalue.StringRegexp(regexp.MustCompile(`^20\d\d-`))),
+				},
+				Check: hostCheck(t, f, h, `python3 -c 'import urllib.request;print(urllib.request.urlopen("http://127.0.0.1:9276/metrics").read().decode())' | grep -c '^steward_backup_last_success_timestamp_seconds{schedule="data"} [1-9]'`, "1"),
+			},
+		},
+	})
+}

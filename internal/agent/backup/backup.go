@@ -561,7 +561,7 @@ func (r *snapshotRun) visit(abs string, d fs.DirEntry, walkErr error) error {
 	if err != nil {
 		return err
 	}
-	key := devIno{st.Dev, st.Ino}
+	key := devIno{uint64(st.Dev), uint64(st.Ino)} //nolint:unconvert // field types differ across architectures
 	if prev != nil && unchanged(prev, m) {
 		m.SHA256 = prev.SHA256
 		if m.Type == typeFile && st.Nlink > 1 {
@@ -661,7 +661,7 @@ func fillStat(m *manifestEntry, info fs.FileInfo, st *syscall.Stat_t) {
 	if m.Type == typeFile {
 		m.Size = info.Size()
 		if st.Nlink > 1 {
-			m.Nlink = st.Nlink
+			m.Nlink = uint64(st.Nlink) //nolint:unconvert // uint32 on arm64
 		}
 	}
 }
