@@ -57,7 +57,11 @@ func (c *cli) backup(ctx context.Context, args []string) int {
 	if err != nil {
 		return c.fail("backup "+sub, err)
 	}
-	eng := &backup.Engine{Dest: backup.Dir{Path: cfg.Destination.Path}, StateDir: c.paths.StateDir + "/backups", Logger: c.log}
+	eng, closeEng, err := agent.OpenBackupEngine(ctx, c.paths, cfg, c.log)
+	if err != nil {
+		return c.fail("backup "+sub, err)
+	}
+	defer closeEng()
 	var ids []age.Identity
 	if *identity != "" {
 		f, err := os.Open(*identity)

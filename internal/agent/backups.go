@@ -23,6 +23,7 @@ import (
 
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/backup"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
+	"github.com/stewardhq/terraform-provider-steward/internal/client"
 )
 
 // Backup schedules: the configuration the provider writes, the state the
@@ -80,15 +81,37 @@ func LoadBackupSchedule(p Paths, name string) (api.BackupSchedule, []byte, error
 	return cfg, raw, nil
 }
 
-// backupEngine returns the snapshot engine of a schedule.
-func backupEngine(p Paths, cfg api.BackupSchedule, log *slog.Logger) *backup.Engine {
-	return &backup.Engine{Dest: backup.Dir{Path: cfg.Destination.Path}, StateDir: p.backupStateDir(), Logger: log}
+// OpenBackupEngine returns the snapshot engine of a schedule, connected to
+// its destination; close releases an SFTP connection.
+func OpenBackupEngine(ctx context.Context, p Paths, cfg api.BackupSchedule, log *slog.Logger) (eng *backup.Engine, closeFn func(), err error) {
+	eng = &backup.Engine{StateDir: p.backupStateDir(), Logger: log}
+	s := cfg.Destination.SFTP
+	if s == nil {
+		eng.Dest = backup.Dir{Path: cfg.Destination.Path}
+		return eng, func() {}, nil
+	}
+	pool := client.NewPool()
+	conn, err := pool.Get(ctx, client.Config{Hop: client.Hop{Host: s.Host, Port: s.Port, User: s.User,
+		PrivateKeyFile: filepath.Join(p.Root, s.PrivateKeyFile), HostKey: s.HostKey}, Timeout: 30 * time.Second})
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to sftp destination %s@%s: %w", s.User, s.Host, err)
+	}
+	sc, err := conn.SFTP(ctx)
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	eng.Dest = backup.SFTP{Client: sc, Path: s.Path}
+	return eng, func() { _ = sc.Close(); pool.Close() }, nil
 }
 
 // engineConfig translates the stored schedule into the engine's terms.
 func engineConfig(p Paths, cfg api.BackupSchedule) (backup.Config, error) {
 	ec := backup.Config{Name: cfg.Name, Paths: append([]string{}, cfg.Paths...), Exclude: cfg.Exclude,
 		Recipients: cfg.Recipients, PassphraseFile: cfg.PassphraseFile, FullEveryRuns: cfg.FullEvery}
+	if cfg.Destination.SFTP == nil && cfg.Destination.Path == "" {
+		return ec, errors.New("the schedule has no destination")
+	}
 	if cfg.IncludeStewardConfig {
 		ec.Paths = append(ec.Paths, p.ConfigDir)
 	}
@@ -178,7 +201,13 @@ func backupStatus(ctx context.Context, deps Deps, name string) (api.BackupStatus
 	run := readRunStatus(p, name)
 	st := api.BackupStatus{Present: true, Config: &cfg, ConfigSHA256: hex.EncodeToString(sum[:]),
 		LastSuccessAt: run.LastSuccessAt, LastSnapshotID: run.LastSnapshotID, LastVerifiedAt: run.LastVerifiedAt, LastError: run.LastError}
-	if snaps, err := backupEngine(p, cfg, deps.Logger).List(ctx, name); err == nil {
+	eng, closeEng, err := OpenBackupEngine(ctx, p, cfg, deps.Logger)
+	if err != nil {
+		st.LastError = err.Error()
+		return st, nil
+	}
+	defer closeEng()
+	if snaps, err := eng.List(ctx, name); err == nil {
 		st.SnapshotCount = len(snaps)
 	} else if st.LastError == "" {
 		st.LastError = "list snapshots: " + err.Error()
@@ -199,7 +228,12 @@ func handleBackupList(ctx context.Context, deps Deps, req api.Request) (any, err
 	if err != nil {
 		return nil, err
 	}
-	snaps, err := backupEngine(deps.Paths, cfg, deps.Logger).List(ctx, n.Name)
+	eng, closeEng, err := OpenBackupEngine(ctx, deps.Paths, cfg, deps.Logger)
+	if err != nil {
+		return nil, err
+	}
+	defer closeEng()
+	snaps, err := eng.List(ctx, n.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -266,7 +300,11 @@ func RunBackup(ctx context.Context, deps Deps, cfg api.BackupSchedule, op api.Op
 	if err := runHooks(ctx, "pre", cfg.Pre); err != nil {
 		return fail(err)
 	}
-	eng := backupEngine(p, cfg, log)
+	eng, closeEng, err := OpenBackupEngine(ctx, p, cfg, log)
+	if err != nil {
+		return fail(err)
+	}
+	defer closeEng()
 	snap, err := eng.Backup(ctx, ec)
 	if err != nil {
 		return fail(fmt.Errorf("snapshot: %w", err))

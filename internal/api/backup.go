@@ -46,9 +46,22 @@ type BackupSchedule struct {
 	Post                 []string          `json:"post,omitempty"` // sh -c commands after it.
 }
 
-// BackupDestination says where snapshots go.
+// BackupDestination says where snapshots go: a directory on the host, or
+// SFTP to another machine.
 type BackupDestination struct {
-	Path string `json:"path"` // A directory on the host (may be an NFS mount).
+	Path string      `json:"path,omitempty"` // A directory on the host (may be an NFS mount).
+	SFTP *BackupSFTP `json:"sftp,omitempty"`
+}
+
+// BackupSFTP is a destination on another machine reached over SFTP, with its
+// own pinned host key.
+type BackupSFTP struct {
+	Host           string `json:"host"`
+	Port           int    `json:"port,omitempty"`
+	User           string `json:"user"`
+	PrivateKeyFile string `json:"private_key_file"` // On the backed-up host, readable by root only.
+	HostKey        string `json:"host_key"`         // The SFTP server's public key, authorized_keys format.
+	Path           string `json:"path"`             // Directory on the SFTP server.
 }
 
 // BackupRetention is restic's forget policy; durations accept d and w units.

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/resourcevalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -33,9 +35,10 @@ import (
 )
 
 var (
-	_ resource.ResourceWithConfigure   = (*backupScheduleResource)(nil)
-	_ resource.ResourceWithImportState = (*backupScheduleResource)(nil)
-	_ resource.ResourceWithModifyPlan  = (*backupScheduleResource)(nil)
+	_ resource.ResourceWithConfigure        = (*backupScheduleResource)(nil)
+	_ resource.ResourceWithImportState      = (*backupScheduleResource)(nil)
+	_ resource.ResourceWithModifyPlan       = (*backupScheduleResource)(nil)
+	_ resource.ResourceWithConfigValidators = (*backupScheduleResource)(nil)
 )
 
 // NewBackupScheduleResource returns the steward_backup_schedule resource.
@@ -53,6 +56,7 @@ type backupScheduleModel struct {
 	Schedule             types.String `tfsdk:"schedule"`
 	RandomDelay          types.String `tfsdk:"random_delay"`
 	Destination          types.String `tfsdk:"destination"`
+	SFTP                 types.Object `tfsdk:"sftp"`
 	Recipients           types.List   `tfsdk:"recipients"`
 	PassphraseFile       types.String `tfsdk:"passphrase_file"`
 	FullEvery            types.Int64  `tfsdk:"full_every"`
@@ -157,8 +161,22 @@ func backupScheduleResourceSchemaV0() schema.Schema {
 			"schedule": schema.StringAttribute{Required: true, Validators: []validator.String{cronValidator},
 				MarkdownDescription: "When to run, in the host's time zone: a 5-field cron expression or `@daily`-style. " +
 					"After downtime one catch-up run happens; runs of one schedule never overlap."},
-			"destination": schema.StringAttribute{Required: true, Validators: []validator.String{absolutePathValidator},
-				MarkdownDescription: "Directory on the host (may be an NFS mount) that receives the snapshots."},
+			"destination": schema.StringAttribute{Optional: true, Validators: []validator.String{absolutePathValidator},
+				MarkdownDescription: "Directory on the host (may be an NFS mount) that receives the snapshots. Set this or `sftp`."},
+			"sftp": schema.SingleNestedAttribute{Optional: true,
+				MarkdownDescription: "Send the snapshots to another machine over SFTP instead, with that machine's host key pinned. Set this or `destination`.",
+				Attributes: map[string]schema.Attribute{
+					"host": schema.StringAttribute{Required: true, MarkdownDescription: "Address of the SFTP server, as the backed-up host reaches it."},
+					"port": schema.Int64Attribute{Optional: true, MarkdownDescription: "SSH port. Defaults to `22`.",
+						Validators: []validator.Int64{int64validator.Between(1, 65535)}},
+					"user": schema.StringAttribute{Required: true, MarkdownDescription: "Login on the SFTP server."},
+					"private_key_file": schema.StringAttribute{Required: true, Validators: []validator.String{absolutePathValidator},
+						MarkdownDescription: "Private key file **on the backed-up host** (root-only) that logs in to the SFTP server."},
+					"host_key": schema.StringAttribute{Required: true, Validators: []validator.String{hostKeyValidator},
+						MarkdownDescription: "The SFTP server's public host key (`ssh-ed25519 AAAA...`); any other key is refused."},
+					"path": schema.StringAttribute{Required: true, Validators: []validator.String{absolutePathValidator},
+						MarkdownDescription: "Directory on the SFTP server that receives the snapshots."},
+				}},
 			"recipients": schema.ListAttribute{Required: true, ElementType: types.StringType,
 				MarkdownDescription: "age X25519 public keys the snapshots are encrypted to. Keep the identities (private keys) off the host.",
 				Validators:          []validator.List{listvalidator.SizeAtLeast(1), listvalidator.ValueStringsAre(recipientValidator)}},
@@ -418,8 +436,25 @@ func agentDiagnostic(summary string, conn *client.Conn, err error) diag.Diagnost
 	return diag.NewErrorDiagnostic(summary, detail)
 }
 
+type sftpModel struct {
+	Host           types.String `tfsdk:"host"`
+	Port           types.Int64  `tfsdk:"port"`
+	User           types.String `tfsdk:"user"`
+	PrivateKeyFile types.String `tfsdk:"private_key_file"`
+	HostKey        types.String `tfsdk:"host_key"`
+	Path           types.String `tfsdk:"path"`
+}
+
+var sftpAttrTypes = map[string]attr.Type{"host": types.StringType, "port": types.Int64Type, "user": types.StringType,
+	"private_key_file": types.StringType, "host_key": types.StringType, "path": types.StringType}
+
+// ConfigValidators requires exactly one destination.
+func (r *backupScheduleResource) ConfigValidators(context.Context) []resource.ConfigValidator {
+	return []resource.ConfigValidator{resourcevalidator.ExactlyOneOf(tfpath.MatchRoot("destination"), tfpath.MatchRoot("sftp"))}
+}
+
 func (m backupScheduleModel) known() bool {
-	for _, v := range []attr.Value{m.Paths, m.Exclude, m.Schedule, m.Destination, m.Recipients, m.Dumps, m.Pre, m.Post,
+	for _, v := range []attr.Value{m.Paths, m.Exclude, m.Schedule, m.Destination, m.SFTP, m.Recipients, m.Dumps, m.Pre, m.Post,
 		m.FullEvery, m.KeepWithin, m.RandomDelay, m.PassphraseFile, m.FullMaxAge, m.VerifyEvery, m.IncludeStewardConfig} {
 		if v.IsUnknown() {
 			return false
@@ -457,6 +492,12 @@ func (m backupScheduleModel) toAPI(ctx context.Context) (api.BackupSchedule, dia
 			KeepWeekly: intOf(m.KeepWeekly), KeepMonthly: intOf(m.KeepMonthly), KeepYearly: intOf(m.KeepYearly),
 			KeepWithin: m.KeepWithin.ValueString(),
 		},
+	}
+	if !m.SFTP.IsNull() && !m.SFTP.IsUnknown() {
+		var sm sftpModel
+		diags.Append(m.SFTP.As(ctx, &sm, basetypes.ObjectAsOptions{})...)
+		cfg.Destination.SFTP = &api.BackupSFTP{Host: sm.Host.ValueString(), Port: int(sm.Port.ValueInt64()), User: sm.User.ValueString(),
+			PrivateKeyFile: sm.PrivateKeyFile.ValueString(), HostKey: sm.HostKey.ValueString(), Path: sm.Path.ValueString()}
 	}
 	if !m.Dumps.IsNull() && !m.Dumps.IsUnknown() {
 		dumps := map[string][]string{}
@@ -497,7 +538,19 @@ func (m *backupScheduleModel) fromAPI(ctx context.Context, c api.BackupSchedule)
 	m.Exclude = list(m.Exclude, c.Exclude)
 	m.Schedule = types.StringValue(c.Schedule)
 	m.RandomDelay = str(m.RandomDelay, c.RandomDelay)
-	m.Destination = types.StringValue(c.Destination.Path)
+	m.Destination = str(m.Destination, c.Destination.Path)
+	if s := c.Destination.SFTP; s != nil {
+		port := types.Int64Null()
+		if s.Port != 0 {
+			port = types.Int64Value(int64(s.Port))
+		}
+		obj, d := types.ObjectValueFrom(ctx, sftpAttrTypes, sftpModel{Host: types.StringValue(s.Host), Port: port, User: types.StringValue(s.User),
+			PrivateKeyFile: types.StringValue(s.PrivateKeyFile), HostKey: types.StringValue(s.HostKey), Path: types.StringValue(s.Path)})
+		diags.Append(d...)
+		m.SFTP = obj
+	} else {
+		m.SFTP = types.ObjectNull(sftpAttrTypes)
+	}
 	m.Recipients = list(m.Recipients, c.Recipients)
 	m.PassphraseFile = str(m.PassphraseFile, c.PassphraseFile)
 	m.FullEvery = types.Int64Value(int64(c.FullEvery))

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"encoding/base64"
 	"fmt"
 	"os"
 	"os/exec"
@@ -260,6 +261,75 @@ func TestAccBackupSchedule_daemonRunsSchedule(t *testing.T) {
 					statecheck.ExpectKnownValue(backupAddr, tfjsonpath.New("last_success_at"), knownvalue.StringRegexp(regexp.MustCompile(`^20\d\d-`))),
 				},
 				Check: hostCheck(t, f, h, `python3 -c 'import urllib.request;print(urllib.request.urlopen("http://127.0.0.1:9276/metrics").read().decode())' | grep -c '^steward_backup_last_success_timestamp_seconds{schedule="data"} [1-9]'`, "1"),
+			},
+		},
+	})
+}
+
+// TestAccBackupSchedule_sftpDestination backs h1 up to h2 over SFTP with h2's
+// host key pinned, restores on h1 from there, and refuses a wrong host key.
+func TestAccBackupSchedule_sftpDestination(t *testing.T) {
+	f := testFleet(t, 3)
+	src, dst := f.Hosts[0], f.Hosts[1]
+	testAgent(t)
+	cleanHost(t, f, src)
+	id, _ := age.GenerateX25519Identity()
+	key := base64.StdEncoding.EncodeToString([]byte(readFile(t, f.PrivateKeyFile)))
+	setup := `set -e; rm -rf /srv/data /tmp/rs; mkdir -p "/srv/data/d 1"; echo one > /srv/data/a; echo two > "/srv/data/d 1/b"
+printf '%s\n' '` + id.String() + `' > /root/steward-test.key; chmod 600 /root/steward-test.key
+echo ` + key + ` | base64 -d > /root/steward-sftp-key; chmod 600 /root/steward-sftp-key`
+	if out, err := onHost(t, f, src, setup); err != nil {
+		t.Fatalf("set up %s: %v\n%s", src.Name, err, out)
+	}
+	if out, err := onHost(t, f, dst, "rm -rf /srv/backups"); err != nil {
+		t.Fatalf("clean %s: %v\n%s", dst.Name, err, out)
+	}
+	sftpBlock := func(name, hostKey string) string {
+		return fmt.Sprintf(`
+resource "steward_backup_schedule" "%s" {
+  host          = steward_host.h.host_connection
+  name          = "%s"
+  paths         = ["/srv/data"]
+  recipients    = [%s]
+  schedule      = "@daily"
+  run_on_create = true
+  sftp = {
+    host             = %s
+    user             = "root"
+    private_key_file = "/root/steward-sftp-key"
+    host_key         = %s
+    path             = "/srv/backups"
+  }
+}
+`, name, name, hcl(id.Recipient().String()), hcl(dst.Address), hcl(hostKey))
+	}
+	cfg := hostConfig(f, src, "") + sftpBlock("data", dst.HostKey)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: cfg,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("steward_backup_schedule.data", tfjsonpath.New("snapshot_count"), knownvalue.Int64Exact(1)),
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					// The snapshot is on the SFTP server, not on the backed-up host.
+					hostCheck(t, f, dst, "ls /srv/backups/data/ | grep -c 'index.json$'", "1"),
+					func(*terraform.State) error {
+						out, err := onHost(t, f, src, "/usr/local/lib/steward/current backup restore --schedule data --target /tmp/rs --identity /root/steward-test.key")
+						if err != nil {
+							return fmt.Errorf("restore from sftp: %v\n%s", err, out)
+						}
+						return nil
+					},
+					sameTree(t, f, src, "/tmp/rs/srv/data"),
+				),
+			},
+			{
+				// Another machine's key pinned for the SFTP server: the run fails, nothing is sent.
+				Config:      cfg + sftpBlock("wrongkey", f.Hosts[2].HostKey),
+				ExpectError: regexp.MustCompile(`(?s)Backup Failed.*` + phrase("host key mismatch").String()),
+				Check:       hostCheck(t, f, dst, "ls /srv/backups/ | grep -c wrongkey", "0"),
 			},
 		},
 	})

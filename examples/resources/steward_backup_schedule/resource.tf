@@ -28,3 +28,23 @@ resource "steward_backup_schedule" "db" {
   stale_after   = "36h"
   run_on_create = true
 }
+
+# The same data to a second machine over SFTP, with its host key pinned.
+resource "steward_backup_schedule" "offsite" {
+  host       = steward_host.db.host_connection
+  name       = "etc-offsite"
+  paths      = ["/etc"]
+  recipients = ["age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"]
+  schedule   = "@daily"
+
+  sftp = {
+    host             = "backup.example.com"
+    user             = "backup-db"
+    private_key_file = "/root/.ssh/steward-backup" # on the db host
+    host_key         = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAGI+g9uBZuSzZW2aWI1wg4mXW/Y2USI9KvzVfUetyDH"
+    path             = "/srv/backups/db"
+  }
+
+  keep_daily  = 14
+  keep_weekly = 8
+}
