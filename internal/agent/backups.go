@@ -311,6 +311,7 @@ func RunBackup(ctx context.Context, deps Deps, cfg api.BackupSchedule, op api.Op
 	}
 	// Counted only once its archive reads back with the digest it was written with.
 	if snap, err = eng.Verify(ctx, cfg.Name, snap.ID, nil); err != nil {
+		_ = emitEvent(p, Event{Kind: EventBackupVerificationFailed, Schedule: cfg.Name, Snapshot: snap.ID, Message: err.Error()})
 		return fail(fmt.Errorf("verify snapshot %s: %w", snap.ID, err))
 	}
 	st.LastVerifiedAt = deps.Now()
@@ -320,6 +321,7 @@ func RunBackup(ctx context.Context, deps Deps, cfg api.BackupSchedule, op api.Op
 			_, err = eng.Verify(ctx, cfg.Name, snap.ID, []age.Identity{id})
 		}
 		if err != nil {
+			_ = emitEvent(p, Event{Kind: EventBackupVerificationFailed, Schedule: cfg.Name, Snapshot: snap.ID, Message: "restore drill: " + err.Error()})
 			return fail(fmt.Errorf("restore drill of %s: %w", snap.ID, err))
 		}
 		st.LastDrillAt = deps.Now()

@@ -1,0 +1,83 @@
+package agent
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/stewardhq/terraform-provider-steward/internal/api"
+)
+
+// TestRunBackup_drillFailureEmitsEvent: a corrupted archive is caught by the
+// next restore drill, the run fails, and an event for the alerting side is
+// written.
+func TestRunBackup_drillFailureEmitsEvent(t *testing.T) {
+	t.Parallel()
+	p := newTestHost(t)
+	src := filepath.Join(p.Root, "srv/data")
+	dest := filepath.Join(p.Root, "backups")
+	for _, d := range []string{src, dest} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(src, "f"), []byte(strings.Repeat("steward ", 4096)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pass := filepath.Join(p.Root, "passphrase")
+	if err := os.WriteFile(pass, []byte("correct horse battery staple\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := api.BackupSchedule{Name: "data", Paths: []string{src}, Schedule: "@daily", Destination: api.BackupDestination{Path: dest},
+		Recipients: []string{id.Recipient().String()}, PassphraseFile: pass, FullEvery: 7, VerifyEvery: "1h", Retention: api.BackupRetention{KeepLast: 5}}
+	if err := os.MkdirAll(p.backupConfigDir(), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p.backupConfig("data"), cfg.Render(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 26, 2, 30, 0, 0, time.UTC)
+	deps := Deps{Paths: p, Services: &fakeServices{}, Now: func() time.Time { return now }}
+
+	first, err := RunBackup(context.Background(), deps, cfg, api.Operator{LocalUser: "test"})
+	if err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+	st := readRunStatus(p, "data")
+	if st.LastSnapshotID != first.Snapshot.ID || st.LastDrillAt.IsZero() || st.LastError != "" {
+		t.Fatalf("status after a good run: %+v", st)
+	}
+	// Flip one byte in the middle of the first archive.
+	arch := filepath.Join(dest, "data", first.Snapshot.ID+".tar.zst.age")
+	b, err := os.ReadFile(arch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0x01
+	if err := os.WriteFile(arch, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(2 * time.Hour) // the next drill is due
+	if _, err := RunBackup(context.Background(), deps, cfg, api.Operator{LocalUser: "test"}); err == nil {
+		t.Fatal("a run whose chain holds a corrupted archive succeeded")
+	}
+	events, err := os.ReadFile(filepath.Join(p.StateDir, "events.jsonl"))
+	if err != nil || !strings.Contains(string(events), `"kind":"backup_verification_failed"`) || !strings.Contains(string(events), `"schedule":"data"`) {
+		t.Fatalf("no verification-failed event: %q (%v)", events, err)
+	}
+	if st := readRunStatus(p, "data"); st.LastError == "" || st.LastSnapshotID != first.Snapshot.ID {
+		t.Errorf("status after the failed run: %+v", st)
+	}
+	if want := `steward_backup_last_success_timestamp_seconds{schedule="data"} 1795660200`; !strings.Contains(backupMetrics(p), want) {
+		t.Errorf("metrics: %s", backupMetrics(p))
+	}
+}
