@@ -32,7 +32,7 @@ if compgen -G "$base/restore-*" >/dev/null || [[ -e $base/restic ]]; then
 fi
 trap cleanup EXIT
 mkdir -p "$base/out" "$base/steward-dest" "$base/steward-root"
-age-keygen -o "$base/key.txt" 2>/dev/null
+rm -f "$base/key.txt"; age-keygen -o "$base/key.txt" 2>/dev/null
 rcpt=$(age-keygen -y "$base/key.txt")
 export RESTIC_PASSWORD=steward-bench RESTIC_REPOSITORY=$base/restic STEWARD_ROOT=$base/steward-root
 cat >"$base/steward.json" <<JSON

@@ -334,3 +334,50 @@ resource "steward_backup_schedule" "%s" {
 		},
 	})
 }
+
+// TestAccBackupSchedule_hostKilledMidBackup: power is cut while a backup
+// runs; after the reboot no partial snapshot is listed and the next run works.
+func TestAccBackupSchedule_hostKilledMidBackup(t *testing.T) {
+	f := testFleet(t, 3)
+	h := f.Hosts[2]
+	testAgent(t)
+	cleanHost(t, f, h)
+	if out, err := onHost(t, f, h, "rm -rf /srv/data /var/backups/steward && mkdir -p /srv/data /var/backups && for i in 1 2 3 4 5 6; do head -c 64000000 /dev/urandom > /srv/data/blob$i; done"); err != nil {
+		t.Fatalf("set up: %v\n%s", err, out)
+	}
+	stopped := false
+	t.Cleanup(func() {
+		if stopped {
+			run(t, fleetScript, "start", h.Name)
+		}
+	})
+	id, _ := age.GenerateX25519Identity()
+	cfg := backupConfig(f, h, id.Recipient().String(), "")
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: cfg},
+			{
+				PreConfig: func() {
+					if out, err := onHost(t, f, h, "nohup /usr/local/lib/steward/current backup run --schedule data >/dev/null 2>&1 </dev/null & sleep 1.5; ls /var/backups/steward/data/ | grep -c '^.tmp-'"); err != nil || strings.TrimSpace(out) == "0" {
+						t.Fatalf("the backup was not under way when the power was cut: %v %q", err, out)
+					}
+					run(t, fleetScript, "stop", h.Name)
+					stopped = true
+					run(t, fleetScript, "start", h.Name)
+					stopped = false
+				},
+				Config: cfg,
+				// Nothing that looks like a snapshot survived the power cut.
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(backupAddr, tfjsonpath.New("snapshot_count"), knownvalue.Int64Exact(0)),
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					hostCheck(t, f, h, "ls /var/backups/steward/data/ | grep -c 'index.json$'", "0"),
+					// The next run works and sweeps the leftovers.
+					hostCheck(t, f, h, "/usr/local/lib/steward/current backup run --schedule data >/dev/null 2>&1; /usr/local/lib/steward/current backup list --schedule data | wc -l; ls -a /var/backups/steward/data/ | grep -c '^.tmp-'", "1\n0"),
+				),
+			},
+		},
+	})
+}

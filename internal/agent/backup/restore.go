@@ -207,7 +207,7 @@ func (e *Engine) applyChain(ctx context.Context, chain []index, ids []age.Identi
 	for _, ix := range chain {
 		p.total += ix.ArchiveBytes
 	}
-	x := &extractor{root: root, inc: inc, buf: make([]byte, 256<<10), hash: sha256.New()}
+	x := &extractor{dirs: dirCache{root: root}, root: root, inc: inc, buf: make([]byte, 256<<10), hash: sha256.New()}
 	defer x.close()
 	for _, ix := range chain {
 		if err := e.applySnapshot(ctx, ix, ids, x, p); err != nil {
@@ -413,6 +413,7 @@ func (e *Engine) applySnapshot(ctx context.Context, ix index, ids []age.Identity
 				if err := removeBelow(root, string(m.Path)); err != nil {
 					return nil, err
 				}
+				x.forgetDirs() // the deleted path may be a cached directory
 				continue
 			}
 			if m.Stored {
@@ -484,7 +485,46 @@ func removeBelow(root *os.Root, name string) error {
 // extractor writes archive entries under root. Files left out by the
 // include filter that other paths hard-link to are kept in a stash beside
 // root, so an included link to an excluded first path still restores.
+// dirCache keeps the directory of the previous entry open as an *os.Root.
+// Entries arrive in walk order, so consecutive ones share a directory, and an
+// operation on a base name in an open directory costs one system call
+// instead of one per path component (os.Root resolves every component
+// itself so that nothing escapes the target).
+type dirCache struct {
+	root *os.Root
+	name string
+	sub  *os.Root
+}
+
+// split returns the open directory of name and name's base within it.
+func (c *dirCache) split(name string) (*os.Root, string, error) {
+	dir, base := path.Split(name)
+	dir = strings.TrimSuffix(dir, "/")
+	if dir == "" {
+		return c.root, base, nil
+	}
+	if c.sub != nil && c.name == dir {
+		return c.sub, base, nil
+	}
+	c.close()
+	sub, err := c.root.OpenRoot(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	c.sub, c.name = sub, dir
+	return sub, base, nil
+}
+
+func (c *dirCache) close() {
+	if c.sub != nil {
+		_ = c.sub.Close() // a directory opened for reading
+		c.sub, c.name = nil, ""
+	}
+}
+
 type extractor struct {
+	dirs     dirCache
+	madeDir  string // the last directory ensured to exist
 	root     *os.Root
 	inc      includeFilter
 	buf      []byte
@@ -493,7 +533,15 @@ type extractor struct {
 	stash    map[string]string // archive name -> file in stashDir
 }
 
+// forgetDirs drops what the extractor remembers about directories, after a
+// directory was removed.
+func (x *extractor) forgetDirs() {
+	x.dirs.close()
+	x.madeDir = ""
+}
+
 func (x *extractor) close() {
+	x.dirs.close()
 	if x.stashDir != "" {
 		_ = os.RemoveAll(x.stashDir) // scratch copies only
 	}
@@ -508,14 +556,22 @@ func (x *extractor) extract(tr *tar.Reader, hdr *tar.Header, m *manifestEntry) e
 		return nil
 	}
 	root := x.root
-	if dir := path.Dir(name); dir != "." {
+	if dir := path.Dir(name); dir != "." && dir != x.madeDir {
 		if err := root.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("restore: create %s: %w", dir, err)
 		}
+		x.madeDir = dir
 	}
-	if fi, err := root.Lstat(name); err == nil {
+	d, base, err := x.dirs.split(name)
+	if err != nil {
+		return fmt.Errorf("restore: open the directory of %s: %w", name, err)
+	}
+	if fi, err := d.Lstat(base); err == nil {
 		if fi.IsDir() && hdr.Typeflag == tar.TypeDir {
 			return nil // a directory that is still a directory: only metadata changes
+		}
+		if fi.IsDir() {
+			x.forgetDirs() // it may be a cached directory
 		}
 		if err := root.RemoveAll(name); err != nil {
 			return fmt.Errorf("restore: replace %s: %w", name, err)
@@ -523,11 +579,11 @@ func (x *extractor) extract(tr *tar.Reader, hdr *tar.Header, m *manifestEntry) e
 	}
 	switch hdr.Typeflag {
 	case tar.TypeDir:
-		if err := root.Mkdir(name, 0o700); err != nil {
+		if err := d.Mkdir(base, 0o700); err != nil {
 			return fmt.Errorf("restore: %w", err)
 		}
 	case tar.TypeSymlink:
-		if err := root.Symlink(hdr.Linkname, name); err != nil {
+		if err := d.Symlink(hdr.Linkname, base); err != nil {
 			return fmt.Errorf("restore: %w", err)
 		}
 	case tar.TypeLink:
@@ -541,7 +597,7 @@ func (x *extractor) extract(tr *tar.Reader, hdr *tar.Header, m *manifestEntry) e
 			return fmt.Errorf("restore hard link %s to %s: %w", name, hdr.Linkname, err)
 		}
 	case tar.TypeReg:
-		f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		f, err := d.OpenFile(base, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
 			return fmt.Errorf("restore: %w", err)
 		}
@@ -599,12 +655,18 @@ func (e *Engine) applyMetadata(ctx context.Context, last index, ids []age.Identi
 	}
 	var dirs []dirMeta
 	asRoot := os.Geteuid() == 0
+	cache := dirCache{root: root}
+	defer cache.close()
 	err := e.readManifest(ctx, last, ids, func(m *manifestEntry) error {
 		name := string(m.Path)
 		if m.Deleted || !inc.match(name) {
 			return nil
 		}
-		fi, err := root.Lstat(name)
+		d, base, err := cache.split(name)
+		if err != nil {
+			return fmt.Errorf("%w: the directory of %s is missing after restore: %w", ErrCorrupt, name, err)
+		}
+		fi, err := d.Lstat(base)
 		if err != nil {
 			return fmt.Errorf("%w: %s missing after restore: %w", ErrCorrupt, name, err)
 		}
@@ -613,7 +675,7 @@ func (e *Engine) applyMetadata(ctx context.Context, last index, ids []age.Identi
 			return fmt.Errorf("%w: %s restored as %v (%d bytes), manifest says %s (%d bytes)", ErrCorrupt, name, fi.Mode().Type(), fi.Size(), m.Type, m.Size)
 		}
 		if asRoot {
-			if err := root.Lchown(name, m.UID, m.GID); err != nil {
+			if err := d.Lchown(base, m.UID, m.GID); err != nil {
 				return fmt.Errorf("restore: %w", err)
 			}
 		}
@@ -632,10 +694,10 @@ func (e *Engine) applyMetadata(ctx context.Context, last index, ids []age.Identi
 		res.Files++
 		res.Bytes += m.Size
 		// Chmod after chown: chown clears setuid and setgid bits.
-		if err := root.Chmod(name, fileMode(m.Mode)); err != nil {
+		if err := d.Chmod(base, fileMode(m.Mode)); err != nil {
 			return fmt.Errorf("restore: %w", err)
 		}
-		if err := root.Chtimes(name, m.mtime(), m.mtime()); err != nil {
+		if err := d.Chtimes(base, m.mtime(), m.mtime()); err != nil {
 			return fmt.Errorf("restore: %w", err)
 		}
 		return nil
