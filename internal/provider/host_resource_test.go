@@ -459,3 +459,20 @@ func TestAccHost_connectionTrustOnFirstUse(t *testing.T) {
 		}},
 	})
 }
+
+// TestAccHost_purgeOnDestroy: with purge_on_destroy, destroy also removes the
+// agent's state and audit log.
+func TestAccHost_purgeOnDestroy(t *testing.T) {
+	f := testFleet(t, 3)
+	h := f.Hosts[2]
+	testAgent(t)
+	cleanHost(t, f, h)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: hostConfig(f, h, "  purge_on_destroy = true"),
+			Check:  hostCheck(t, f, h, "test -s /var/log/steward/audit.log && test -d /var/lib/steward && echo present", "present"),
+		}},
+		CheckDestroy: hostCheck(t, f, h, "ls -d /var/lib/steward /var/log/steward /usr/local/lib/steward /etc/steward 2>/dev/null | wc -l", "0"),
+	})
+}
