@@ -20,14 +20,7 @@ command -v ansible-playbook >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=
 "$fleet" up "$hosts"
 work=$(mktemp -d)
 trap 'cd /; rm -rf "$work"; "$fleet" down' EXIT
-cat >"$work/terraformrc" <<RC
-provider_installation {
-  dev_overrides {
-    "stewardhq/steward" = "$root/bin"
-  }
-  direct {}
-}
-RC
+"$root/test/dev-terraformrc.sh" "$work/terraformrc"
 cat >"$work/main.tf" <<'TF'
 terraform {
   required_providers {

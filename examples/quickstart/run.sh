@@ -7,14 +7,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cat >"$work/terraformrc" <<RC
-provider_installation {
-  dev_overrides {
-    "stewardhq/steward" = "$root/bin"
-  }
-  direct {}
-}
-RC
+"$root/test/dev-terraformrc.sh" "$work/terraformrc"
 cp "$root/examples/quickstart/main.tf" "$work/"
 cd "$work"
 export TF_CLI_CONFIG_FILE="$work/terraformrc" TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1

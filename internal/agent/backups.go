@@ -221,10 +221,7 @@ func handleBackupList(ctx context.Context, deps Deps, req api.Request) (any, err
 		return nil, err
 	}
 	deps = deps.withDefaults()
-	cfg, _, err := LoadBackupSchedule(deps.Paths, n.Name)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, &api.Error{Code: api.CodeNotFound, Message: fmt.Sprintf("no backup schedule %q on this host", n.Name)}
-	}
+	cfg, err := existingSchedule(deps.Paths, n.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -249,16 +246,22 @@ func apiSnapshot(s backup.Snapshot) api.BackupSnapshot {
 		Files: int64(s.Files), Partial: s.Partial, Verified: s.Verified, Notes: s.Notes}
 }
 
+// existingSchedule loads a schedule, reporting a missing one as not_found.
+func existingSchedule(p Paths, name string) (api.BackupSchedule, error) {
+	cfg, _, err := LoadBackupSchedule(p, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return cfg, &api.Error{Code: api.CodeNotFound, Message: fmt.Sprintf("no backup schedule %q on this host", name)}
+	}
+	return cfg, err
+}
+
 func handleBackupRun(ctx context.Context, deps Deps, req api.Request) (any, error) {
 	var n api.BackupName
 	if err := DecodeParams(req, &n); err != nil {
 		return nil, err
 	}
 	deps = deps.withDefaults()
-	cfg, _, err := LoadBackupSchedule(deps.Paths, n.Name)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, &api.Error{Code: api.CodeNotFound, Message: fmt.Sprintf("no backup schedule %q on this host", n.Name)}
-	}
+	cfg, err := existingSchedule(deps.Paths, n.Name)
 	if err != nil {
 		return nil, err
 	}

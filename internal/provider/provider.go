@@ -3,8 +3,10 @@ package provider
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
@@ -33,6 +35,20 @@ type providerData struct {
 	defaults connectionModel
 	getenv   func(string) string
 	version  string
+}
+
+// providerDataFrom is the Configure step every resource and data source
+// shares: nil before the provider is configured, an error for anything else.
+func providerDataFrom(v any, diags *diag.Diagnostics) *providerData {
+	if v == nil {
+		return nil
+	}
+	data, ok := v.(*providerData)
+	if !ok {
+		diags.AddError("Unexpected Provider Data",
+			fmt.Sprintf("Expected *providerData, got %T; please report this to the provider developers.", v))
+	}
+	return data
 }
 
 // New returns a constructor of the provider for providerserver.Serve.
