@@ -2,7 +2,6 @@ package backup
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -115,7 +114,12 @@ func (e *Engine) Backup(ctx context.Context, cfg Config) (snap Snapshot, err err
 	if err := run.closeArchive(); err != nil {
 		return Snapshot{}, err
 	}
-	if err := run.writeManifest(recipients); err != nil {
+	if err := run.closeManifest(); err != nil {
+		return Snapshot{}, err
+	}
+	// Much of the archive is written while it is closed, after the walk's
+	// last look at ctx.
+	if err := ctx.Err(); err != nil {
 		return Snapshot{}, err
 	}
 	return run.publish(key)
@@ -228,19 +232,21 @@ type snapshotRun struct {
 
 	dumpSpools []*os.File
 
-	archive   Upload
-	archHash  *hashCounter
-	ageW      io.WriteCloser
-	zw        *zstd.Encoder
-	tw        *tar.Writer
-	archDone  bool
-	entryFile *os.File // entries of the manifest, in walk order
-	entryZ    *zstd.Encoder
-	entryBuf  *bufio.Writer
-	entryEnc  *json.Encoder
+	archive  Upload
+	archHash *hashCounter
+	ageW     io.WriteCloser
+	zw       *zstd.Encoder
+	aw       *asyncWriter // tar → zw
+	tw       *tar.Writer
+	archDone bool
 
+	// The manifest is written as the walk goes: one zstd stream, encrypted
+	// into the destination and kept as is in the local cache.
 	manifest  Upload
 	manHash   *hashCounter
+	manAge    io.WriteCloser
+	manZ      *zstd.Encoder
+	manBuf    []byte // entries not yet handed to manZ
 	cacheFile *os.File
 
 	links map[devIno]hardLinkTarget
@@ -264,6 +270,9 @@ func (r *snapshotRun) partialNote(format string, args ...any) {
 // cleanup releases everything; after a successful publish there is nothing
 // left to abort, so it only closes.
 func (r *snapshotRun) cleanup() {
+	if r.aw != nil {
+		r.aw.abort() // first: it writes to zw
+	}
 	if r.zw != nil && !r.archDone {
 		_ = r.zw.Close() // stops the encoder goroutines; the upload is aborted below
 	}
@@ -279,10 +288,10 @@ func (r *snapshotRun) cleanup() {
 	if r.prevFile != nil {
 		_ = r.prevFile.Close()
 	}
-	if r.entryZ != nil {
-		_ = r.entryZ.Close()
+	if r.manZ != nil {
+		_ = r.manZ.Close() // idempotent; the upload is aborted above
 	}
-	for _, f := range append(r.dumpSpools, r.entryFile, r.cacheFile) {
+	for _, f := range append(r.dumpSpools, r.cacheFile) {
 		if f != nil {
 			_ = f.Close()
 			_ = os.Remove(f.Name()) // temporary; a leftover is swept by the next run
@@ -335,23 +344,29 @@ func (r *snapshotRun) advanceParent() error {
 // matchParent returns the parent's entry for name, recording every parent
 // entry that sorts before it as deleted.
 func (r *snapshotRun) matchParent(name string) (*manifestEntry, error) {
-	if r.prev == nil {
-		return nil, nil
-	}
-	for r.prevCur != nil && walkLess(string(r.prevCur.Path), name) {
-		if err := r.writeEntry(&manifestEntry{Path: r.prevCur.Path, Deleted: true}); err != nil {
-			return nil, err
-		}
-		r.trailer.Deleted++
-		if err := r.advanceParent(); err != nil {
-			return nil, err
-		}
+	if err := r.skipDeleted(name); err != nil {
+		return nil, err
 	}
 	if r.prevCur != nil && string(r.prevCur.Path) == name {
 		m := r.prevCur
 		return m, r.advanceParent()
 	}
 	return nil, nil
+}
+
+// skipDeleted records every parent entry that sorts before name as deleted.
+// The walk is past them, so they are gone whatever becomes of name.
+func (r *snapshotRun) skipDeleted(name string) error {
+	for r.prevCur != nil && walkLess(string(r.prevCur.Path), name) {
+		if err := r.writeEntry(&manifestEntry{Path: r.prevCur.Path, Deleted: true}); err != nil {
+			return err
+		}
+		r.trailer.Deleted++
+		if err := r.advanceParent(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (r *snapshotRun) finishParent() error {
@@ -408,26 +423,85 @@ func (r *snapshotRun) openArchive(recipients []age.Recipient) error {
 	if r.zw, err = archiveEncoder(r.ageW); err != nil {
 		return fmt.Errorf("compress archive: %w", err)
 	}
-	r.tw = tar.NewWriter(r.zw)
+	r.aw = newAsyncWriter(r.zw, 1<<20, 4)
+	r.tw = tar.NewWriter(r.aw)
+	return r.openManifest(recipients)
+}
 
-	if r.entryFile, err = r.stateTemp("entries-*"); err != nil {
+// openManifest starts the manifest, both in the destination (encrypted) and
+// in the local cache that the next incremental reads, and writes its header.
+func (r *snapshotRun) openManifest(recipients []age.Recipient) error {
+	up, err := r.e.Dest.Create(r.ctx, manifestObject(r.cfg.Name, r.id))
+	if err != nil {
+		return fmt.Errorf("create manifest %s: %w", manifestObject(r.cfg.Name, r.id), err)
+	}
+	r.manifest = up
+	r.manHash = &hashCounter{w: up, h: sha256.New()}
+	if r.manAge, err = age.Encrypt(r.manHash, recipients...); err != nil {
+		return fmt.Errorf("encrypt manifest: %w", err)
+	}
+	if r.cacheFile, err = r.stateTemp("manifest-*"); err != nil {
 		return err
 	}
-	r.entryZ, err = zstd.NewWriter(r.entryFile, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20))
+	// Concurrency 2 compresses on a second goroutine while the walk goes on.
+	r.manZ, err = zstd.NewWriter(&cacheTee{w: r.manAge, cache: r.cacheFile},
+		zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(2), zstd.WithWindowSize(1<<20))
 	if err != nil {
-		return fmt.Errorf("compress manifest entries: %w", err)
+		return fmt.Errorf("compress manifest: %w", err)
 	}
-	r.entryBuf = bufio.NewWriterSize(r.entryZ, 64<<10)
-	r.entryEnc = json.NewEncoder(r.entryBuf)
-	r.entryEnc.SetEscapeHTML(false)
+	r.manBuf = make([]byte, 0, 2*manifestFlush)
+	hdr := manifestHeader{Version: manifestVersion, ID: r.id, Schedule: r.cfg.Name, Time: r.now.UTC(), Kind: r.kind, Parent: r.parent}
+	return r.writeRecord(manifestRecord{Header: &hdr})
+}
+
+// manifestFlush is how many bytes of entries are gathered before they are
+// handed to the compressor.
+const manifestFlush = 64 << 10
+
+func (r *snapshotRun) writeEntry(m *manifestEntry) error {
+	r.manBuf = appendEntry(r.manBuf, m)
+	if len(r.manBuf) >= manifestFlush {
+		return r.flushManifest()
+	}
 	return nil
 }
 
-func (r *snapshotRun) writeEntry(m *manifestEntry) error {
-	if err := r.entryEnc.Encode(m); err != nil {
-		return fmt.Errorf("write manifest entry: %w", err)
+// writeRecord writes a header or trailer line.
+func (r *snapshotRun) writeRecord(rec manifestRecord) error {
+	buf := bytes.NewBuffer(r.manBuf)
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(rec); err != nil {
+		return fmt.Errorf("write manifest: %w", err)
 	}
+	r.manBuf = buf.Bytes()
+	return r.flushManifest()
+}
+
+func (r *snapshotRun) flushManifest() error {
+	if _, err := r.manZ.Write(r.manBuf); err != nil {
+		return fmt.Errorf("write manifest: %w", unwrapWrite(err))
+	}
+	r.manBuf = r.manBuf[:0]
 	return nil
+}
+
+// cacheTee passes the compressed manifest to the encrypted upload and to
+// the local cache.
+type cacheTee struct {
+	w     io.Writer
+	cache *os.File
+}
+
+func (t *cacheTee) Write(p []byte) (int, error) {
+	n, err := t.w.Write(p)
+	if err != nil {
+		return n, err
+	}
+	if _, err := t.cache.Write(p); err != nil {
+		return n, fmt.Errorf("write manifest cache: %w", err)
+	}
+	return n, nil
 }
 
 func (r *snapshotRun) writeDumps() error {
@@ -445,7 +519,7 @@ func (r *snapshotRun) writeDumps() error {
 		if err := r.tw.WriteHeader(hdr); err != nil {
 			return fmt.Errorf("write archive: %w", err)
 		}
-		sum, err := r.copyContent(f, size)
+		sum, err := r.copyContent(f, f.Name(), size)
 		if err != nil {
 			return fmt.Errorf("dump %s: %w", d.Name, err)
 		}
@@ -466,7 +540,7 @@ func (r *snapshotRun) writeDumps() error {
 // copyContent writes exactly size bytes from f to the archive and returns
 // their SHA-256. A file that shrinks or fails mid-read is padded with zeros
 // so the archive stays well formed; the snapshot is then marked partial.
-func (r *snapshotRun) copyContent(f *os.File, size int64) (string, error) {
+func (r *snapshotRun) copyContent(f io.Reader, name string, size int64) (string, error) {
 	r.hash.Reset()
 	var n int64
 	var readErr error
@@ -489,9 +563,9 @@ func (r *snapshotRun) copyContent(f *os.File, size int64) (string, error) {
 	}
 	if n < size {
 		if readErr != nil {
-			r.partialNote("%s: read failed after %d of %d bytes, rest stored as zeros: %v", f.Name(), n, size, readErr)
+			r.partialNote("%s: read failed after %d of %d bytes, rest stored as zeros: %v", name, n, size, readErr)
 		} else {
-			r.partialNote("%s: shrank while being read (%d of %d bytes), rest stored as zeros", f.Name(), n, size)
+			r.partialNote("%s: shrank while being read (%d of %d bytes), rest stored as zeros", name, n, size)
 		}
 		clear(r.buf)
 		for n < size {
@@ -528,6 +602,16 @@ func (r *snapshotRun) visit(abs string, d fs.DirEntry, walkErr error) error {
 		}
 		return nil
 	}
+	if d.Type().IsRegular() {
+		if err := r.skipDeleted(name); err != nil {
+			return err
+		}
+		if r.prevCur == nil || string(r.prevCur.Path) != name {
+			// A file the parent does not have is read whatever its lstat
+			// says, so it is described by an fstat of the open file alone.
+			return r.storeFile(abs, &manifestEntry{Path: rawPath(name), Type: typeFile}, false)
+		}
+	}
 	info, err := d.Info()
 	if err != nil {
 		r.note("%s: vanished during the backup: %v", abs, err)
@@ -555,7 +639,7 @@ func (r *snapshotRun) visit(abs string, d fs.DirEntry, walkErr error) error {
 	if !ok {
 		return fmt.Errorf("stat %s: no unix stat data", abs)
 	}
-	fillStat(m, info, st)
+	fillStat(m, st)
 
 	prev, err := r.matchParent(name)
 	if err != nil {
@@ -595,7 +679,7 @@ func (r *snapshotRun) visit(abs string, d fs.DirEntry, walkErr error) error {
 			m.SHA256 = first.sha256
 			break
 		}
-		return r.storeFile(abs, m, hdr, key, st.Nlink > 1)
+		return r.storeFile(abs, m, true)
 	}
 	if err := r.tw.WriteHeader(hdr); err != nil {
 		return fmt.Errorf("write archive: %w", unwrapWrite(err))
@@ -605,32 +689,50 @@ func (r *snapshotRun) visit(abs string, d fs.DirEntry, walkErr error) error {
 	return r.writeEntry(m)
 }
 
-func (r *snapshotRun) storeFile(abs string, m *manifestEntry, hdr *tar.Header, key devIno, linked bool) error {
-	f, err := r.e.openFile(abs)
+// storeFile stores a regular file, described as opened, which is what gets
+// read. lstatted says whether the walk saw the file with lstat already; if
+// not, a file gone by now has merely vanished.
+func (r *snapshotRun) storeFile(abs string, m *manifestEntry, lstatted bool) error {
+	f, st, err := r.openSource(abs)
 	if err != nil {
+		if !lstatted && errors.Is(err, fs.ErrNotExist) {
+			r.note("%s: vanished during the backup: %v", abs, err)
+			return nil
+		}
 		r.partialNote("%s: not backed up: %v", abs, err)
 		return nil
 	}
 	defer func() { _ = f.Close() }() // opened read-only
-	// Describe the file as opened, which is what gets read.
-	info, err := f.Stat()
-	if err != nil {
-		r.partialNote("%s: not backed up: %v", abs, err)
-		return nil
-	}
-	st, ok := info.Sys().(*syscall.Stat_t)
-	if !ok || !info.Mode().IsRegular() {
+	if st == nil {
 		r.note("%s: changed type during the backup, skipped", abs)
 		return nil
 	}
-	fillStat(m, info, st)
+	fillStat(m, st)
+	m.Stored = true
+	hdr := &tar.Header{
+		Name: string(m.Path), Mode: int64(m.Mode), Uid: m.UID, Gid: m.GID,
+		ModTime: m.mtime(), Format: tar.FormatPAX,
+	}
+	key := devIno{uint64(st.Dev), uint64(st.Ino)} //nolint:unconvert // field types differ across architectures
+	linked := st.Nlink > 1
+	if first, ok := r.links[key]; ok && linked {
+		hdr.Typeflag = tar.TypeLink
+		hdr.Linkname = first.path
+		m.HardLink = rawPath(first.path)
+		m.SHA256 = first.sha256
+		if err := r.tw.WriteHeader(hdr); err != nil {
+			return fmt.Errorf("write archive: %w", unwrapWrite(err))
+		}
+		r.trailer.Files++
+		r.countTree(m)
+		return r.writeEntry(m)
+	}
 	hdr.Typeflag = tar.TypeReg
 	hdr.Size = m.Size
-	hdr.Mode, hdr.Uid, hdr.Gid, hdr.ModTime = int64(m.Mode), m.UID, m.GID, m.mtime()
 	if err := r.tw.WriteHeader(hdr); err != nil {
 		return fmt.Errorf("write archive: %w", unwrapWrite(err))
 	}
-	sum, err := r.copyContent(f, m.Size)
+	sum, err := r.copyContent(f, abs, m.Size)
 	if err != nil {
 		return fmt.Errorf("write archive: %w", unwrapWrite(err))
 	}
@@ -644,6 +746,88 @@ func (r *snapshotRun) storeFile(abs string, m *manifestEntry, hdr *tar.Header, k
 	return r.writeEntry(m)
 }
 
+// source is a file being read into the archive.
+type source interface {
+	io.Reader
+	Close() error
+}
+
+// openSource opens a file to back up and fstats it; the Stat_t is nil when
+// it is no longer a regular file.
+func (r *snapshotRun) openSource(abs string) (source, *syscall.Stat_t, error) {
+	if r.e.open != nil {
+		f, err := r.e.open(abs)
+		if err != nil {
+			return nil, nil, err
+		}
+		info, err := f.Stat()
+		if err != nil {
+			_ = f.Close() // opened read-only
+			return nil, nil, err
+		}
+		st, ok := info.Sys().(*syscall.Stat_t)
+		if !ok || !info.Mode().IsRegular() {
+			return f, nil, nil
+		}
+		return f, st, nil
+	}
+	return openRaw(abs)
+}
+
+// rawFile reads a file with plain system calls: an *os.File would cost
+// three more (registering with the poller fails for regular files) per
+// file. O_NONBLOCK keeps a FIFO that replaced the file from blocking the
+// open; it does not affect reads of regular files.
+type rawFile struct {
+	fd   int
+	name string
+}
+
+func openRaw(name string) (source, *syscall.Stat_t, error) {
+	var fd int
+	var err error
+	for {
+		fd, err = syscall.Open(name, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return nil, nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	f := &rawFile{fd: fd, name: name}
+	st := new(syscall.Stat_t)
+	if err := syscall.Fstat(fd, st); err != nil {
+		_ = f.Close() // opened read-only
+		return nil, nil, &fs.PathError{Op: "stat", Path: name, Err: err}
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		return f, nil, nil
+	}
+	return f, st, nil
+}
+
+func (f *rawFile) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		n, err := syscall.Read(f.fd, p)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return 0, &fs.PathError{Op: "read", Path: f.name, Err: err}
+		}
+		if n == 0 {
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
+func (f *rawFile) Close() error { return syscall.Close(f.fd) }
+
 func (r *snapshotRun) countTree(m *manifestEntry) {
 	r.trailer.TotalFiles++
 	if m.Type == typeFile {
@@ -651,15 +835,18 @@ func (r *snapshotRun) countTree(m *manifestEntry) {
 	}
 }
 
-func fillStat(m *manifestEntry, info fs.FileInfo, st *syscall.Stat_t) {
-	m.Mode = unixMode(info.Mode())
+// fillStat describes m from its lstat or fstat. The mode is the
+// permission bits with setuid, setgid and sticky, exactly unixMode of the
+// fs.FileMode that os derives from st.
+func fillStat(m *manifestEntry, st *syscall.Stat_t) {
+	m.Mode = uint32(st.Mode) & 0o7777 //nolint:unconvert // field types differ across architectures
 	m.MtimeNS = st.Mtim.Nano()
 	m.CtimeNS = st.Ctim.Nano()
 	m.Inode = st.Ino
 	m.UID = int(st.Uid)
 	m.GID = int(st.Gid)
 	if m.Type == typeFile {
-		m.Size = info.Size()
+		m.Size = st.Size
 		if st.Nlink > 1 {
 			m.Nlink = uint64(st.Nlink) //nolint:unconvert // uint32 on arm64
 		}
@@ -673,20 +860,6 @@ func unchanged(prev, cur *manifestEntry) bool {
 	return prev.Type == cur.Type && prev.Size == cur.Size && prev.MtimeNS == cur.MtimeNS &&
 		prev.CtimeNS == cur.CtimeNS && prev.Inode == cur.Inode && prev.Link == cur.Link &&
 		(prev.Type != typeFile || prev.SHA256 != "")
-}
-
-func unixMode(m fs.FileMode) uint32 {
-	u := uint32(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		u |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		u |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		u |= 0o1000
-	}
-	return u
 }
 
 func fileMode(u uint32) fs.FileMode {
@@ -721,6 +894,9 @@ func (r *snapshotRun) closeArchive() error {
 	if err := r.tw.Close(); err != nil {
 		return fmt.Errorf("write archive: %w", unwrapWrite(err))
 	}
+	if err := r.aw.Close(); err != nil {
+		return fmt.Errorf("write archive: %w", unwrapWrite(err))
+	}
 	r.archDone = true
 	if err := r.zw.Close(); err != nil {
 		return fmt.Errorf("write archive: %w", unwrapWrite(err))
@@ -729,79 +905,21 @@ func (r *snapshotRun) closeArchive() error {
 	if err := r.ageW.Close(); err != nil {
 		return fmt.Errorf("write archive: %w", unwrapWrite(err))
 	}
-	if err := r.entryBuf.Flush(); err != nil {
-		return fmt.Errorf("write manifest entries: %w", err)
-	}
-	if err := r.entryZ.Close(); err != nil {
-		return fmt.Errorf("write manifest entries: %w", err)
-	}
-	r.entryZ = nil
 	return nil
 }
 
-// writeManifest writes header, entries and trailer both to the destination
-// (encrypted) and to the local cache that the next incremental reads.
-func (r *snapshotRun) writeManifest(recipients []age.Recipient) error {
-	up, err := r.e.Dest.Create(r.ctx, manifestObject(r.cfg.Name, r.id))
-	if err != nil {
-		return fmt.Errorf("create manifest %s: %w", manifestObject(r.cfg.Name, r.id), err)
-	}
-	r.manifest = up
-	r.manHash = &hashCounter{w: up, h: sha256.New()}
-	ageW, err := age.Encrypt(r.manHash, recipients...)
-	if err != nil {
-		return fmt.Errorf("encrypt manifest: %w", err)
-	}
-	mz, err := zstd.NewWriter(ageW, zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20))
-	if err != nil {
-		return fmt.Errorf("compress manifest: %w", err)
-	}
-	defer func() { _ = mz.Close() }() // idempotent; releases the encoder on error paths
-	if r.cacheFile, err = r.stateTemp("manifest-*"); err != nil {
+// closeManifest writes the trailer, which carries the archive's digest, and
+// finishes the upload and the local cache.
+func (r *snapshotRun) closeManifest() error {
+	r.trailer.ArchiveSHA256, r.trailer.ArchiveBytes = r.archHash.sum(), r.archHash.n
+	if err := r.writeRecord(manifestRecord{Trailer: &r.trailer}); err != nil {
 		return err
 	}
-	cz, err := zstd.NewWriter(r.cacheFile, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20))
-	if err != nil {
-		return fmt.Errorf("compress manifest cache: %w", err)
+	if err := r.manZ.Close(); err != nil {
+		return fmt.Errorf("write manifest: %w", unwrapWrite(err))
 	}
-	defer func() { _ = cz.Close() }() // idempotent
-	bw := bufio.NewWriterSize(io.MultiWriter(mz, cz), 64<<10)
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
-
-	hdr := manifestHeader{
-		Version: manifestVersion, ID: r.id, Schedule: r.cfg.Name, Time: r.now.UTC(), Kind: r.kind,
-		Parent: r.parent, ArchiveSHA256: r.archHash.sum(), ArchiveBytes: r.archHash.n,
-	}
-	if err := enc.Encode(manifestRecord{Header: &hdr}); err != nil {
-		return fmt.Errorf("write manifest: %w", err)
-	}
-	if _, err := r.entryFile.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("read manifest entries: %w", err)
-	}
-	dec, err := zstd.NewReader(r.entryFile, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
-	if err != nil {
-		return fmt.Errorf("read manifest entries: %w", err)
-	}
-	_, err = io.Copy(bw, dec)
-	dec.Close()
-	if err != nil {
-		return fmt.Errorf("write manifest: %w", err)
-	}
-	if err := enc.Encode(manifestRecord{Trailer: &r.trailer}); err != nil {
-		return fmt.Errorf("write manifest: %w", err)
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("write manifest: %w", err)
-	}
-	if err := mz.Close(); err != nil {
-		return fmt.Errorf("write manifest: %w", err)
-	}
-	if err := ageW.Close(); err != nil {
-		return fmt.Errorf("write manifest: %w", err)
-	}
-	if err := cz.Close(); err != nil {
-		return fmt.Errorf("write manifest cache: %w", err)
+	if err := r.manAge.Close(); err != nil {
+		return fmt.Errorf("write manifest: %w", unwrapWrite(err))
 	}
 	if err := r.cacheFile.Sync(); err != nil {
 		return fmt.Errorf("write manifest cache: %w", err)

@@ -34,9 +34,11 @@
 // when its index does, so a crash, kill or full disk never leaves something
 // that looks complete; the next run of the schedule sweeps the leftovers.
 //
-// The manifest is JSON lines: a {"header": …} line (id, kind, parent, the
-// archive's SHA-256), one line per path in walk order, a {"trailer": …} line
-// (totals, notes). Paths are archive names (the absolute path without its
+// The manifest is JSON lines: a {"header": …} line (id, kind, parent), one
+// line per path in walk order, a {"trailer": …} line (totals, notes, the
+// archive's SHA-256 and size). It is written during the walk, so the
+// archive's digest, known only at its end, is in the trailer; manifests
+// from before that carry it in the header, and readers accept both. Paths are archive names (the absolute path without its
 // leading "/"); a name that is not UTF-8 is written as {"b64": "…"}. Each
 // entry has type, size, mode, mtime, ctime, inode, uid, gid, SHA-256, link
 // target; "stored" when its content is in this archive, "deleted" when it

@@ -77,13 +77,6 @@ func (e *Engine) logger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-func (e *Engine) openFile(name string) (*os.File, error) {
-	if e.open != nil {
-		return e.open(name)
-	}
-	return os.Open(name)
-}
-
 // localRecord is what only this host knows about a snapshot.
 type localRecord struct {
 	Notes      []string  `json:"notes,omitempty"`

@@ -2,6 +2,7 @@ package backup
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -81,14 +82,16 @@ func (e *manifestEntry) mtime() time.Time { return time.Unix(0, e.MtimeNS) }
 
 // manifestHeader opens a manifest.
 type manifestHeader struct {
-	Version       int       `json:"version"`
-	ID            string    `json:"id"`
-	Schedule      string    `json:"schedule"`
-	Time          time.Time `json:"time"`
-	Kind          string    `json:"kind"`
-	Parent        string    `json:"parent,omitempty"`
-	ArchiveSHA256 string    `json:"archive_sha256"`
-	ArchiveBytes  int64     `json:"archive_bytes"`
+	Version  int       `json:"version"`
+	ID       string    `json:"id"`
+	Schedule string    `json:"schedule"`
+	Time     time.Time `json:"time"`
+	Kind     string    `json:"kind"`
+	Parent   string    `json:"parent,omitempty"`
+	// Manifests written before the archive's digest moved to the trailer
+	// carry it here.
+	ArchiveSHA256 string `json:"archive_sha256,omitempty"`
+	ArchiveBytes  int64  `json:"archive_bytes,omitempty"`
 }
 
 // manifestTrailer closes a manifest; its presence proves the list is whole.
@@ -100,6 +103,21 @@ type manifestTrailer struct {
 	Deleted     int      `json:"deleted"`
 	Partial     bool     `json:"partial,omitempty"`
 	Notes       []string `json:"notes,omitempty"`
+	// The archive is complete only once every entry is written, so its
+	// digest closes the manifest rather than opening it.
+	ArchiveSHA256 string `json:"archive_sha256"`
+	ArchiveBytes  int64  `json:"archive_bytes"`
+}
+
+// archiveSHA256 is the digest of the archive the manifest describes.
+func (m *manifestReader) archiveSHA256() string {
+	if m.trailer != nil && m.trailer.ArchiveSHA256 != "" {
+		return m.trailer.ArchiveSHA256
+	}
+	if m.header != nil {
+		return m.header.ArchiveSHA256
+	}
+	return ""
 }
 
 // manifestRecord is one JSON line: a header, a trailer, or an entry.
@@ -113,23 +131,52 @@ const manifestVersion = 1
 
 // manifestReader reads a manifest, or a bare list of entries, line by line.
 type manifestReader struct {
-	dec     *json.Decoder
+	r       *bufio.Reader
+	line    []byte // a line longer than the reader's buffer
 	header  *manifestHeader
 	trailer *manifestTrailer
 }
 
 func newManifestReader(r io.Reader) *manifestReader {
-	return &manifestReader{dec: json.NewDecoder(bufio.NewReaderSize(r, 64<<10))}
+	return &manifestReader{r: bufio.NewReaderSize(r, 64<<10)}
+}
+
+// readLine returns the next line without its newline; it is valid until the
+// next call.
+func (m *manifestReader) readLine() ([]byte, error) {
+	b, err := m.r.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		m.line = append(m.line[:0], b...)
+		for errors.Is(err, bufio.ErrBufferFull) {
+			b, err = m.r.ReadSlice('\n')
+			m.line = append(m.line, b...)
+		}
+		b = m.line
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	if len(b) == 0 {
+		return nil, io.EOF
+	}
+	return bytes.TrimSuffix(b, []byte("\n")), nil
 }
 
 // next returns the next entry, or io.EOF after the last one.
 func (m *manifestReader) next() (*manifestEntry, error) {
 	for {
-		var rec manifestRecord
-		if err := m.dec.Decode(&rec); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil, io.EOF
-			}
+		line, err := m.readLine()
+		if errors.Is(err, io.EOF) {
+			return nil, io.EOF
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read manifest: %w", err)
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		rec := new(manifestRecord)
+		if err := decodeRecord(line, rec); err != nil {
 			return nil, fmt.Errorf("read manifest: %w", err)
 		}
 		switch {
@@ -144,8 +191,7 @@ func (m *manifestReader) next() (*manifestEntry, error) {
 			if m.trailer != nil {
 				return nil, errors.New("read manifest: entry after trailer")
 			}
-			e := rec.manifestEntry
-			return &e, nil
+			return &rec.manifestEntry, nil
 		}
 	}
 }

@@ -376,7 +376,7 @@ func checkManifestEnds(mr *manifestReader, ix index) error {
 	if mr.header == nil || mr.trailer == nil {
 		return fmt.Errorf("%w: manifest of %s is truncated", ErrCorrupt, ix.ID)
 	}
-	if mr.header.ID != ix.ID || mr.header.ArchiveSHA256 != ix.ArchiveSHA256 {
+	if mr.header.ID != ix.ID || mr.archiveSHA256() != ix.ArchiveSHA256 {
 		return fmt.Errorf("%w: manifest of %s belongs to snapshot %s", ErrCorrupt, ix.ID, mr.header.ID)
 	}
 	return nil
