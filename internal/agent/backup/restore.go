@@ -14,6 +14,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -410,6 +412,9 @@ func (e *Engine) applySnapshot(ctx context.Context, ix index, ids []age.Identity
 				return nil, err
 			}
 			if m.Deleted {
+				if err := x.drain(); err != nil {
+					return nil, err
+				}
 				if err := removeBelow(root, string(m.Path)); err != nil {
 					return nil, err
 				}
@@ -453,6 +458,9 @@ func (e *Engine) applySnapshot(ctx context.Context, ix index, ids []age.Identity
 		}
 		return fmt.Errorf("%w: archive %s lacks manifest entry %q", ErrCorrupt, aName, m.Path)
 	}
+	if err := x.drain(); err != nil {
+		return err
+	}
 	if err := checkManifestEnds(mr, ix); err != nil {
 		return err
 	}
@@ -493,31 +501,61 @@ func removeBelow(root *os.Root, name string) error {
 type dirCache struct {
 	root *os.Root
 	name string
-	sub  *os.Root
+	sub  *dirRef
+}
+
+// dirRef is an open directory shared with the extractor's file writers; it
+// is closed when the last user releases it.
+type dirRef struct {
+	r    *os.Root
+	refs atomic.Int32
+}
+
+// hold adds a user; d may be nil (the top directory, which is never closed
+// while files are written).
+func (d *dirRef) hold() *dirRef {
+	if d != nil {
+		d.refs.Add(1)
+	}
+	return d
+}
+
+func (d *dirRef) release() {
+	if d != nil && d.refs.Add(-1) == 0 {
+		_ = d.r.Close() // a directory opened for reading
+	}
 }
 
 // split returns the open directory of name and name's base within it.
 func (c *dirCache) split(name string) (*os.Root, string, error) {
+	d, base, _, err := c.splitRef(name)
+	return d, base, err
+}
+
+// splitRef is split that also returns the cache's reference to the
+// directory (nil for the top directory), for hold.
+func (c *dirCache) splitRef(name string) (*os.Root, string, *dirRef, error) {
 	dir, base := path.Split(name)
 	dir = strings.TrimSuffix(dir, "/")
 	if dir == "" {
-		return c.root, base, nil
+		return c.root, base, nil, nil
 	}
 	if c.sub != nil && c.name == dir {
-		return c.sub, base, nil
+		return c.sub.r, base, c.sub, nil
 	}
 	c.close()
 	sub, err := c.root.OpenRoot(dir)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
-	c.sub, c.name = sub, dir
-	return sub, base, nil
+	c.sub, c.name = &dirRef{r: sub}, dir
+	c.sub.refs.Store(1)
+	return sub, base, c.sub, nil
 }
 
 func (c *dirCache) close() {
 	if c.sub != nil {
-		_ = c.sub.Close() // a directory opened for reading
+		c.sub.release()
 		c.sub, c.name = nil, ""
 	}
 }
@@ -531,6 +569,7 @@ type extractor struct {
 	hash     hash.Hash
 	stashDir string
 	stash    map[string]string // archive name -> file in stashDir
+	writers  *fileWriters      // started with the first regular file
 }
 
 // forgetDirs drops what the extractor remembers about directories, after a
@@ -541,6 +580,9 @@ func (x *extractor) forgetDirs() {
 }
 
 func (x *extractor) close() {
+	if x.writers != nil {
+		x.writers.stop() // nothing may write into the tree once it is removed
+	}
 	x.dirs.close()
 	if x.stashDir != "" {
 		_ = os.RemoveAll(x.stashDir) // scratch copies only
@@ -555,6 +597,11 @@ func (x *extractor) extract(tr *tar.Reader, hdr *tar.Header, m *manifestEntry) e
 		}
 		return nil
 	}
+	if x.writers != nil {
+		if err := x.writers.failed(); err != nil {
+			return err
+		}
+	}
 	root := x.root
 	if dir := path.Dir(name); dir != "." && dir != x.madeDir {
 		if err := root.MkdirAll(dir, 0o700); err != nil {
@@ -562,13 +609,22 @@ func (x *extractor) extract(tr *tar.Reader, hdr *tar.Header, m *manifestEntry) e
 		}
 		x.madeDir = dir
 	}
-	d, base, err := x.dirs.split(name)
+	if x.writers.pending(name) {
+		if err := x.drain(); err != nil { // an archive naming a path twice
+			return err
+		}
+	}
+	d, base, ref, err := x.dirs.splitRef(name)
 	if err != nil {
 		return fmt.Errorf("restore: open the directory of %s: %w", name, err)
 	}
 	if fi, err := d.Lstat(base); err == nil {
 		if fi.IsDir() && hdr.Typeflag == tar.TypeDir {
 			return nil // a directory that is still a directory: only metadata changes
+		}
+		// Removing may change what queued files' paths resolve to.
+		if err := x.drain(); err != nil {
+			return err
 		}
 		if fi.IsDir() {
 			x.forgetDirs() // it may be a cached directory
@@ -587,6 +643,11 @@ func (x *extractor) extract(tr *tar.Reader, hdr *tar.Header, m *manifestEntry) e
 			return fmt.Errorf("restore: %w", err)
 		}
 	case tar.TypeLink:
+		if x.writers.pending(hdr.Linkname) {
+			if err := x.drain(); err != nil { // the target must be written first
+				return err
+			}
+		}
 		if stashed, ok := x.stash[hdr.Linkname]; ok && !x.inc.match(hdr.Linkname) {
 			if err := os.Link(stashed, filepath.Join(root.Name(), name)); err != nil {
 				return fmt.Errorf("restore hard link %s: %w", name, err)
@@ -597,15 +658,268 @@ func (x *extractor) extract(tr *tar.Reader, hdr *tar.Header, m *manifestEntry) e
 			return fmt.Errorf("restore hard link %s to %s: %w", name, hdr.Linkname, err)
 		}
 	case tar.TypeReg:
-		f, err := d.OpenFile(base, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return fmt.Errorf("restore: %w", err)
-		}
-		return x.writeFile(f, tr, m)
+		return x.queueFile(tr, hdr, m, ref, base)
 	default:
 		return fmt.Errorf("%w: archive entry %q has unexpected type %q", ErrCorrupt, name, hdr.Typeflag)
 	}
 	return nil
+}
+
+// drain waits until every queued file is written and returns the first
+// error writing one.
+func (x *extractor) drain() error {
+	if x.writers == nil {
+		return nil
+	}
+	return x.writers.drain()
+}
+
+// queueFile reads a regular file's content into buffers, checks it against
+// the manifest and hands the buffers to writer goroutines: creating and
+// writing files is mostly kernel time, which several goroutines overlap.
+// A small file is created by a writer; a larger one is created here and
+// written in chunks at their offsets. d is the open directory of the file
+// (nil: the top directory) and base its name there.
+func (x *extractor) queueFile(tr *tar.Reader, hdr *tar.Header, m *manifestEntry, d *dirRef, base string) error {
+	if x.writers == nil {
+		x.writers = newFileWriters(x.root)
+	}
+	w := x.writers
+	name := string(m.Path)
+	x.hash.Reset()
+	if hdr.Size <= writeChunk {
+		buf := <-w.free
+		n, err := io.ReadFull(tr, buf[:hdr.Size])
+		x.hash.Write(buf[:n])
+		if err != nil {
+			err = fmt.Errorf("restore %s: %w", m.Path, err)
+		} else {
+			err = checkSum(x.hash, m, int64(n))
+		}
+		if err != nil {
+			w.free <- buf
+			return err
+		}
+		w.queue(fileJob{dir: d.hold(), base: base, name: name, data: buf[:n]})
+		return nil
+	}
+	dir := w.root
+	if d != nil {
+		dir = d.r
+	}
+	f, err := dir.OpenFile(base, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	sf := w.open(f, name)
+	defer sf.release(w)
+	var off int64
+	for off < hdr.Size {
+		if err := w.failed(); err != nil {
+			return err
+		}
+		buf := <-w.free
+		n, err := io.ReadFull(tr, buf[:min(hdr.Size-off, int64(len(buf)))])
+		x.hash.Write(buf[:n])
+		if err != nil {
+			w.free <- buf
+			return fmt.Errorf("restore %s: %w", m.Path, err)
+		}
+		w.queue(fileJob{file: sf.hold(), name: name, data: buf[:n], off: off})
+		off += int64(n)
+	}
+	return checkSum(x.hash, m, off)
+}
+
+// checkSum compares a restored file's digest and size with its manifest entry.
+func checkSum(h hash.Hash, m *manifestEntry, n int64) error {
+	if got := hex.EncodeToString(h.Sum(nil)); got != m.SHA256 || n != m.Size {
+		return fmt.Errorf("%w: %s restored with sha256 %s (%d bytes), manifest says %s (%d bytes)", ErrCorrupt, m.Path, got, n, m.SHA256, m.Size)
+	}
+	return nil
+}
+
+const (
+	writeChunk        = 1 << 20 // files up to this size are created by a writer
+	fileWriterCount   = 4
+	fileWriterBuffers = 8 // so at most 8 MiB of content is held
+)
+
+// fileJob is a small file to create and write, or a chunk of a larger
+// file opened already.
+type fileJob struct {
+	file *sharedFile // nil: create base in dir
+	dir  *dirRef     // nil: the top directory
+	base string
+	name string
+	data []byte
+	off  int64
+}
+
+// sharedFile is a file being written by several chunk jobs; the last one
+// to release it closes it.
+type sharedFile struct {
+	f    *os.File
+	name string
+	refs atomic.Int32
+}
+
+func (s *sharedFile) hold() *sharedFile {
+	s.refs.Add(1)
+	return s
+}
+
+func (s *sharedFile) release(w *fileWriters) {
+	if s.refs.Add(-1) == 0 {
+		if err := s.f.Close(); err != nil {
+			w.fail(fmt.Errorf("restore %s: %w", s.name, err))
+		}
+		w.done(s.name)
+	}
+}
+
+// fileWriters create, write and close files on a few goroutines. The
+// names of files not yet written and closed are remembered, so that an
+// entry that needs one of them (a hard link to it, or the same name again)
+// can wait for it.
+type fileWriters struct {
+	root  *os.Root
+	jobs  chan fileJob
+	free  chan []byte
+	wg    sync.WaitGroup // queued jobs
+	procs sync.WaitGroup // goroutines
+
+	mu    sync.Mutex
+	names map[string]struct{} // queued, not yet written
+	err   error
+	bad   atomic.Bool
+}
+
+func newFileWriters(root *os.Root) *fileWriters {
+	w := &fileWriters{
+		root: root, jobs: make(chan fileJob, fileWriterBuffers),
+		free: make(chan []byte, fileWriterBuffers), names: map[string]struct{}{},
+	}
+	for range fileWriterBuffers {
+		w.free <- make([]byte, writeChunk)
+	}
+	for range fileWriterCount {
+		w.procs.Go(w.run)
+	}
+	return w
+}
+
+func (w *fileWriters) run() {
+	for j := range w.jobs {
+		if !w.bad.Load() {
+			if err := w.write(j); err != nil {
+				w.fail(err)
+			}
+		}
+		if j.file != nil {
+			j.file.release(w)
+		} else {
+			j.dir.release()
+			w.done(j.name)
+		}
+		w.free <- j.data[:cap(j.data)]
+		w.wg.Done()
+	}
+}
+
+func (w *fileWriters) write(j fileJob) error {
+	if j.file != nil {
+		if _, err := j.file.f.WriteAt(j.data, j.off); err != nil {
+			return fmt.Errorf("restore %s: %w", j.name, err)
+		}
+		return nil
+	}
+	d := w.root
+	if j.dir != nil {
+		d = j.dir.r
+	}
+	f, err := d.OpenFile(j.base, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	_, err = f.Write(j.data)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("restore %s: %w", j.name, err)
+	}
+	return nil
+}
+
+// open registers a file that chunk jobs will write; the caller holds one
+// reference.
+func (w *fileWriters) open(f *os.File, name string) *sharedFile {
+	w.mu.Lock()
+	w.names[name] = struct{}{}
+	w.mu.Unlock()
+	s := &sharedFile{f: f, name: name}
+	s.refs.Store(1)
+	return s
+}
+
+func (w *fileWriters) queue(j fileJob) {
+	if j.file == nil {
+		w.mu.Lock()
+		w.names[j.name] = struct{}{}
+		w.mu.Unlock()
+	}
+	w.wg.Add(1)
+	w.jobs <- j
+}
+
+// done forgets a file that is written and closed.
+func (w *fileWriters) done(name string) {
+	w.mu.Lock()
+	delete(w.names, name)
+	w.mu.Unlock()
+}
+
+func (w *fileWriters) fail(err error) {
+	w.mu.Lock()
+	if w.err == nil {
+		w.err = err
+		w.bad.Store(true)
+	}
+	w.mu.Unlock()
+}
+
+// pending reports whether name is queued and not yet written; w may be nil.
+func (w *fileWriters) pending(name string) bool {
+	if w == nil {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.names[name]
+	return ok
+}
+
+// failed returns the first error of a writer, if any.
+func (w *fileWriters) failed() error {
+	if !w.bad.Load() {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// drain waits until every queued job is done and returns the first error.
+func (w *fileWriters) drain() error {
+	w.wg.Wait()
+	return w.failed()
+}
+
+// stop waits for the queued jobs and ends the goroutines.
+func (w *fileWriters) stop() {
+	close(w.jobs)
+	w.procs.Wait()
 }
 
 func (x *extractor) keepForLinks(tr *tar.Reader, m *manifestEntry) error {
@@ -645,7 +959,9 @@ func (x *extractor) writeFile(f *os.File, tr *tar.Reader, m *manifestEntry) erro
 // applyMetadata walks the final manifest: it checks that every entry is
 // there with the right type and size, then sets owners (as root), modes
 // and mtimes; directories last, so creating their children cannot disturb
-// their mtimes.
+// their mtimes. Entries go in batches to a few goroutines, which overlap
+// the system calls; directories' modes and mtimes are set here at the end,
+// children before parents.
 func (e *Engine) applyMetadata(ctx context.Context, last index, ids []age.Identity, root *os.Root, inc includeFilter) (RestoreResult, error) {
 	var res RestoreResult
 	type dirMeta struct {
@@ -654,54 +970,37 @@ func (e *Engine) applyMetadata(ctx context.Context, last index, ids []age.Identi
 		mtime time.Time
 	}
 	var dirs []dirMeta
-	asRoot := os.Geteuid() == 0
-	cache := dirCache{root: root}
-	defer cache.close()
+	mw := newMetaWriters(root, os.Geteuid() == 0)
+	batch := make([]manifestEntry, 0, metaBatch)
 	err := e.readManifest(ctx, last, ids, func(m *manifestEntry) error {
 		name := string(m.Path)
 		if m.Deleted || !inc.match(name) {
 			return nil
 		}
-		d, base, err := cache.split(name)
-		if err != nil {
-			return fmt.Errorf("%w: the directory of %s is missing after restore: %w", ErrCorrupt, name, err)
-		}
-		fi, err := d.Lstat(base)
-		if err != nil {
-			return fmt.Errorf("%w: %s missing after restore: %w", ErrCorrupt, name, err)
-		}
-		want := map[string]fs.FileMode{typeFile: 0, typeDir: fs.ModeDir, typeSymlink: fs.ModeSymlink}[m.Type]
-		if fi.Mode().Type() != want || (m.Type == typeFile && fi.Size() != m.Size) {
-			return fmt.Errorf("%w: %s restored as %v (%d bytes), manifest says %s (%d bytes)", ErrCorrupt, name, fi.Mode().Type(), fi.Size(), m.Type, m.Size)
-		}
-		if asRoot {
-			if err := d.Lchown(base, m.UID, m.GID); err != nil {
-				return fmt.Errorf("restore: %w", err)
-			}
-		}
 		switch m.Type {
 		case typeDir:
 			dirs = append(dirs, dirMeta{name, m.Mode, m.mtime()})
-			return nil
 		case typeSymlink:
 			res.Files++
-			ts := []unix.Timespec{unix.NsecToTimespec(m.MtimeNS), unix.NsecToTimespec(m.MtimeNS)}
-			if err := unix.UtimesNanoAt(unix.AT_FDCWD, filepath.Join(root.Name(), name), ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-				return fmt.Errorf("restore: set mtime of %s: %w", name, err)
+		default:
+			res.Files++
+			res.Bytes += m.Size
+		}
+		batch = append(batch, *m)
+		if len(batch) == metaBatch {
+			if err := mw.queue(batch); err != nil {
+				return err
 			}
-			return nil
-		}
-		res.Files++
-		res.Bytes += m.Size
-		// Chmod after chown: chown clears setuid and setgid bits.
-		if err := d.Chmod(base, fileMode(m.Mode)); err != nil {
-			return fmt.Errorf("restore: %w", err)
-		}
-		if err := d.Chtimes(base, m.mtime(), m.mtime()); err != nil {
-			return fmt.Errorf("restore: %w", err)
+			batch = <-mw.free
 		}
 		return nil
 	})
+	if err == nil && len(batch) > 0 {
+		err = mw.queue(batch)
+	}
+	if werr := mw.stop(); err == nil {
+		err = werr
+	}
 	if err != nil {
 		return RestoreResult{}, err
 	}
@@ -715,6 +1014,122 @@ func (e *Engine) applyMetadata(ctx context.Context, last index, ids []age.Identi
 		}
 	}
 	return res, nil
+}
+
+const (
+	metaBatch   = 256 // consecutive entries, which mostly share directories
+	metaWorkers = 4
+)
+
+// metaWriters check restored entries and set their owners, modes and
+// mtimes (directories: owners only) on a few goroutines.
+type metaWriters struct {
+	root   *os.Root
+	asRoot bool
+	jobs   chan []manifestEntry
+	free   chan []manifestEntry
+	procs  sync.WaitGroup
+
+	mu  sync.Mutex
+	err error
+	bad atomic.Bool
+}
+
+func newMetaWriters(root *os.Root, asRoot bool) *metaWriters {
+	w := &metaWriters{root: root, asRoot: asRoot, jobs: make(chan []manifestEntry, metaWorkers), free: make(chan []manifestEntry, 2*metaWorkers+1)}
+	for range 2 * metaWorkers {
+		w.free <- make([]manifestEntry, 0, metaBatch)
+	}
+	for range metaWorkers {
+		w.procs.Go(w.run)
+	}
+	return w
+}
+
+// queue hands a batch to the goroutines, or returns the first error one
+// of them met.
+func (w *metaWriters) queue(batch []manifestEntry) error {
+	if err := w.failed(); err != nil {
+		return err
+	}
+	w.jobs <- batch
+	return nil
+}
+
+func (w *metaWriters) run() {
+	cache := dirCache{root: w.root}
+	defer cache.close()
+	for batch := range w.jobs {
+		for i := range batch {
+			if w.bad.Load() {
+				break
+			}
+			if err := w.apply(&cache, &batch[i]); err != nil {
+				w.mu.Lock()
+				if w.err == nil {
+					w.err = err
+					w.bad.Store(true)
+				}
+				w.mu.Unlock()
+			}
+		}
+		w.free <- batch[:0]
+	}
+}
+
+func (w *metaWriters) failed() error {
+	if !w.bad.Load() {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// stop waits for the queued batches and returns the first error.
+func (w *metaWriters) stop() error {
+	close(w.jobs)
+	w.procs.Wait()
+	return w.failed()
+}
+
+func (w *metaWriters) apply(cache *dirCache, m *manifestEntry) error {
+	name := string(m.Path)
+	d, base, err := cache.split(name)
+	if err != nil {
+		return fmt.Errorf("%w: the directory of %s is missing after restore: %w", ErrCorrupt, name, err)
+	}
+	fi, err := d.Lstat(base)
+	if err != nil {
+		return fmt.Errorf("%w: %s missing after restore: %w", ErrCorrupt, name, err)
+	}
+	want := map[string]fs.FileMode{typeFile: 0, typeDir: fs.ModeDir, typeSymlink: fs.ModeSymlink}[m.Type]
+	if fi.Mode().Type() != want || (m.Type == typeFile && fi.Size() != m.Size) {
+		return fmt.Errorf("%w: %s restored as %v (%d bytes), manifest says %s (%d bytes)", ErrCorrupt, name, fi.Mode().Type(), fi.Size(), m.Type, m.Size)
+	}
+	if w.asRoot {
+		if err := d.Lchown(base, m.UID, m.GID); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+	}
+	switch m.Type {
+	case typeDir:
+		return nil
+	case typeSymlink:
+		ts := []unix.Timespec{unix.NsecToTimespec(m.MtimeNS), unix.NsecToTimespec(m.MtimeNS)}
+		if err := unix.UtimesNanoAt(unix.AT_FDCWD, filepath.Join(w.root.Name(), name), ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("restore: set mtime of %s: %w", name, err)
+		}
+		return nil
+	}
+	// Chmod after chown: chown clears setuid and setgid bits.
+	if err := d.Chmod(base, fileMode(m.Mode)); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	if err := d.Chtimes(base, m.mtime(), m.mtime()); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	return nil
 }
 
 // mergeInto moves the restored tree src into the existing directory dst.
