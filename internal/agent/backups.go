@@ -190,16 +190,20 @@ func handleBackupStatus(ctx context.Context, deps Deps, req api.Request) (any, e
 
 func backupStatus(ctx context.Context, deps Deps, name string) (api.BackupStatus, error) {
 	p := deps.Paths
+	hostID, err := ReadHostID(p)
+	if err != nil {
+		return api.BackupStatus{}, err
+	}
 	cfg, raw, err := LoadBackupSchedule(p, name)
 	if errors.Is(err, fs.ErrNotExist) {
-		return api.BackupStatus{}, nil
+		return api.BackupStatus{HostID: hostID}, nil
 	}
 	if err != nil {
 		return api.BackupStatus{}, err
 	}
 	sum := sha256.Sum256(raw)
 	run := readRunStatus(p, name)
-	st := api.BackupStatus{Present: true, Config: &cfg, ConfigSHA256: hex.EncodeToString(sum[:]),
+	st := api.BackupStatus{HostID: hostID, Present: true, Config: &cfg, ConfigSHA256: hex.EncodeToString(sum[:]),
 		LastSuccessAt: run.LastSuccessAt, LastSnapshotID: run.LastSnapshotID, LastVerifiedAt: run.LastVerifiedAt, LastError: run.LastError}
 	eng, closeEng, err := OpenBackupEngine(ctx, p, cfg, deps.Logger)
 	if err != nil {
@@ -234,7 +238,11 @@ func handleBackupList(ctx context.Context, deps Deps, req api.Request) (any, err
 	if err != nil {
 		return nil, err
 	}
-	out := api.BackupList{Snapshots: []api.BackupSnapshot{}}
+	hostID, err := ReadHostID(deps.Paths)
+	if err != nil {
+		return nil, err
+	}
+	out := api.BackupList{HostID: hostID, Snapshots: []api.BackupSnapshot{}}
 	for _, s := range snaps {
 		out.Snapshots = append(out.Snapshots, apiSnapshot(s))
 	}

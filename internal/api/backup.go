@@ -88,6 +88,7 @@ type BackupName struct {
 
 // BackupStatus is the result of MethodBackupStatus.
 type BackupStatus struct {
+	HostID         string          `json:"host_id"` // The host's /etc/machine-id, so one call also proves identity.
 	Present        bool            `json:"present"` // The configuration file exists.
 	Config         *BackupSchedule `json:"config,omitempty"`
 	ConfigSHA256   string          `json:"config_sha256,omitempty"`
@@ -119,6 +120,7 @@ type BackupRunResult struct {
 
 // BackupList is the result of MethodBackupList.
 type BackupList struct {
+	HostID    string           `json:"host_id"` // The host's /etc/machine-id.
 	Snapshots []BackupSnapshot `json:"snapshots"`
 }
 

@@ -312,10 +312,11 @@ func (r *backupScheduleResource) apply(ctx context.Context, m *backupScheduleMod
 			diags.AddError("Backup Failed", fmt.Sprintf("The backup %q on %s failed: %v", cfg.Name, conn.Address(), err))
 			return diags
 		}
-	}
-	if err := conn.AgentRPC(ctx, agentCurrent, api.MethodBackupStatus, op, api.BackupName{Name: cfg.Name}, &st); err != nil {
-		diags.Append(agentDiagnostic("Unable to Read Backup Status", conn, err))
-		return diags
+		// The run changed the catalog: read the status again.
+		if err := conn.AgentRPC(ctx, agentCurrent, api.MethodBackupStatus, op, api.BackupName{Name: cfg.Name}, &st); err != nil {
+			diags.Append(agentDiagnostic("Unable to Read Backup Status", conn, err))
+			return diags
+		}
 	}
 	m.ID = types.StringValue(hostID + "/" + cfg.Name)
 	m.HostID = types.StringValue(hostID)
@@ -329,18 +330,22 @@ func (r *backupScheduleResource) Read(ctx context.Context, req resource.ReadRequ
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	conn, hostID, diags := r.connect(ctx, &state)
+	// One round trip: the status carries the host's identity too.
+	conn, c, diags := r.dial(ctx, &state)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	state.ID = types.StringValue(hostID + "/" + state.Name.ValueString())
-	state.HostID = types.StringValue(hostID)
 	var st api.BackupStatus
 	if err := conn.AgentRPC(ctx, agentCurrent, api.MethodBackupStatus, conn.Operator(localUser()), api.BackupName{Name: state.Name.ValueString()}, &st); err != nil {
 		resp.Diagnostics.Append(agentDiagnostic("Unable to Read Backup Status", conn, err))
 		return
 	}
+	if resp.Diagnostics.Append(checkIdentity(conn, c, &state, st.HostID)...); resp.Diagnostics.HasError() {
+		return
+	}
+	state.ID = types.StringValue(st.HostID + "/" + state.Name.ValueString())
+	state.HostID = types.StringValue(st.HostID)
 	if !st.Present || st.Config == nil {
 		resp.State.RemoveResource(ctx) // deleted on the host: plan to create it again
 		return
@@ -385,19 +390,34 @@ func (r *backupScheduleResource) ImportState(ctx context.Context, req resource.I
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, tfpath.Root("run_on_create"), false)...)
 }
 
-// connect reaches the schedule's host and checks it is the machine the state says.
-func (r *backupScheduleResource) connect(ctx context.Context, m *backupScheduleModel) (*client.Conn, string, diag.Diagnostics) {
-	if r.data == nil {
-		var diags diag.Diagnostics
-		diags.AddError("Provider Not Configured", "The provider was not configured; please report this to the provider developers.")
-		return nil, "", diags
-	}
+// dial reaches the schedule's host. The caller checks the host's identity
+// with checkIdentity, from the first answer it gets anyway.
+func (r *backupScheduleResource) dial(ctx context.Context, m *backupScheduleModel) (*client.Conn, connectionModel, diag.Diagnostics) {
 	c, diags := connectionFromObject(ctx, m.Host)
 	if diags.HasError() {
-		return nil, "", diags
+		return nil, c, diags
 	}
 	conn, d := r.data.connectModel(ctx, tfpath.Root("host"), c)
 	diags.Append(d...)
+	return conn, c, diags
+}
+
+// checkIdentity fails when the host answered as another machine than the
+// connection's host_id or the one in state.
+func checkIdentity(conn *client.Conn, c connectionModel, m *backupScheduleModel, got string) diag.Diagnostics {
+	var diags diag.Diagnostics
+	for _, want := range []string{c.hostIDOf(), m.HostID.ValueString()} {
+		if want != "" && want != got {
+			diags.Append(hostIDMismatch(tfpath.Root("host"), conn.Address(), want, got))
+			return diags
+		}
+	}
+	return diags
+}
+
+// connect reaches the host and proves its identity before a change.
+func (r *backupScheduleResource) connect(ctx context.Context, m *backupScheduleModel) (*client.Conn, string, diag.Diagnostics) {
+	conn, c, diags := r.dial(ctx, m)
 	if diags.HasError() {
 		return nil, "", diags
 	}
@@ -406,12 +426,7 @@ func (r *backupScheduleResource) connect(ctx context.Context, m *backupScheduleM
 		diags.Append(connectionDiagnostic(tfpath.Root("host"), err))
 		return nil, "", diags
 	}
-	for _, want := range []string{c.hostIDOf(), m.HostID.ValueString()} {
-		if want != "" && want != facts.HostID {
-			diags.Append(hostIDMismatch(tfpath.Root("host"), conn.Address(), want, facts.HostID))
-			return nil, "", diags
-		}
-	}
+	diags.Append(checkIdentity(conn, c, m, facts.HostID)...)
 	return conn, facts.HostID, diags
 }
 
@@ -454,10 +469,6 @@ func (m backupScheduleModel) known() bool {
 	return true
 }
 
-func listOf(ctx context.Context, l types.List, diags *diag.Diagnostics) []string {
-	return stringList(ctx, l, diags)
-}
-
 func intOf(v types.Int64) int { return int(v.ValueInt64()) }
 
 // toAPI renders the configuration the agent stores.
@@ -465,19 +476,19 @@ func (m backupScheduleModel) toAPI(ctx context.Context) (api.BackupSchedule, dia
 	var diags diag.Diagnostics
 	cfg := api.BackupSchedule{
 		Name:                 m.Name.ValueString(),
-		Paths:                listOf(ctx, m.Paths, &diags),
-		Exclude:              listOf(ctx, m.Exclude, &diags),
+		Paths:                stringList(ctx, m.Paths, &diags),
+		Exclude:              stringList(ctx, m.Exclude, &diags),
 		Schedule:             m.Schedule.ValueString(),
 		RandomDelay:          m.RandomDelay.ValueString(),
 		Destination:          api.BackupDestination{Path: m.Destination.ValueString()},
-		Recipients:           listOf(ctx, m.Recipients, &diags),
+		Recipients:           stringList(ctx, m.Recipients, &diags),
 		PassphraseFile:       m.PassphraseFile.ValueString(),
 		FullEvery:            intOf(m.FullEvery),
 		FullMaxAge:           m.FullMaxAge.ValueString(),
 		VerifyEvery:          m.VerifyEvery.ValueString(),
 		IncludeStewardConfig: m.IncludeStewardConfig.ValueBool(),
-		Pre:                  listOf(ctx, m.Pre, &diags),
-		Post:                 listOf(ctx, m.Post, &diags),
+		Pre:                  stringList(ctx, m.Pre, &diags),
+		Post:                 stringList(ctx, m.Post, &diags),
 		Retention: api.BackupRetention{
 			KeepLast: intOf(m.KeepLast), KeepHourly: intOf(m.KeepHourly), KeepDaily: intOf(m.KeepDaily),
 			KeepWeekly: intOf(m.KeepWeekly), KeepMonthly: intOf(m.KeepMonthly), KeepYearly: intOf(m.KeepYearly),

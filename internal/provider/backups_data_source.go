@@ -83,13 +83,8 @@ func (d *backupsDataSource) Read(ctx context.Context, req datasource.ReadRequest
 		resp.Diagnostics.Append(agentDiagnostic("Unable to List Backups", conn, err))
 		return
 	}
-	var health api.HealthResult
-	if err := conn.AgentRPC(ctx, agentCurrent, api.MethodHealth, conn.Operator(localUser()), nil, &health); err != nil {
-		resp.Diagnostics.Append(agentDiagnostic("Unable to Read Host Identity", conn, err))
-		return
-	}
-	if expectedID != "" && health.HostID != expectedID {
-		resp.Diagnostics.Append(hostIDMismatch(path.Root("host").AtName("host_id"), conn.Address(), expectedID, health.HostID))
+	if expectedID != "" && list.HostID != expectedID {
+		resp.Diagnostics.Append(hostIDMismatch(path.Root("host").AtName("host_id"), conn.Address(), expectedID, list.HostID))
 		return
 	}
 	snaps := make([]attr.Value, 0, len(list.Snapshots))
@@ -105,6 +100,6 @@ func (d *backupsDataSource) Read(ctx context.Context, req datasource.ReadRequest
 	l, d2 := types.ListValue(types.ObjectType{AttrTypes: snapshotAttrTypes}, snaps)
 	resp.Diagnostics.Append(d2...)
 	m.Snapshots = l
-	m.ID = types.StringValue(health.HostID + "/" + m.Schedule.ValueString())
+	m.ID = types.StringValue(list.HostID + "/" + m.Schedule.ValueString())
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }

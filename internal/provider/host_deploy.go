@@ -49,29 +49,28 @@ func preflightProblems(f client.Facts, sudoErr error) []string {
 }
 
 // connect opens the pooled connection for a steward_host, requiring the host
-// key pinned in state when the configuration trusts on first use.
-func (r *hostResource) connect(ctx context.Context, m *hostResourceModel) (*client.Conn, diag.Diagnostics) {
+// key pinned in state when the configuration trusts on first use. It returns
+// the host id the host must answer with: the connection's host_id when set,
+// else the one in m ("" when neither is known yet).
+func (r *hostResource) connect(ctx context.Context, m *hostResourceModel) (*client.Conn, string, diag.Diagnostics) {
 	c, diags := connectionFromObject(ctx, m.Host)
 	if diags.HasError() {
-		return nil, diags
+		return nil, "", diags
 	}
 	if pinned := m.HostKey.ValueString(); pinned != "" && c.HostKey.IsNull() && c.KnownHostsFile.IsNull() {
 		c.HostKey = types.StringValue(pinned)
 		c.TrustOnFirstUse = types.BoolNull()
 	}
-	if r.data == nil {
-		diags.AddError("Provider Not Configured", "The provider was not configured; please report this to the provider developers.")
-		return nil, diags
-	}
 	conn, d := r.data.connectModel(ctx, path.Root("host"), c)
 	diags.Append(d...)
 	if diags.HasError() {
-		return nil, diags
+		return nil, "", diags
 	}
-	if want := c.hostIDOf(); want != "" {
-		m.HostID = types.StringValue(want)
+	expected := c.hostIDOf()
+	if expected == "" {
+		expected = m.HostID.ValueString()
 	}
-	return conn, diags
+	return conn, expected, diags
 }
 
 // deploy converges the host to plan: preflight → pre_deploy → agent upload →
@@ -84,14 +83,10 @@ func (r *hostResource) deploy(ctx context.Context, plan, state *hostResourceMode
 	} else {
 		plan.HostKey, plan.HostID = types.StringNull(), types.StringNull()
 	}
-	expectedID := plan.HostID.ValueString()
-	conn, d := r.connect(ctx, plan)
+	conn, expectedID, d := r.connect(ctx, plan)
 	diags.Append(d...)
 	if diags.HasError() {
 		return diags
-	}
-	if id := plan.HostID.ValueString(); id != "" {
-		expectedID = id
 	}
 	op := conn.Operator(localUser())
 	step := func(name string) { tflog.Info(ctx, "steward_host: "+name, map[string]any{"host": conn.Address()}) }
@@ -207,7 +202,7 @@ func (r *hostResource) deploy(ctx context.Context, plan, state *hostResourceMode
 	}
 	setFacts(plan, facts.HostID, facts.Hostname, facts.OSID, facts.OSVersion, facts.Architecture, conn.HostKey())
 	diags.Append(applyLiveState(ctx, plan, live)...)
-	plan.DeployedAt = types.StringValue(deployTime().Format(time.RFC3339))
+	plan.DeployedAt = types.StringValue(time.Now().UTC().Format(time.RFC3339))
 	diags.Append(setConnection(ctx, plan)...)
 	return diags
 }

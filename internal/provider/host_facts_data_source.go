@@ -133,13 +133,7 @@ func (d *hostFactsDataSource) Read(ctx context.Context, req datasource.ReadReque
 // connect resolves a connection attribute against the provider defaults and
 // returns the pooled connection and the host id the configuration expects.
 func (p *providerData) connect(ctx context.Context, root path.Path, obj types.Object) (*client.Conn, string, diag.Diagnostics) {
-	var diags diag.Diagnostics
-	if p == nil {
-		diags.AddError("Provider Not Configured", "The provider was not configured; please report this to the provider developers.")
-		return nil, "", diags
-	}
-	m, d := connectionFromObject(ctx, obj)
-	diags.Append(d...)
+	m, diags := connectionFromObject(ctx, obj)
 	if diags.HasError() {
 		return nil, "", diags
 	}
@@ -151,6 +145,11 @@ func (p *providerData) connect(ctx context.Context, root path.Path, obj types.Ob
 // connectModel resolves a decoded connection against the provider defaults
 // and returns the pooled connection.
 func (p *providerData) connectModel(ctx context.Context, root path.Path, m connectionModel) (*client.Conn, diag.Diagnostics) {
+	if p == nil {
+		var diags diag.Diagnostics
+		diags.AddError("Provider Not Configured", "The provider was not configured; please report this to the provider developers.")
+		return nil, diags
+	}
 	cfg, diags := resolveConnection(ctx, root, m, p.defaults, p.getenv)
 	if diags.HasError() {
 		return nil, diags

@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/setvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
@@ -304,7 +303,7 @@ func (r *hostResource) Read(ctx context.Context, req resource.ReadRequest, resp 
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	conn, diags := r.connect(ctx, &state)
+	conn, expectedID, diags := r.connect(ctx, &state)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -315,8 +314,8 @@ func (r *hostResource) Read(ctx context.Context, req resource.ReadRequest, resp 
 		resp.Diagnostics.Append(connectionDiagnostic(path.Root("host"), err))
 		return
 	}
-	if id := state.HostID.ValueString(); id != "" && live.HostID != id {
-		resp.Diagnostics.Append(hostIDMismatch(path.Root("host"), conn.Address(), id, live.HostID))
+	if expectedID != "" && live.HostID != expectedID {
+		resp.Diagnostics.Append(hostIDMismatch(path.Root("host"), conn.Address(), expectedID, live.HostID))
 		return
 	}
 	if !live.installed() && !state.HostID.IsNull() {
@@ -356,7 +355,7 @@ func (r *hostResource) Delete(ctx context.Context, req resource.DeleteRequest, r
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	conn, diags := r.connect(ctx, &state)
+	conn, _, diags := r.connect(ctx, &state)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -525,6 +524,3 @@ func setConnection(ctx context.Context, m *hostResourceModel) diag.Diagnostics {
 	_ = ctx
 	return diags
 }
-
-// deployTime is the clock of deployed_at; tests may replace it.
-var deployTime = func() time.Time { return time.Now().UTC() }
