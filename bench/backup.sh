@@ -1,76 +1,116 @@
 #!/usr/bin/env bash
 # Benchmark: Steward's snapshot engine against `tar | zstd -3 -T0 | age` and
 # restic on the same reproducible ~1 GiB tree (100k small files + 20 large
-# ones, half compressible), in one run: full backup, no-change backup, restore,
-# each with its wall time and peak RSS; plus a bare WalkDir+Lstat of the tree.
+# ones, half compressible): full backup, no-change backup and restore, each
+# with its wall time and peak RSS, plus a bare WalkDir+Lstat of the tree.
+# Every measurement is repeated RUNS times (default 5) and the medians are
+# compared; the order of the tools alternates from run to run.
 #
 #   bench/backup.sh            (data and results under /var/tmp/steward-bench)
+#   RUNS=3 bench/backup.sh
+#
+# Everything runs on a scratch ext4 file system in a loop-mounted image with
+# default mount options. This machine mounts / with online `discard`: after a
+# large delete it spends a minute or more discarding, and file creation is
+# about 10x slower meanwhile (tar -x of the tree: 4 s settled, 39 s right
+# after an rm -rf), which made restore timings depend on what ran before.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 base=${BENCH_DIR:-/var/tmp/steward-bench}
-data=$base/data
-for tool in restic age zstd /usr/bin/time; do
-  command -v "$tool" >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq restic age zstd time >/dev/null; break; }
+runs=${RUNS:-5}
+for tool in restic age zstd bc /usr/bin/time mkfs.ext4; do
+  command -v "$tool" >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq restic age zstd bc time e2fsprogs >/dev/null; break; }
 done
 mkdir -p "$base"
 go build -o "$base/gentree" "$root/bench/gentree"
 go build -o "$base/steward-agent" "$root/cmd/steward-agent"
-if [[ ! -f $base/data.complete ]]; then
+
+# The scratch file system: created once, kept with the data set in it.
+img=$base/scratch.img mnt=$base/mnt
+mkdir -p "$mnt"
+if ! mountpoint -q "$mnt"; then
+  if [[ ! -f $img ]]; then
+    truncate -s 40G "$img"
+    mkfs.ext4 -q -F -E nodiscard,lazy_itable_init=0,lazy_journal_init=0 "$img"
+  fi
+  mount -o loop,nodiscard "$img" "$mnt"
+  # Direct I/O on the loop device: no second page cache under the file system.
+  losetup --direct-io=on "$(findmnt -no SOURCE "$mnt")" 2>/dev/null || true
+fi
+w=$mnt/work data=$mnt/data
+if [[ ! -f $mnt/data.complete ]]; then
   echo "generating the data set in $data (once)..."
   rm -rf "$data"
   "$base/gentree" -out "$data"
-  touch "$base/data.complete"
+  touch "$mnt/data.complete"
 fi
-# Deleting 100k files makes this kind of disk slow to create files for a while
-# afterwards (tar -x measured 4 s right before and 39 s right after a large
-# rm -rf), which would distort the restore timings: results are removed when
-# the run ends, and leftovers of an interrupted run are removed well before.
-cleanup() { rm -rf "$base/out" "$base/restic" "$base/steward-dest" "$base/steward-root" "$base/restore-"*; }
-if compgen -G "$base/restore-*" >/dev/null || [[ -e $base/restic ]]; then
-  echo "removing an earlier run's results, then letting the disk settle..."
-  cleanup; sync; sleep 60
-fi
+cleanup() { rm -rf "$w"; }
 trap cleanup EXIT
-mkdir -p "$base/out" "$base/steward-dest" "$base/steward-root"
-rm -f "$base/key.txt"; age-keygen -o "$base/key.txt" 2>/dev/null
-rcpt=$(age-keygen -y "$base/key.txt")
-export RESTIC_PASSWORD=steward-bench RESTIC_REPOSITORY=$base/restic STEWARD_ROOT=$base/steward-root
-cat >"$base/steward.json" <<JSON
-{"name":"bench","paths":["$data"],"schedule":"@daily","destination":{"path":"$base/steward-dest"},
- "recipients":["$rcpt"],"full_every":7,"retention":{},"include_steward_config":false}
-JSON
+cleanup
+mkdir -p "$w"
+age-keygen -o "$w/key.txt" 2>/dev/null
+rcpt=$(age-keygen -y "$w/key.txt")
+export RESTIC_PASSWORD=steward-bench
 
-# measure NAME CMD...: wall seconds and peak RSS (MiB) of CMD, into $secs and $rss.
-declare -A secs rss
+# measure NAME CMD...: wall seconds and peak RSS (MiB) of CMD, appended to
+# $w/NAME.times as "seconds MiB".
 measure() {
   local name=$1; shift
-  /usr/bin/time -f '%e %M' -o "$base/time.out" "$@" >"$base/$name.log" 2>&1 || { echo "$name failed:"; tail -20 "$base/$name.log"; exit 1; }
-  read -r s kb <"$base/time.out"
-  secs[$name]=$s
-  rss[$name]=$((kb / 1024))
-  printf '  %-24s %7.2f s   %5d MiB\n' "$name" "$s" "${rss[$name]}"
+  /usr/bin/time -f '%e %M' -o "$w/time.out" "$@" >"$w/$name.log" 2>&1 || { echo "$name failed:"; tail -20 "$w/$name.log"; exit 1; }
+  read -r s kb <"$w/time.out"
+  echo "$s $((kb / 1024))" >>"$w/$name.times"
+  printf '    %-18s %7.2f s  %5d MiB\n' "$name" "$s" "$((kb / 1024))"
+}
+median() { cut -d' ' -f"$2" "$w/$1.times" | sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+maximum() { cut -d' ' -f"$2" "$w/$1.times" | sort -g | tail -1; }
+
+restic_run() {
+  export RESTIC_REPOSITORY=$w/restic
+  restic init --repository-version 2 >/dev/null
+  measure restic-full restic backup --compression auto -q "$data"
+  measure restic-nochange restic backup --compression auto -q "$data"
+  measure restic-restore restic restore latest --target "$w/restore-restic" -q
+}
+steward_run() {
+  local a=$w/steward-agent
+  mkdir -p "$w/steward-dest" "$w/steward-root"
+  cat >"$w/steward.json" <<JSON
+{"name":"bench","paths":["$data"],"schedule":"@daily","destination":{"path":"$w/steward-dest"},
+ "recipients":["$rcpt"],"full_every":7,"retention":{},"include_steward_config":false}
+JSON
+  STEWARD_ROOT=$w/steward-root measure steward-full "$base/steward-agent" backup run --config "$w/steward.json"
+  STEWARD_ROOT=$w/steward-root measure steward-nochange "$base/steward-agent" backup run --config "$w/steward.json"
+  STEWARD_ROOT=$w/steward-root measure steward-restore "$base/steward-agent" backup restore --config "$w/steward.json" \
+    --snapshot latest --target "$w/restore-steward" --identity "$w/key.txt"
 }
 
-sync
-echo "data: $(du -sh "$data" | cut -f1), $(find "$data" -type f | wc -l) files"
-walk=$("$base/gentree" -walk "$data" | cut -d' ' -f1)
-printf '  %-24s %7.2f s\n' "bare WalkDir+Lstat" "$walk"
-measure tar-zstd-age sh -c "tar -cf - -C '$data' . | zstd -3 -T0 -q | age -r '$rcpt' >'$base/out/tar.zst.age'"
-restic init --repository-version 2 >/dev/null
-measure restic-full restic backup --compression auto -q "$data"
-measure restic-nochange restic backup --compression auto -q "$data"
-measure restic-restore restic restore latest --target "$base/restore-restic" -q
-measure steward-full "$base/steward-agent" backup run --config "$base/steward.json"
-measure steward-nochange "$base/steward-agent" backup run --config "$base/steward.json"
-measure steward-restore "$base/steward-agent" backup restore --config "$base/steward.json" --snapshot latest --target "$base/restore-steward" --identity "$base/key.txt"
-diff -rq "$data" "$base/restore-steward$data" >/dev/null && echo "  steward restore: byte-identical to the source" || { echo "  steward restore DIFFERS from the source"; exit 1; }
+echo "data: $(du -sh "$data" | cut -f1), $(find "$data" -type f | wc -l) files; $runs runs on $(findmnt -no SOURCE,FSTYPE,OPTIONS "$mnt")"
+for i in $(seq 1 "$runs"); do
+  echo "  run $i"
+  sync
+  "$base/gentree" -walk "$data" | awk '{print $1, 0}' >>"$w/walk.times"
+  printf '    %-18s %7.2f s\n' walk "$(tail -1 "$w/walk.times" | cut -d' ' -f1)"
+  measure tar-zstd-age sh -c "tar -cf - -C '$data' . | zstd -3 -T0 -q | age -r '$rcpt' >'$w/tar.zst.age'"
+  rm -f "$w/tar.zst.age"
+  if ((i % 2)); then restic_run; steward_run; else steward_run; restic_run; fi
+  if ((i == 1)); then
+    diff -rq "$data" "$w/restore-steward$data" >/dev/null && echo "    steward restore: byte-identical to the source" ||
+      { echo "    steward restore DIFFERS from the source"; exit 1; }
+  fi
+  rm -rf "$w/restic" "$w/restore-restic" "$w/steward-dest" "$w/steward-root" "$w/restore-steward"
+done
 
 ratio() { echo "scale=2; $1 / $2" | bc -l; }
 echo
-echo "ratios (higher is better for Steward; targets from issue 4)"
-printf '  full backup: tar|zstd|age time / steward time   %5s   (target >= 0.8)\n' "$(ratio "${secs[tar-zstd-age]}" "${secs[steward-full]}")"
-printf '  full backup: restic time / steward time         %5s   (target >= 2)\n' "$(ratio "${secs[restic-full]}" "${secs[steward-full]}")"
-printf '  no-change backup: steward time / bare walk      %5s   (target <= 2)\n' "$(ratio "${secs[steward-nochange]}" "$walk")"
-printf '  restore: restic time / steward time             %5s   (target >= 2)\n' "$(ratio "${secs[restic-restore]}" "${secs[steward-restore]}")"
-printf '  peak RSS, steward (max of full, no-change, restore)  %d MiB   (target <= 100; restic full %d MiB)\n' \
-  "$(printf '%s\n' "${rss[steward-full]}" "${rss[steward-nochange]}" "${rss[steward-restore]}" | sort -n | tail -1)" "${rss[restic-full]}"
+echo "medians of $runs runs (seconds)"
+for m in walk tar-zstd-age restic-full restic-nochange restic-restore steward-full steward-nochange steward-restore; do
+  printf '  %-18s %7.2f   (min %.2f, max %.2f)\n' "$m" "$(median "$m" 1)" "$(cut -d' ' -f1 "$w/$m.times" | sort -g | head -1)" "$(maximum "$m" 1)"
+done
+echo
+echo "ratios of the medians (higher is better for Steward; targets from issue 4)"
+printf '  full backup: tar|zstd|age time / steward time   %5s   (target >= 0.8)\n' "$(ratio "$(median tar-zstd-age 1)" "$(median steward-full 1)")"
+printf '  full backup: restic time / steward time         %5s   (target >= 2)\n' "$(ratio "$(median restic-full 1)" "$(median steward-full 1)")"
+printf '  no-change backup: steward time / bare walk      %5s   (target <= 2)\n' "$(ratio "$(median steward-nochange 1)" "$(median walk 1)")"
+printf '  restore: restic time / steward time             %5s   (target >= 2)\n' "$(ratio "$(median restic-restore 1)" "$(median steward-restore 1)")"
+printf '  peak RSS, steward (max over all runs)           %5d MiB (target <= 100; restic full %d MiB)\n' \
+  "$(cat "$w"/steward-*.times | cut -d' ' -f2 | sort -n | tail -1)" "$(maximum restic-full 2)"
