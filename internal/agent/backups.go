@@ -24,6 +24,7 @@ import (
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/backup"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 	"github.com/stewardhq/terraform-provider-steward/internal/client"
+	"github.com/stewardhq/terraform-provider-steward/internal/cron"
 )
 
 // Backup schedules: the configuration the provider writes, the state the
@@ -135,7 +136,7 @@ func handleBackupConfigure(ctx context.Context, deps Deps, req api.Request) (any
 	}
 	deps = deps.withDefaults()
 	p := deps.Paths
-	if _, err := backup.ParseSchedule(cfg.Schedule); err != nil {
+	if _, err := cron.Parse(cfg.Schedule); err != nil {
 		return nil, badRequest("%v", err)
 	}
 	var missing []string
@@ -454,7 +455,7 @@ func (s *backupScheduler) tick(ctx context.Context) {
 			s.deps.Logger.Warn("unreadable backup schedule", "schedule", name, "error", err)
 			continue
 		}
-		sched, err := backup.ParseSchedule(cfg.Schedule)
+		sched, err := cron.Parse(cfg.Schedule)
 		if err != nil {
 			continue
 		}
@@ -465,7 +466,7 @@ func (s *backupScheduler) tick(ctx context.Context) {
 				last = info.ModTime()
 			}
 		}
-		due, catchUp, _ := backup.PlanRun(sched, last, now, 0, nil)
+		due, catchUp, _ := cron.PlanRun(sched, last, now, 0, nil)
 		if !due {
 			continue
 		}

@@ -29,9 +29,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
 
-	"github.com/stewardhq/terraform-provider-steward/internal/agent/backup"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 	"github.com/stewardhq/terraform-provider-steward/internal/client"
+	"github.com/stewardhq/terraform-provider-steward/internal/cron"
 )
 
 var (
@@ -114,7 +114,7 @@ var (
 	}
 	cronValidator = stringCheck{
 		desc:  "a cron expression (\"m h dom mon dow\", e.g. \"30 2 * * *\") or one of @hourly, @daily, @weekly, @monthly, @yearly",
-		check: func(s string) error { _, err := backup.ParseSchedule(s); return err },
+		check: func(s string) error { _, err := cron.Parse(s); return err },
 	}
 	recipientValidator = stringCheck{
 		desc:  "an age X25519 public key (\"age1...\", from age-keygen)",

@@ -1,7 +1,7 @@
 // Package backup is Steward's snapshot engine: it backs up a set of paths
 // into encrypted, compressed tar archives in a Destination, lists, verifies,
-// restores and removes them. Retention (which snapshots to keep) and
-// scheduling live beside it as pure functions.
+// restores and removes them. Retention (which snapshots to keep) lives
+// beside it as a pure function; schedules are parsed by internal/cron.
 //
 // # Pipeline
 //

@@ -1,4 +1,4 @@
-package backup
+package cron
 
 import (
 	"slices"
@@ -21,9 +21,9 @@ const cronLayout = "2006-01-02 15:04 Mon -0700"
 // cronRuns returns the first n run times of expr after from, formatted.
 func cronRuns(t *testing.T, expr string, from time.Time, n int) []string {
 	t.Helper()
-	s, err := ParseSchedule(expr)
+	s, err := Parse(expr)
 	if err != nil {
-		t.Fatalf("ParseSchedule(%q): %v", expr, err)
+		t.Fatalf("Parse(%q): %v", expr, err)
 	}
 	var runs []string
 	at := from
@@ -42,7 +42,7 @@ func cronRuns(t *testing.T, expr string, from time.Time, n int) []string {
 	return runs
 }
 
-func TestParseSchedule_forms(t *testing.T) {
+func TestParse_forms(t *testing.T) {
 	t.Parallel()
 	// Sunday 10 March 2024, 10:07:30.
 	from := cronAt(2024, time.March, 10, 10, 7, 30)
@@ -153,15 +153,15 @@ func TestParseSchedule_forms(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s, err := ParseSchedule(tt.expr)
+			s, err := Parse(tt.expr)
 			if err != nil {
-				t.Fatalf("ParseSchedule(%q): %v", tt.expr, err)
+				t.Fatalf("Parse(%q): %v", tt.expr, err)
 			}
 			if got := s.String(); got != tt.wantString {
 				t.Errorf("String() = %q, want %q", got, tt.wantString)
 			}
-			if _, err := ParseSchedule(s.String()); err != nil {
-				t.Errorf("ParseSchedule(String()) = %v, want it to parse back", err)
+			if _, err := Parse(s.String()); err != nil {
+				t.Errorf("Parse(String()) = %v, want it to parse back", err)
 			}
 			if got := cronRuns(t, tt.expr, from, len(tt.want)); !slices.Equal(got, tt.want) {
 				t.Errorf("runs after %s:\n got %q\nwant %q", from.Format(cronLayout), got, tt.want)
@@ -170,7 +170,7 @@ func TestParseSchedule_forms(t *testing.T) {
 	}
 }
 
-func TestParseSchedule_invalid(t *testing.T) {
+func TestParse_invalid(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		expr string
@@ -204,12 +204,12 @@ func TestParseSchedule_invalid(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.expr, func(t *testing.T) {
 			t.Parallel()
-			s, err := ParseSchedule(tt.expr)
+			s, err := Parse(tt.expr)
 			if err == nil {
-				t.Fatalf("ParseSchedule(%q) = %q, want error %q", tt.expr, s, tt.want)
+				t.Fatalf("Parse(%q) = %q, want error %q", tt.expr, s, tt.want)
 			}
 			if err.Error() != tt.want {
-				t.Errorf("ParseSchedule(%q) error\n got %q\nwant %q", tt.expr, err, tt.want)
+				t.Errorf("Parse(%q) error\n got %q\nwant %q", tt.expr, err, tt.want)
 			}
 		})
 	}
@@ -366,11 +366,11 @@ func TestSchedule_Next_DST(t *testing.T) {
 
 func TestPlanRun(t *testing.T) {
 	t.Parallel()
-	at3, err := ParseSchedule("0 3 * * *")
+	at3, err := Parse("0 3 * * *")
 	if err != nil {
 		t.Fatal(err)
 	}
-	midnight, err := ParseSchedule("@midnight")
+	midnight, err := Parse("@midnight")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -465,7 +465,7 @@ func TestPlanRun(t *testing.T) {
 
 func TestPlanRun_rndGetsMaxDelay(t *testing.T) {
 	t.Parallel()
-	s, err := ParseSchedule("@hourly")
+	s, err := Parse("@hourly")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -486,7 +486,7 @@ func TestPlanRun_rndGetsMaxDelay(t *testing.T) {
 // keeps to its schedule.
 func TestPlanRun_daemonAfterDowntime(t *testing.T) {
 	t.Parallel()
-	s, err := ParseSchedule("0 3 * * *")
+	s, err := Parse("0 3 * * *")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,7 @@
-package backup
+// Package cron parses cron expressions and decides when a schedule runs:
+// pure functions of the expression and the clock, shared by the provider
+// (plan-time validation) and the agent's scheduler.
+package cron
 
 import (
 	"errors"
@@ -74,11 +77,11 @@ var cronMacros = map[string]string{
 }
 
 // cronSearchYears bounds how far Next looks ahead. Any schedule that passes
-// ParseSchedule matches within 5 years except 29 February around a
+// Parse matches within 5 years except 29 February around a
 // non-leap century year such as 2100.
 const cronSearchYears = 5
 
-// ParseSchedule parses a cron expression in the syntax of Vixie cron, the
+// Parse parses a cron expression in the syntax of Vixie cron, the
 // cron of most Linux hosts:
 //
 //	minute hour day-of-month month day-of-week
@@ -98,7 +101,7 @@ const cronSearchYears = 5
 // agent sets to the host's time zone. An expression whose day-of-month can
 // never fall in its months ("0 0 30 2 *") is an error rather than a schedule
 // that never runs.
-func ParseSchedule(expr string) (Schedule, error) {
+func Parse(expr string) (Schedule, error) {
 	s, err := parseCronExpr(expr)
 	if err != nil {
 		return Schedule{}, fmt.Errorf("schedule %q: %w", expr, err)
@@ -263,7 +266,7 @@ func cronNumber(text string) (int, bool) {
 }
 
 // String returns the expression s was parsed from, with runs of white space
-// collapsed and macros lower-cased; ParseSchedule accepts it back. The zero
+// collapsed and macros lower-cased; Parse accepts it back. The zero
 // Schedule returns "".
 func (s Schedule) String() string { return s.expr }
 
