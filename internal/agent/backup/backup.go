@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -204,7 +203,10 @@ func archiveEncoder(w io.Writer) (*zstd.Encoder, error) {
 		enc.Reset(w)
 		return enc, nil
 	}
-	return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithWindowSize(archiveWindow))
+	// No frame checksum: the archive's SHA-256 and every file's SHA-256
+	// already cover the content, and xxhash would cost another pass.
+	return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+		zstd.WithWindowSize(archiveWindow), zstd.WithEncoderCRC(false))
 }
 
 type devIno struct{ dev, ino uint64 }
@@ -237,7 +239,7 @@ type snapshotRun struct {
 	ageW     io.WriteCloser
 	zw       *zstd.Encoder
 	aw       *asyncWriter // tar → zw
-	tw       *tar.Writer
+	tw       *tarWriter
 	archDone bool
 
 	// The manifest is written as the walk goes: one zstd stream, encrypted
@@ -424,7 +426,7 @@ func (r *snapshotRun) openArchive(recipients []age.Recipient) error {
 		return fmt.Errorf("compress archive: %w", err)
 	}
 	r.aw = newAsyncWriter(r.zw, 1<<20, 4)
-	r.tw = tar.NewWriter(r.aw)
+	r.tw = newTarWriter(r.aw)
 	return r.openManifest(recipients)
 }
 
@@ -515,8 +517,8 @@ func (r *snapshotRun) writeDumps() error {
 			return fmt.Errorf("dump %s: %w", d.Name, err)
 		}
 		name := "dumps/" + d.Name
-		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Size: size, Mode: 0o600, ModTime: r.now, Format: tar.FormatPAX}
-		if err := r.tw.WriteHeader(hdr); err != nil {
+		hdr := &tarHeader{typeflag: tarReg, name: name, size: size, mode: 0o600, mtimeNS: r.now.UnixNano()}
+		if err := r.tw.writeHeader(hdr); err != nil {
 			return fmt.Errorf("write archive: %w", err)
 		}
 		sum, err := r.copyContent(f, f.Name(), size)
@@ -660,28 +662,25 @@ func (r *snapshotRun) visit(abs string, d fs.DirEntry, walkErr error) error {
 	}
 
 	m.Stored = true
-	hdr := &tar.Header{
-		Name: name, Mode: int64(m.Mode), Uid: m.UID, Gid: m.GID,
-		ModTime: m.mtime(), Format: tar.FormatPAX,
-	}
+	hdr := &tarHeader{name: name, mode: int64(m.Mode), uid: m.UID, gid: m.GID, mtimeNS: m.MtimeNS}
 	switch m.Type {
 	case typeDir:
-		hdr.Typeflag = tar.TypeDir
-		hdr.Name += "/"
+		hdr.typeflag = tarDir
+		hdr.name += "/"
 	case typeSymlink:
-		hdr.Typeflag = tar.TypeSymlink
-		hdr.Linkname = string(m.Link)
+		hdr.typeflag = tarSymlink
+		hdr.linkname = string(m.Link)
 	case typeFile:
 		if first, ok := r.links[key]; ok && st.Nlink > 1 {
-			hdr.Typeflag = tar.TypeLink
-			hdr.Linkname = first.path
+			hdr.typeflag = tarLink
+			hdr.linkname = first.path
 			m.HardLink = rawPath(first.path)
 			m.SHA256 = first.sha256
 			break
 		}
 		return r.storeFile(abs, m, true)
 	}
-	if err := r.tw.WriteHeader(hdr); err != nil {
+	if err := r.tw.writeHeader(hdr); err != nil {
 		return fmt.Errorf("write archive: %w", unwrapWrite(err))
 	}
 	r.trailer.Files++
@@ -709,27 +708,24 @@ func (r *snapshotRun) storeFile(abs string, m *manifestEntry, lstatted bool) err
 	}
 	fillStat(m, st)
 	m.Stored = true
-	hdr := &tar.Header{
-		Name: string(m.Path), Mode: int64(m.Mode), Uid: m.UID, Gid: m.GID,
-		ModTime: m.mtime(), Format: tar.FormatPAX,
-	}
+	hdr := &tarHeader{name: string(m.Path), mode: int64(m.Mode), uid: m.UID, gid: m.GID, mtimeNS: m.MtimeNS}
 	key := devIno{uint64(st.Dev), uint64(st.Ino)} //nolint:unconvert // field types differ across architectures
 	linked := st.Nlink > 1
 	if first, ok := r.links[key]; ok && linked {
-		hdr.Typeflag = tar.TypeLink
-		hdr.Linkname = first.path
+		hdr.typeflag = tarLink
+		hdr.linkname = first.path
 		m.HardLink = rawPath(first.path)
 		m.SHA256 = first.sha256
-		if err := r.tw.WriteHeader(hdr); err != nil {
+		if err := r.tw.writeHeader(hdr); err != nil {
 			return fmt.Errorf("write archive: %w", unwrapWrite(err))
 		}
 		r.trailer.Files++
 		r.countTree(m)
 		return r.writeEntry(m)
 	}
-	hdr.Typeflag = tar.TypeReg
-	hdr.Size = m.Size
-	if err := r.tw.WriteHeader(hdr); err != nil {
+	hdr.typeflag = tarReg
+	hdr.size = m.Size
+	if err := r.tw.writeHeader(hdr); err != nil {
 		return fmt.Errorf("write archive: %w", unwrapWrite(err))
 	}
 	sum, err := r.copyContent(f, abs, m.Size)
