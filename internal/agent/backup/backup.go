@@ -278,6 +278,11 @@ func (r *snapshotRun) cleanup() {
 	if r.zw != nil && !r.archDone {
 		_ = r.zw.Close() // stops the encoder goroutines; the upload is aborted below
 	}
+	for _, c := range []*hashCounter{r.archHash, r.manHash} {
+		if c != nil {
+			c.rb.cancel() // before the upload it reads goes away
+		}
+	}
 	if r.archive != nil {
 		_ = r.archive.Abort()
 	}
@@ -417,7 +422,7 @@ func (r *snapshotRun) openArchive(recipients []age.Recipient) error {
 		return fmt.Errorf("create archive %s: %w", archiveObject(r.cfg.Name, r.id), err)
 	}
 	r.archive = up
-	r.archHash = &hashCounter{w: up, h: sha256.New()}
+	r.archHash = &hashCounter{w: up, h: sha256.New(), rb: startReadBack(up)}
 	r.ageW, err = age.Encrypt(r.archHash, recipients...)
 	if err != nil {
 		return fmt.Errorf("encrypt archive: %w", err)
@@ -438,7 +443,7 @@ func (r *snapshotRun) openManifest(recipients []age.Recipient) error {
 		return fmt.Errorf("create manifest %s: %w", manifestObject(r.cfg.Name, r.id), err)
 	}
 	r.manifest = up
-	r.manHash = &hashCounter{w: up, h: sha256.New()}
+	r.manHash = &hashCounter{w: up, h: sha256.New(), rb: startReadBack(up)}
 	if r.manAge, err = age.Encrypt(r.manHash, recipients...); err != nil {
 		return fmt.Errorf("encrypt manifest: %w", err)
 	}
@@ -937,6 +942,13 @@ func (r *snapshotRun) publish(key []byte) (Snapshot, error) {
 	if err != nil {
 		return Snapshot{}, err
 	}
+	// Published only if what the destination holds is what was written.
+	if err := r.archHash.rb.check(archiveObject(r.cfg.Name, r.id), ix.ArchiveSHA256, ix.ArchiveBytes); err != nil {
+		return Snapshot{}, err
+	}
+	if err := r.manHash.rb.check(manifestObject(r.cfg.Name, r.id), ix.ManifestSHA256, ix.ManifestBytes); err != nil {
+		return Snapshot{}, err
+	}
 	if err := r.archive.Commit(); err != nil {
 		return Snapshot{}, fmt.Errorf("publish archive: %w", err)
 	}
@@ -968,7 +980,8 @@ func (r *snapshotRun) publish(key []byte) (Snapshot, error) {
 		errs = append(errs, fmt.Errorf("keep manifest for the next incremental: %w", err))
 	}
 	r.cacheFile = nil
-	if err := r.e.writeRecord(r.cfg.Name, r.id, localRecord{Notes: r.trailer.Notes}); err != nil {
+	rec := localRecord{Notes: r.trailer.Notes, Verified: VerifiedOK, VerifiedAt: r.e.now().UTC()}
+	if err := r.e.writeRecord(r.cfg.Name, r.id, rec); err != nil {
 		errs = append(errs, err)
 	}
 	// Only the newest manifest is needed to build the next incremental.
@@ -996,18 +1009,21 @@ func (r *snapshotRun) removePublished() {
 	}
 }
 
-// hashCounter hashes and counts what passes through to w. Write errors are
-// wrapped in writeError so they can be told apart from read errors.
+// hashCounter hashes and counts what passes through to w, and tells rb
+// what w has accepted. Write errors are wrapped in writeError so they can
+// be told apart from read errors.
 type hashCounter struct {
-	w io.Writer
-	h hash.Hash
-	n int64
+	w  io.Writer
+	h  hash.Hash
+	n  int64
+	rb *readBack
 }
 
 func (c *hashCounter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.h.Write(p[:n])
 	c.n += int64(n)
+	c.rb.advance(n)
 	if err != nil {
 		return n, &writeError{err}
 	}

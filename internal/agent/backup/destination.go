@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Destination is where snapshots are stored. Names are slash-separated and
@@ -39,6 +41,10 @@ type Destination interface {
 // Upload is an object being written to a Destination.
 type Upload interface {
 	io.Writer
+	// ReadAt reads back content written so far, from the destination
+	// itself, so a backup checks what was stored, not what it meant to
+	// store. It may be called concurrently with Write, before Commit.
+	io.ReaderAt
 	// Commit makes the content durable and visible under its name.
 	Commit() error
 	// Abort discards the upload. It may be called after Commit (then it does
@@ -81,12 +87,30 @@ func (d Dir) Create(_ context.Context, name string) (Upload, error) {
 }
 
 type dirUpload struct {
-	f     *os.File
-	final string
-	done  bool
+	f       *os.File
+	final   string
+	done    bool
+	written int64
+	flushed int64 // bytes handed to writeback so far
 }
 
-func (u *dirUpload) Write(p []byte) (int, error) { return u.f.Write(p) }
+// writebackChunk is how much an upload lets pile up in the page cache
+// before it starts writing it out: Commit's fsync then waits for the last
+// few megabytes instead of the whole archive.
+const writebackChunk = 8 << 20
+
+func (u *dirUpload) Write(p []byte) (int, error) {
+	n, err := u.f.Write(p)
+	u.written += int64(n)
+	if u.written-u.flushed >= writebackChunk {
+		// Only starts the writeback; an error shows up in Commit's fsync.
+		_ = unix.SyncFileRange(int(u.f.Fd()), u.flushed, u.written-u.flushed, unix.SYNC_FILE_RANGE_WRITE)
+		u.flushed = u.written
+	}
+	return n, err
+}
+
+func (u *dirUpload) ReadAt(p []byte, off int64) (int, error) { return u.f.ReadAt(p, off) }
 
 func (u *dirUpload) Commit() (err error) {
 	if u.done {

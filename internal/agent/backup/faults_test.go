@@ -24,6 +24,7 @@ type faultyDest struct {
 	limit   int64
 	err     error  // returned by Write past the limit
 	cancel  func() // called once past the limit
+	corrupt bool   // past the limit, store one byte flipped and report success
 }
 
 func (d *faultyDest) Create(ctx context.Context, name string) (Upload, error) {
@@ -50,6 +51,15 @@ func (u *faultyUpload) Write(p []byte) (int, error) {
 		}
 		if u.d.err != nil {
 			return 0, u.d.err
+		}
+		if u.d.corrupt {
+			u.d.corrupt = false
+			bad := append([]byte(nil), p...)
+			bad[len(bad)/2] ^= 0x01
+			if _, err := u.Upload.Write(bad); err != nil {
+				return 0, err
+			}
+			return len(p), nil
 		}
 	}
 	return u.Upload.Write(p)
@@ -104,6 +114,39 @@ func TestBackup_destinationFull(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(target, src, "hosts")); err != nil {
 		t.Errorf("old snapshot no longer restores: %v", err)
 	}
+}
+
+// A destination that silently stores something else than it was given
+// (bad RAM, a buggy NFS server) gets no snapshot published: the archive
+// is read back before it counts.
+func TestBackup_destinationCorruptsWrite(t *testing.T) {
+	t.Parallel()
+	e, destDir := testEngine(t)
+	id := testIdentity(t)
+	src := richTree(t)
+	dest := &faultyDest{Destination: e.Dest, limit: 2000, corrupt: true}
+	e.Dest = dest
+	_, err := e.Backup(context.Background(), testConfig(id, src))
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "reads back") {
+		t.Fatalf("backup to a corrupting destination: got %v, want a read-back ErrCorrupt", err)
+	}
+	if dest.corrupt {
+		t.Fatal("the destination never corrupted a write: the test proves nothing")
+	}
+	snaps, err := e.List(context.Background(), "etc")
+	must(t, err)
+	if len(snaps) != 0 {
+		t.Fatalf("a snapshot that read back wrong was published: %+v", snaps)
+	}
+	if l := leftovers(t, destDir); len(l) != 0 {
+		t.Errorf("the failed backup left %q", l)
+	}
+	snap, err := e.Backup(context.Background(), testConfig(id, src))
+	must(t, err)
+	if snap.Verified != VerifiedOK || snap.Kind != KindFull {
+		t.Fatalf("next backup: %+v", snap)
+	}
+	assertSameTree(t, src, filepath.Join(restoreTo(t, e, id, "latest"), src))
 }
 
 func TestBackup_cancelledMidStream(t *testing.T) {
@@ -317,7 +360,7 @@ func TestRestore_wrongIdentity(t *testing.T) {
 	}
 	snaps, err := e.List(context.Background(), "etc")
 	must(t, err)
-	if snaps[0].Verified != "" {
+	if snaps[0].Verified != VerifiedOK { // as the backup's read-back left it
 		t.Errorf("a wrong key marked the snapshot %q", snaps[0].Verified)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -61,11 +62,38 @@ type sftpUpload struct {
 	f          *sftp.File
 	tmp, final string
 	done       bool
+
+	// A handle of its own for reading back: reads on f would wait for
+	// every write in flight.
+	readOnce sync.Once
+	r        *sftp.File
+	rErr     error
 }
 
 func (u *sftpUpload) Write(p []byte) (int, error) { return u.f.Write(p) }
 
+func (u *sftpUpload) ReadAt(p []byte, off int64) (int, error) {
+	u.readOnce.Do(func() {
+		if u.r, u.rErr = u.c.Open(u.tmp); u.rErr != nil {
+			u.rErr = fmt.Errorf("sftp open %s to read it back: %w", u.tmp, u.rErr)
+		}
+	})
+	if u.rErr != nil {
+		return 0, u.rErr
+	}
+	return u.r.ReadAt(p, off)
+}
+
+// closeReader closes the read-back handle; a read after it fails.
+func (u *sftpUpload) closeReader() {
+	u.readOnce.Do(func() { u.rErr = os.ErrClosed })
+	if u.r != nil {
+		_ = u.r.Close() // opened for reading
+	}
+}
+
 func (u *sftpUpload) Commit() error {
+	u.closeReader()
 	if err := u.f.Sync(); err != nil {
 		_ = u.Abort()
 		return fmt.Errorf("sftp fsync %s (the server needs the fsync@openssh.com extension): %w", u.tmp, err)
@@ -87,6 +115,7 @@ func (u *sftpUpload) Abort() error {
 		return nil
 	}
 	u.done = true
+	u.closeReader()
 	_ = u.f.Close()
 	if err := u.c.Remove(u.tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("sftp remove %s: %w", u.tmp, err)
