@@ -2,6 +2,7 @@ package backup
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -200,16 +201,20 @@ func (s *snapshotError) Unwrap() error { return s.err }
 
 // applyChain restores chain into dir (a fresh directory) and checks it.
 func (e *Engine) applyChain(ctx context.Context, chain []index, ids []age.Identity, dir string, inc includeFilter, progress func(int64, int64)) (RestoreResult, error) {
-	root, err := os.OpenRoot(dir)
+	fd, err := openDirAt(unix.AT_FDCWD, dir)
 	if err != nil {
-		return RestoreResult{}, fmt.Errorf("restore: %w", err)
+		return RestoreResult{}, fmt.Errorf("restore: %w", &fs.PathError{Op: "open", Path: dir, Err: err})
 	}
-	defer func() { _ = root.Close() }()
+	top := newDirRef(fd)
+	defer top.release()
 	p := &progressCounter{fn: progress}
 	for _, ix := range chain {
 		p.total += ix.ArchiveBytes
 	}
-	x := &extractor{dirs: dirCache{root: root}, root: root, inc: inc, buf: make([]byte, 256<<10), hash: sha256.New()}
+	x, err := newExtractor(top, dir, inc)
+	if err != nil {
+		return RestoreResult{}, err
+	}
 	defer x.close()
 	for _, ix := range chain {
 		if err := e.applySnapshot(ctx, ix, ids, x, p); err != nil {
@@ -217,7 +222,7 @@ func (e *Engine) applyChain(ctx context.Context, chain []index, ids []age.Identi
 		}
 	}
 	last := chain[len(chain)-1]
-	res, err := e.applyMetadata(ctx, last, ids, root, inc)
+	res, err := e.checkTree(ctx, last, ids, top, inc)
 	if err != nil {
 		return RestoreResult{}, e.classify(ctx, last, err)
 	}
@@ -388,7 +393,6 @@ func checkManifestEnds(mr *manifestReader, ix index) error {
 // step: the i-th archive entry is the i-th stored manifest entry, and the
 // deletions between them are applied as they come.
 func (e *Engine) applySnapshot(ctx context.Context, ix index, ids []age.Identity, x *extractor, p *progressCounter) error {
-	root := x.root
 	mName := manifestObject(ix.Schedule, ix.ID)
 	mHash, mPlain, mClose, err := e.openEncrypted(ctx, mName, ids, nil)
 	if err != nil {
@@ -415,10 +419,9 @@ func (e *Engine) applySnapshot(ctx context.Context, ix index, ids []age.Identity
 				if err := x.drain(); err != nil {
 					return nil, err
 				}
-				if err := removeBelow(root, string(m.Path)); err != nil {
+				if err := x.removeDeleted(string(m.Path)); err != nil {
 					return nil, err
 				}
-				x.forgetDirs() // the deleted path may be a cached directory
 				continue
 			}
 			if m.Stored {
@@ -445,7 +448,7 @@ func (e *Engine) applySnapshot(ctx context.Context, ix index, ids []age.Identity
 		if name != string(m.Path) {
 			return fmt.Errorf("%w: archive %s entry %q does not match manifest entry %q", ErrCorrupt, aName, name, m.Path)
 		}
-		if !filepath.IsLocal(name) {
+		if !insideTree(name) {
 			return fmt.Errorf("%w: archive %s entry %q is not a relative path", ErrCorrupt, aName, name)
 		}
 		if err := x.extract(tr, hdr, m); err != nil {
@@ -470,120 +473,88 @@ func (e *Engine) applySnapshot(ctx context.Context, ix index, ids []age.Identity
 	return mHash.finish(mName, ix.ManifestSHA256, ix.ManifestBytes)
 }
 
-// removeBelow deletes name unless one of its parents is no longer a real
+// insideTree reports whether an archive name stays below the restore
+// directory by its letters alone: relative and without a ".." component,
+// so that opening it component by component never climbs out.
+func insideTree(name string) bool {
+	return filepath.IsLocal(name) && !strings.HasSuffix(name, "/..") && !strings.Contains(name, "/../")
+}
+
+// removeDeleted deletes name unless one of its parents is no longer a real
 // directory (then name is already gone, and following a symlink would
-// delete something else).
-func removeBelow(root *os.Root, name string) error {
-	if !filepath.IsLocal(name) {
+// delete something else). The writers are drained.
+func (x *extractor) removeDeleted(name string) error {
+	if !insideTree(name) {
 		return fmt.Errorf("%w: deletion of %q outside the tree", ErrCorrupt, name)
 	}
-	parts := strings.Split(name, "/")
-	for i := 1; i < len(parts); i++ {
-		// A parent that is gone or no directory means the path is already gone.
-		if fi, err := root.Lstat(strings.Join(parts[:i], "/")); err != nil || !fi.IsDir() {
-			return nil //nolint:nilerr // nothing to delete is success
-		}
+	dir, base := splitName(name)
+	d, err := x.dirs.enter(dir, false)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
+		return nil // a parent is gone, no directory, or a symlink, which is not followed
 	}
-	if err := root.RemoveAll(name); err != nil {
+	if err != nil {
 		return fmt.Errorf("restore: remove deleted %s: %w", name, err)
+	}
+	// The stack now ends at name's parent, so no open level is removed.
+	if err := removeAllAt(d.fd, base); err != nil {
+		return fmt.Errorf("restore: %w", &fs.PathError{Op: "remove deleted", Path: name, Err: err})
 	}
 	return nil
 }
 
-// extractor writes archive entries under root. Files left out by the
+// extractor writes archive entries below top. Files left out by the
 // include filter that other paths hard-link to are kept in a stash beside
-// root, so an included link to an excluded first path still restores.
-// dirCache keeps the directory of the previous entry open as an *os.Root.
-// Entries arrive in walk order, so consecutive ones share a directory, and an
-// operation on a base name in an open directory costs one system call
-// instead of one per path component (os.Root resolves every component
-// itself so that nothing escapes the target).
-type dirCache struct {
-	root *os.Root
-	name string
-	sub  *dirRef
-}
-
-// dirRef is an open directory shared with the extractor's file writers; it
-// is closed when the last user releases it.
-type dirRef struct {
-	r    *os.Root
-	refs atomic.Int32
-}
-
-// hold adds a user; d may be nil (the top directory, which is never closed
-// while files are written).
-func (d *dirRef) hold() *dirRef {
-	if d != nil {
-		d.refs.Add(1)
-	}
-	return d
-}
-
-func (d *dirRef) release() {
-	if d != nil && d.refs.Add(-1) == 0 {
-		_ = d.r.Close() // a directory opened for reading
-	}
-}
-
-// split returns the open directory of name and name's base within it.
-func (c *dirCache) split(name string) (*os.Root, string, error) {
-	d, base, _, err := c.splitRef(name)
-	return d, base, err
-}
-
-// splitRef is split that also returns the cache's reference to the
-// directory (nil for the top directory), for hold.
-func (c *dirCache) splitRef(name string) (*os.Root, string, *dirRef, error) {
-	dir, base := path.Split(name)
-	dir = strings.TrimSuffix(dir, "/")
-	if dir == "" {
-		return c.root, base, nil, nil
-	}
-	if c.sub != nil && c.name == dir {
-		return c.sub.r, base, c.sub, nil
-	}
-	c.close()
-	sub, err := c.root.OpenRoot(dir)
-	if err != nil {
-		return nil, "", nil, err
-	}
-	c.sub, c.name = &dirRef{r: sub}, dir
-	c.sub.refs.Store(1)
-	return sub, base, c.sub, nil
-}
-
-func (c *dirCache) close() {
-	if c.sub != nil {
-		c.sub.release()
-		c.sub, c.name = nil, ""
-	}
-}
-
+// the restore directory, so an included link to an excluded first path
+// still restores.
 type extractor struct {
-	dirs     dirCache
-	madeDir  string // the last directory ensured to exist
-	root     *os.Root
+	dir      string // the restore directory
+	dirs     dirStack
 	inc      includeFilter
 	buf      []byte
 	hash     hash.Hash
 	stashDir string
 	stash    map[string]string // archive name -> file in stashDir
 	writers  *fileWriters      // started with the first regular file
+
+	// A new file is owned by the effective user and group, unless the
+	// restore directory is setgid (it inherits that from its parent, and
+	// passes it to every directory created below it): then only root's
+	// chown makes the group right.
+	asRoot     bool
+	uid, gid   int
+	inheritGID bool
 }
 
-// forgetDirs drops what the extractor remembers about directories, after a
-// directory was removed.
-func (x *extractor) forgetDirs() {
-	x.dirs.close()
-	x.madeDir = ""
+func newExtractor(top *dirRef, dir string, inc includeFilter) (*extractor, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(top.fd, &st); err != nil {
+		return nil, fmt.Errorf("restore: %w", &fs.PathError{Op: "stat", Path: dir, Err: err})
+	}
+	return &extractor{
+		dir: dir, dirs: dirStack{top: top}, inc: inc, buf: make([]byte, 256<<10), hash: sha256.New(),
+		asRoot: os.Geteuid() == 0, uid: os.Geteuid(), gid: os.Getegid(), inheritGID: st.Mode&unix.S_ISGID != 0,
+	}, nil
+}
+
+// chown says whether an entry restored by this process needs a chown to
+// get m's owner. Only root can give files away; without root they keep
+// the restoring user's, as before.
+func (x *extractor) chown(m *manifestEntry) bool {
+	return x.asRoot && (x.inheritGID || m.UID != x.uid || m.GID != x.gid)
+}
+
+func (x *extractor) fileMeta(m *manifestEntry) fileMeta {
+	return fileMeta{uid: m.UID, gid: m.GID, mode: m.Mode, mtimeNS: m.MtimeNS, chown: x.chown(m)}
 }
 
 func (x *extractor) close() {
 	if x.writers != nil {
 		x.writers.stop() // nothing may write into the tree once it is removed
+		for _, j := range x.writers.takeConflicts() {
+			j.dir.release()
+		}
 	}
-	x.dirs.close()
+	x.dirs.reset()
 	if x.stashDir != "" {
 		_ = os.RemoveAll(x.stashDir) // scratch copies only
 	}
@@ -602,76 +573,163 @@ func (x *extractor) extract(tr *tar.Reader, hdr *tar.Header, m *manifestEntry) e
 			return err
 		}
 	}
-	root := x.root
-	if dir := path.Dir(name); dir != "." && dir != x.madeDir {
-		if err := root.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("restore: create %s: %w", dir, err)
-		}
-		x.madeDir = dir
-	}
 	if x.writers.pending(name) {
 		if err := x.drain(); err != nil { // an archive naming a path twice
 			return err
 		}
 	}
-	d, base, ref, err := x.dirs.splitRef(name)
+	dir, base := splitName(name)
+	d, err := x.dirs.enter(dir, true)
 	if err != nil {
-		return fmt.Errorf("restore: open the directory of %s: %w", name, err)
+		return fmt.Errorf("restore %s: %w", name, err)
 	}
-	if fi, err := d.Lstat(base); err == nil {
-		if fi.IsDir() && hdr.Typeflag == tar.TypeDir {
-			return nil // a directory that is still a directory: only metadata changes
-		}
-		// Removing may change what queued files' paths resolve to.
-		if err := x.drain(); err != nil {
-			return err
-		}
-		if fi.IsDir() {
-			x.forgetDirs() // it may be a cached directory
-		}
-		if err := root.RemoveAll(name); err != nil {
-			return fmt.Errorf("restore: replace %s: %w", name, err)
-		}
-	}
+	// Held while the entry is written: draining may close the stack's
+	// levels (see drain).
+	d.hold()
+	defer d.release()
 	switch hdr.Typeflag {
 	case tar.TypeDir:
-		if err := d.Mkdir(base, 0o700); err != nil {
-			return fmt.Errorf("restore: %w", err)
-		}
+		return x.mkdir(d, base, name)
 	case tar.TypeSymlink:
-		if err := d.Symlink(hdr.Linkname, base); err != nil {
-			return fmt.Errorf("restore: %w", err)
-		}
+		return x.symlink(d, base, name, hdr.Linkname, m)
 	case tar.TypeLink:
-		if x.writers.pending(hdr.Linkname) {
-			if err := x.drain(); err != nil { // the target must be written first
-				return err
-			}
-		}
-		if stashed, ok := x.stash[hdr.Linkname]; ok && !x.inc.match(hdr.Linkname) {
-			if err := os.Link(stashed, filepath.Join(root.Name(), name)); err != nil {
-				return fmt.Errorf("restore hard link %s: %w", name, err)
-			}
-			return nil
-		}
-		if err := root.Link(hdr.Linkname, name); err != nil {
-			return fmt.Errorf("restore hard link %s to %s: %w", name, hdr.Linkname, err)
-		}
+		return x.link(d, base, name, hdr.Linkname)
 	case tar.TypeReg:
-		return x.queueFile(tr, hdr, m, ref, base)
-	default:
-		return fmt.Errorf("%w: archive entry %q has unexpected type %q", ErrCorrupt, name, hdr.Typeflag)
+		return x.queueFile(tr, hdr, m, d, base)
+	}
+	return fmt.Errorf("%w: archive entry %q has unexpected type %q", ErrCorrupt, name, hdr.Typeflag)
+}
+
+// Entries are created first and the name checked only when it is taken:
+// the restore goes into a fresh directory, so a name is taken only in a
+// chain (a later snapshot storing a path again) or when an archive names
+// a path twice.
+
+// mkdir creates directory base in d. Its mode, owner and mtime are set by
+// checkTree, after its children.
+func (x *extractor) mkdir(d *dirRef, base, name string) error {
+	err := mkdirAt(d.fd, base)
+	if errors.Is(err, unix.EEXIST) {
+		var st unix.Stat_t
+		if lstatAt(d.fd, base, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			return nil // a directory that is still a directory: only metadata changes
+		}
+		if err := x.clear(d, base, name); err != nil {
+			return err
+		}
+		err = mkdirAt(d.fd, base)
+	}
+	if err != nil {
+		return fmt.Errorf("restore: %w", &fs.PathError{Op: "mkdir", Path: name, Err: err})
+	}
+	return nil
+}
+
+// symlink creates symlink base in d and sets its owner and mtime right
+// away, through its name with AT_SYMLINK_NOFOLLOW.
+func (x *extractor) symlink(d *dirRef, base, name, target string, m *manifestEntry) error {
+	err := ignoringEINTR(func() error { return unix.Symlinkat(target, d.fd, base) })
+	if errors.Is(err, unix.EEXIST) {
+		if err := x.clear(d, base, name); err != nil {
+			return err
+		}
+		err = ignoringEINTR(func() error { return unix.Symlinkat(target, d.fd, base) })
+	}
+	if err != nil {
+		return fmt.Errorf("restore: %w", &os.LinkError{Op: "symlink", Old: target, New: name, Err: err})
+	}
+	if x.chown(m) {
+		if err := ignoringEINTR(func() error { return unix.Fchownat(d.fd, base, m.UID, m.GID, unix.AT_SYMLINK_NOFOLLOW) }); err != nil {
+			return fmt.Errorf("restore: %w", &fs.PathError{Op: "lchown", Path: name, Err: err})
+		}
+	}
+	ts := mtimeSpec(m.MtimeNS)
+	if err := ignoringEINTR(func() error { return unix.UtimesNanoAt(d.fd, base, ts[:], unix.AT_SYMLINK_NOFOLLOW) }); err != nil {
+		return fmt.Errorf("restore: %w", &fs.PathError{Op: "chtimes", Path: name, Err: err})
+	}
+	return nil
+}
+
+// link creates hard link base in d to the earlier entry target. linkat
+// without AT_SYMLINK_FOLLOW links a symlink itself, never what it points
+// to, and target's directory is opened component by component like any.
+func (x *extractor) link(d *dirRef, base, name, target string) error {
+	if x.writers.pending(target) {
+		if err := x.drain(); err != nil { // the target must be written first
+			return err
+		}
+	}
+	if stashed, ok := x.stash[target]; ok && !x.inc.match(target) {
+		return x.linkAt(unix.AT_FDCWD, stashed, d, base, name, stashed)
+	}
+	if !insideTree(target) {
+		return fmt.Errorf("%w: hard link %q to %q outside the tree", ErrCorrupt, name, target)
+	}
+	tdir, tbase := splitName(target)
+	td, err := x.dirs.lookup(tdir)
+	if err != nil {
+		return fmt.Errorf("restore hard link %s to %s: %w", name, target, err)
+	}
+	defer td.release()
+	return x.linkAt(td.fd, tbase, d, base, name, target)
+}
+
+func (x *extractor) linkAt(olddir int, oldbase string, d *dirRef, base, name, target string) error {
+	err := ignoringEINTR(func() error { return unix.Linkat(olddir, oldbase, d.fd, base, 0) })
+	if errors.Is(err, unix.EEXIST) {
+		if err := x.clear(d, base, name); err != nil {
+			return err
+		}
+		err = ignoringEINTR(func() error { return unix.Linkat(olddir, oldbase, d.fd, base, 0) })
+	}
+	if err != nil {
+		return fmt.Errorf("restore hard link %s: %w", name, &os.LinkError{Op: "link", Old: target, New: name, Err: err})
+	}
+	return nil
+}
+
+// clear removes what takes base in d, to make room for entry name. It
+// drains the writers first: a queued file may be below it.
+func (x *extractor) clear(d *dirRef, base, name string) error {
+	if err := x.drain(); err != nil {
+		return err
+	}
+	if err := removeAllAt(d.fd, base); err != nil {
+		return fmt.Errorf("restore: %w", &fs.PathError{Op: "replace", Path: name, Err: err})
 	}
 	return nil
 }
 
 // drain waits until every queued file is written and returns the first
-// error writing one.
+// error writing one. Files whose name a writer found taken by a directory
+// are written here, after removing it: that needs idle writers.
 func (x *extractor) drain() error {
 	if x.writers == nil {
 		return nil
 	}
-	return x.writers.drain()
+	err := x.writers.drain()
+	for _, j := range x.writers.takeConflicts() {
+		if err == nil {
+			err = x.replaceDir(j)
+		}
+		j.dir.release()
+		x.writers.done(j.name)
+	}
+	return err
+}
+
+// replaceDir writes the small file of j where a directory is.
+func (x *extractor) replaceDir(j fileJob) error {
+	// The stack may hold the directory or one below it (in an archive out
+	// of walk order); it reopens what it needs.
+	x.dirs.reset()
+	if err := removeAllAt(j.dir.fd, j.base); err != nil {
+		return fmt.Errorf("restore: %w", &fs.PathError{Op: "replace", Path: j.name, Err: err})
+	}
+	if err := writeNewFile(j.dir.fd, j.base, j.name, j.data, &j.meta); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	return nil
 }
 
 // queueFile reads a regular file's content into buffers, checks it against
@@ -679,10 +737,10 @@ func (x *extractor) drain() error {
 // writing files is mostly kernel time, which several goroutines overlap.
 // A small file is created by a writer; a larger one is created here and
 // written in chunks at their offsets. d is the open directory of the file
-// (nil: the top directory) and base its name there.
+// and base its name there.
 func (x *extractor) queueFile(tr *tar.Reader, hdr *tar.Header, m *manifestEntry, d *dirRef, base string) error {
 	if x.writers == nil {
-		x.writers = newFileWriters(x.root)
+		x.writers = newFileWriters()
 	}
 	w := x.writers
 	name := string(m.Path)
@@ -700,18 +758,20 @@ func (x *extractor) queueFile(tr *tar.Reader, hdr *tar.Header, m *manifestEntry,
 			w.free <- buf
 			return err
 		}
-		w.queue(fileJob{dir: d.hold(), base: base, name: name, data: buf[:n]})
+		w.queue(fileJob{dir: d.hold(), base: base, name: name, data: buf[:n], meta: x.fileMeta(m)})
 		return nil
 	}
-	dir := w.root
-	if d != nil {
-		dir = d.r
+	fd, err := createAt(d.fd, base)
+	if errors.Is(err, unix.EEXIST) {
+		if err := x.clear(d, base, name); err != nil {
+			return err
+		}
+		fd, err = createAt(d.fd, base)
 	}
-	f, err := dir.OpenFile(base, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return fmt.Errorf("restore: %w", err)
+		return fmt.Errorf("restore: %w", &fs.PathError{Op: "create", Path: name, Err: err})
 	}
-	sf := w.open(f, name)
+	sf := w.open(fd, name, x.fileMeta(m))
 	defer sf.release(w)
 	var off int64
 	for off < hdr.Size {
@@ -745,22 +805,25 @@ const (
 	fileWriterBuffers = 8 // so at most 8 MiB of content is held
 )
 
-// fileJob is a small file to create and write, or a chunk of a larger
-// file opened already.
+// fileJob is a small file to create, write and finish, or a chunk of a
+// larger file opened already.
 type fileJob struct {
 	file *sharedFile // nil: create base in dir
-	dir  *dirRef     // nil: the top directory
+	dir  *dirRef
 	base string
 	name string
 	data []byte
 	off  int64
+	meta fileMeta
 }
 
 // sharedFile is a file being written by several chunk jobs; the last one
-// to release it closes it.
+// to release it sets its metadata (after the last write, so the mtime
+// stays) and closes it.
 type sharedFile struct {
-	f    *os.File
+	fd   int
 	name string
+	meta fileMeta
 	refs atomic.Int32
 }
 
@@ -770,34 +833,42 @@ func (s *sharedFile) hold() *sharedFile {
 }
 
 func (s *sharedFile) release(w *fileWriters) {
-	if s.refs.Add(-1) == 0 {
-		if err := s.f.Close(); err != nil {
-			w.fail(fmt.Errorf("restore %s: %w", s.name, err))
-		}
-		w.done(s.name)
+	if s.refs.Add(-1) != 0 {
+		return
 	}
+	var err error
+	if !w.bad.Load() {
+		err = s.meta.apply(s.fd, s.name)
+	}
+	if cerr := unix.Close(s.fd); cerr != nil && err == nil {
+		err = &fs.PathError{Op: "close", Path: s.name, Err: cerr}
+	}
+	if err != nil {
+		w.fail(fmt.Errorf("restore: %w", err))
+	}
+	w.done(s.name)
 }
 
-// fileWriters create, write and close files on a few goroutines. The
-// names of files not yet written and closed are remembered, so that an
-// entry that needs one of them (a hard link to it, or the same name again)
-// can wait for it.
+// fileWriters create, write, finish and close files on a few goroutines.
+// The names of files not yet written and closed are remembered, so that
+// an entry that needs one of them (a hard link to it, or the same name
+// again) can wait for it.
 type fileWriters struct {
-	root  *os.Root
 	jobs  chan fileJob
 	free  chan []byte
 	wg    sync.WaitGroup // queued jobs
 	procs sync.WaitGroup // goroutines
 
-	mu    sync.Mutex
-	names map[string]struct{} // queued, not yet written
-	err   error
-	bad   atomic.Bool
+	mu        sync.Mutex
+	names     map[string]struct{} // queued, not yet written
+	conflicts []fileJob           // small files whose name a directory takes
+	err       error
+	bad       atomic.Bool
 }
 
-func newFileWriters(root *os.Root) *fileWriters {
+func newFileWriters() *fileWriters {
 	w := &fileWriters{
-		root: root, jobs: make(chan fileJob, fileWriterBuffers),
+		jobs: make(chan fileJob, fileWriterBuffers),
 		free: make(chan []byte, fileWriterBuffers), names: map[string]struct{}{},
 	}
 	for range fileWriterBuffers {
@@ -811,54 +882,68 @@ func newFileWriters(root *os.Root) *fileWriters {
 
 func (w *fileWriters) run() {
 	for j := range w.jobs {
+		buf := j.data[:cap(j.data)]
+		conflict := false
 		if !w.bad.Load() {
-			if err := w.write(j); err != nil {
+			var err error
+			if conflict, err = w.write(&j); err != nil {
 				w.fail(err)
 			}
 		}
-		if j.file != nil {
+		switch {
+		case j.file != nil:
 			j.file.release(w)
-		} else {
+		case conflict:
+			// Still pending and holding its directory, until drain.
+			j.data = bytes.Clone(j.data) // buf goes back to the pool
+			w.mu.Lock()
+			w.conflicts = append(w.conflicts, j)
+			w.mu.Unlock()
+		default:
 			j.dir.release()
 			w.done(j.name)
 		}
-		w.free <- j.data[:cap(j.data)]
+		w.free <- buf
 		w.wg.Done()
 	}
 }
 
-func (w *fileWriters) write(j fileJob) error {
+// write does one job. A small file whose name is taken replaces a file or
+// symlink there: nothing else queued can need that (a hard link to this
+// name, or the name again, waits while it is pending). A directory there
+// is a conflict for the extractor, which removes it once the writers are
+// idle, since queued files may be below it.
+func (w *fileWriters) write(j *fileJob) (conflict bool, err error) {
 	if j.file != nil {
-		if _, err := j.file.f.WriteAt(j.data, j.off); err != nil {
-			return fmt.Errorf("restore %s: %w", j.name, err)
+		if err := writeFull(j.file.fd, j.data, j.off); err != nil {
+			return false, fmt.Errorf("restore: %w", &fs.PathError{Op: "write", Path: j.name, Err: err})
 		}
-		return nil
+		return false, nil
 	}
-	d := w.root
-	if j.dir != nil {
-		d = j.dir.r
+	err = writeNewFile(j.dir.fd, j.base, j.name, j.data, &j.meta)
+	if errors.Is(err, unix.EEXIST) {
+		switch uerr := unlinkAt(j.dir.fd, j.base, 0); {
+		case errors.Is(uerr, unix.EISDIR):
+			return true, nil
+		case uerr != nil && !errors.Is(uerr, unix.ENOENT):
+			err = &fs.PathError{Op: "replace", Path: j.name, Err: uerr}
+		default:
+			err = writeNewFile(j.dir.fd, j.base, j.name, j.data, &j.meta)
+		}
 	}
-	f, err := d.OpenFile(j.base, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return fmt.Errorf("restore: %w", err)
+		return false, fmt.Errorf("restore: %w", err)
 	}
-	_, err = f.Write(j.data)
-	if cerr := f.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("restore %s: %w", j.name, err)
-	}
-	return nil
+	return false, nil
 }
 
 // open registers a file that chunk jobs will write; the caller holds one
 // reference.
-func (w *fileWriters) open(f *os.File, name string) *sharedFile {
+func (w *fileWriters) open(fd int, name string, meta fileMeta) *sharedFile {
 	w.mu.Lock()
 	w.names[name] = struct{}{}
 	w.mu.Unlock()
-	s := &sharedFile{f: f, name: name}
+	s := &sharedFile{fd: fd, name: name, meta: meta}
 	s.refs.Store(1)
 	return s
 }
@@ -916,6 +1001,16 @@ func (w *fileWriters) drain() error {
 	return w.failed()
 }
 
+// takeConflicts returns the jobs left for the extractor; call it with the
+// writers idle.
+func (w *fileWriters) takeConflicts() []fileJob {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	c := w.conflicts
+	w.conflicts = nil
+	return c
+}
+
 // stop waits for the queued jobs and ends the goroutines.
 func (w *fileWriters) stop() {
 	close(w.jobs)
@@ -924,7 +1019,7 @@ func (w *fileWriters) stop() {
 
 func (x *extractor) keepForLinks(tr *tar.Reader, m *manifestEntry) error {
 	if x.stashDir == "" {
-		dir, err := os.MkdirTemp(filepath.Dir(x.root.Name()), ".steward-links-*")
+		dir, err := os.MkdirTemp(filepath.Dir(x.dir), ".steward-links-*")
 		if err != nil {
 			return fmt.Errorf("restore: %w", err)
 		}
@@ -936,7 +1031,23 @@ func (x *extractor) keepForLinks(tr *tar.Reader, m *manifestEntry) error {
 		return fmt.Errorf("restore: %w", err)
 	}
 	x.stash[string(m.Path)] = file
-	return x.writeFile(f, tr, m)
+	if err := x.writeFile(f, tr, m); err != nil {
+		return err
+	}
+	// The copy is the inode the links restore, so it gets the entry's
+	// owner, mode and mtime like any restored file, in the same order.
+	if x.chown(m) {
+		if err := os.Lchown(file, m.UID, m.GID); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+	}
+	if err := os.Chmod(file, fileMode(m.Mode)); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	if err := os.Chtimes(file, m.mtime(), m.mtime()); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	return nil
 }
 
 // writeFile copies the entry's content into f and checks it against the
@@ -956,78 +1067,92 @@ func (x *extractor) writeFile(f *os.File, tr *tar.Reader, m *manifestEntry) erro
 	return nil
 }
 
-// applyMetadata walks the final manifest: it checks that every entry is
-// there with the right type and size, then sets owners (as root), modes
-// and mtimes; directories last, so creating their children cannot disturb
-// their mtimes. Entries go in batches to a few goroutines, which overlap
-// the system calls; directories' modes and mtimes are set here at the end,
-// children before parents.
-func (e *Engine) applyMetadata(ctx context.Context, last index, ids []age.Identity, root *os.Root, inc includeFilter) (RestoreResult, error) {
+// checkTree walks the final manifest: every entry must be there with the
+// right type, and files with the right size. Files and symlinks got their
+// owner, mode and mtime when written, so here these are only compared and
+// fixed where they differ (an entry from the stash, or anything a chain
+// left otherwise): one lstat per entry, through an open parent directory.
+// Entries go in batches to a few goroutines, which overlap the system
+// calls. Directories get their owners, modes and mtimes at the end,
+// children before parents, since creating a child changes a directory's
+// mtime.
+func (e *Engine) checkTree(ctx context.Context, last index, ids []age.Identity, top *dirRef, inc includeFilter) (RestoreResult, error) {
 	var res RestoreResult
-	type dirMeta struct {
-		name  string
-		mode  uint32
-		mtime time.Time
-	}
-	var dirs []dirMeta
-	mw := newMetaWriters(root, os.Geteuid() == 0)
-	batch := make([]manifestEntry, 0, metaBatch)
+	var dirs []*dirMeta
+	asRoot := os.Geteuid() == 0
+	tc := newTreeCheckers(top, asRoot)
+	batch := <-tc.free
 	err := e.readManifest(ctx, last, ids, func(m *manifestEntry) error {
 		name := string(m.Path)
 		if m.Deleted || !inc.match(name) {
 			return nil
 		}
+		item := checkItem{m: *m}
 		switch m.Type {
 		case typeDir:
-			dirs = append(dirs, dirMeta{name, m.Mode, m.mtime()})
+			item.dir = &dirMeta{name: name, uid: m.UID, gid: m.GID, mode: m.Mode, mtimeNS: m.MtimeNS}
+			dirs = append(dirs, item.dir)
 		case typeSymlink:
 			res.Files++
 		default:
 			res.Files++
 			res.Bytes += m.Size
 		}
-		batch = append(batch, *m)
-		if len(batch) == metaBatch {
-			if err := mw.queue(batch); err != nil {
+		batch = append(batch, item)
+		if len(batch) == checkBatch {
+			if err := tc.queue(batch); err != nil {
 				return err
 			}
-			batch = <-mw.free
+			batch = <-tc.free
 		}
 		return nil
 	})
 	if err == nil && len(batch) > 0 {
-		err = mw.queue(batch)
+		err = tc.queue(batch)
 	}
-	if werr := mw.stop(); err == nil {
+	if werr := tc.stop(); err == nil {
 		err = werr
+	}
+	if err == nil {
+		err = setDirMeta(top, dirs, asRoot)
 	}
 	if err != nil {
 		return RestoreResult{}, err
-	}
-	for i := len(dirs) - 1; i >= 0; i-- {
-		d := dirs[i]
-		if err := root.Chmod(d.name, fileMode(d.mode)); err != nil {
-			return RestoreResult{}, fmt.Errorf("restore: %w", err)
-		}
-		if err := root.Chtimes(d.name, d.mtime, d.mtime); err != nil {
-			return RestoreResult{}, fmt.Errorf("restore: %w", err)
-		}
 	}
 	return res, nil
 }
 
 const (
-	metaBatch   = 256 // consecutive entries, which mostly share directories
-	metaWorkers = 4
+	checkBatch   = 256 // consecutive entries, which mostly share directories
+	checkWorkers = 4
 )
 
-// metaWriters check restored entries and set their owners, modes and
-// mtimes (directories: owners only) on a few goroutines.
-type metaWriters struct {
-	root   *os.Root
+// checkItem is a manifest entry to check; dir is where the check records
+// a directory's state for setDirMeta.
+type checkItem struct {
+	m   manifestEntry
+	dir *dirMeta
+}
+
+// dirMeta is a directory's metadata in the manifest and as found (once
+// its children were created, so that stays as it is until set).
+type dirMeta struct {
+	name             string
+	uid, gid         int
+	mode             uint32
+	mtimeNS          int64
+	haveUID, haveGID uint32
+	haveMode         uint32
+	haveMtimeNS      int64
+}
+
+// treeCheckers check entries on a few goroutines, each keeping its own
+// directories open.
+type treeCheckers struct {
+	top    *dirRef
 	asRoot bool
-	jobs   chan []manifestEntry
-	free   chan []manifestEntry
+	jobs   chan []checkItem
+	free   chan []checkItem
 	procs  sync.WaitGroup
 
 	mu  sync.Mutex
@@ -1035,12 +1160,12 @@ type metaWriters struct {
 	bad atomic.Bool
 }
 
-func newMetaWriters(root *os.Root, asRoot bool) *metaWriters {
-	w := &metaWriters{root: root, asRoot: asRoot, jobs: make(chan []manifestEntry, metaWorkers), free: make(chan []manifestEntry, 2*metaWorkers+1)}
-	for range 2 * metaWorkers {
-		w.free <- make([]manifestEntry, 0, metaBatch)
+func newTreeCheckers(top *dirRef, asRoot bool) *treeCheckers {
+	w := &treeCheckers{top: top, asRoot: asRoot, jobs: make(chan []checkItem, checkWorkers), free: make(chan []checkItem, 2*checkWorkers+1)}
+	for range 2 * checkWorkers {
+		w.free <- make([]checkItem, 0, checkBatch)
 	}
-	for range metaWorkers {
+	for range checkWorkers {
 		w.procs.Go(w.run)
 	}
 	return w
@@ -1048,7 +1173,7 @@ func newMetaWriters(root *os.Root, asRoot bool) *metaWriters {
 
 // queue hands a batch to the goroutines, or returns the first error one
 // of them met.
-func (w *metaWriters) queue(batch []manifestEntry) error {
+func (w *treeCheckers) queue(batch []checkItem) error {
 	if err := w.failed(); err != nil {
 		return err
 	}
@@ -1056,15 +1181,15 @@ func (w *metaWriters) queue(batch []manifestEntry) error {
 	return nil
 }
 
-func (w *metaWriters) run() {
-	cache := dirCache{root: w.root}
-	defer cache.close()
+func (w *treeCheckers) run() {
+	dirs := dirStack{top: w.top}
+	defer dirs.reset()
 	for batch := range w.jobs {
 		for i := range batch {
 			if w.bad.Load() {
 				break
 			}
-			if err := w.apply(&cache, &batch[i]); err != nil {
+			if err := w.check(&dirs, &batch[i]); err != nil {
 				w.mu.Lock()
 				if w.err == nil {
 					w.err = err
@@ -1077,7 +1202,7 @@ func (w *metaWriters) run() {
 	}
 }
 
-func (w *metaWriters) failed() error {
+func (w *treeCheckers) failed() error {
 	if !w.bad.Load() {
 		return nil
 	}
@@ -1087,47 +1212,83 @@ func (w *metaWriters) failed() error {
 }
 
 // stop waits for the queued batches and returns the first error.
-func (w *metaWriters) stop() error {
+func (w *treeCheckers) stop() error {
 	close(w.jobs)
 	w.procs.Wait()
 	return w.failed()
 }
 
-func (w *metaWriters) apply(cache *dirCache, m *manifestEntry) error {
+func (w *treeCheckers) check(dirs *dirStack, it *checkItem) error {
+	m := &it.m
 	name := string(m.Path)
-	d, base, err := cache.split(name)
+	dir, base := splitName(name)
+	d, err := dirs.enter(dir, false)
 	if err != nil {
 		return fmt.Errorf("%w: the directory of %s is missing after restore: %w", ErrCorrupt, name, err)
 	}
-	fi, err := d.Lstat(base)
-	if err != nil {
-		return fmt.Errorf("%w: %s missing after restore: %w", ErrCorrupt, name, err)
+	var st unix.Stat_t
+	if err := lstatAt(d.fd, base, &st); err != nil {
+		return fmt.Errorf("%w: %s missing after restore: %w", ErrCorrupt, name, &fs.PathError{Op: "lstat", Path: name, Err: err})
 	}
 	want := map[string]fs.FileMode{typeFile: 0, typeDir: fs.ModeDir, typeSymlink: fs.ModeSymlink}[m.Type]
-	if fi.Mode().Type() != want || (m.Type == typeFile && fi.Size() != m.Size) {
-		return fmt.Errorf("%w: %s restored as %v (%d bytes), manifest says %s (%d bytes)", ErrCorrupt, name, fi.Mode().Type(), fi.Size(), m.Type, m.Size)
+	if got := fileType(st.Mode); got != want || (m.Type == typeFile && st.Size != m.Size) {
+		return fmt.Errorf("%w: %s restored as %v (%d bytes), manifest says %s (%d bytes)", ErrCorrupt, name, got, st.Size, m.Type, m.Size)
 	}
-	if w.asRoot {
-		if err := d.Lchown(base, m.UID, m.GID); err != nil {
+	if it.dir != nil {
+		it.dir.haveUID, it.dir.haveGID, it.dir.haveMode, it.dir.haveMtimeNS = st.Uid, st.Gid, st.Mode, st.Mtim.Nano()
+		return nil
+	}
+	chowned := false
+	if w.asRoot && (int(st.Uid) != m.UID || int(st.Gid) != m.GID) {
+		if err := ignoringEINTR(func() error { return unix.Fchownat(d.fd, base, m.UID, m.GID, unix.AT_SYMLINK_NOFOLLOW) }); err != nil {
+			return fmt.Errorf("restore: %w", &fs.PathError{Op: "lchown", Path: name, Err: err})
+		}
+		chowned = true
+	}
+	// Chmod after chown, which clears setuid and setgid; symlinks have no mode.
+	if m.Type == typeFile && (chowned || st.Mode&0o7777 != m.Mode&0o7777) {
+		if err := chmodNoFollow(d.fd, base, m.Mode&0o7777); err != nil {
+			return fmt.Errorf("restore: %w", &fs.PathError{Op: "chmod", Path: name, Err: err})
+		}
+	}
+	if st.Mtim.Nano() != m.MtimeNS {
+		ts := mtimeSpec(m.MtimeNS)
+		if err := ignoringEINTR(func() error { return unix.UtimesNanoAt(d.fd, base, ts[:], unix.AT_SYMLINK_NOFOLLOW) }); err != nil {
+			return fmt.Errorf("restore: %w", &fs.PathError{Op: "chtimes", Path: name, Err: err})
+		}
+	}
+	return nil
+}
+
+// setDirMeta sets the directories' owners, modes and mtimes where they
+// differ from the manifest, children before parents (the manifest in
+// reverse walk order), each through its own descriptor. A directory is
+// opened through its parent, which is changed only after it, so a mode
+// without search permission is set last.
+func setDirMeta(top *dirRef, dirs []*dirMeta, asRoot bool) error {
+	s := dirStack{top: top}
+	defer s.reset()
+	for i := len(dirs) - 1; i >= 0; i-- {
+		m := dirs[i]
+		d, err := s.enter(m.name, false)
+		if err != nil {
 			return fmt.Errorf("restore: %w", err)
 		}
-	}
-	switch m.Type {
-	case typeDir:
-		return nil
-	case typeSymlink:
-		ts := []unix.Timespec{unix.NsecToTimespec(m.MtimeNS), unix.NsecToTimespec(m.MtimeNS)}
-		if err := unix.UtimesNanoAt(unix.AT_FDCWD, filepath.Join(w.root.Name(), name), ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return fmt.Errorf("restore: set mtime of %s: %w", name, err)
+		op, err := "", error(nil)
+		chowned := false
+		if asRoot && (int(m.haveUID) != m.uid || int(m.haveGID) != m.gid) {
+			op, err, chowned = "chown", unix.Fchown(d.fd, m.uid, m.gid), true
 		}
-		return nil
-	}
-	// Chmod after chown: chown clears setuid and setgid bits.
-	if err := d.Chmod(base, fileMode(m.Mode)); err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
-	if err := d.Chtimes(base, m.mtime(), m.mtime()); err != nil {
-		return fmt.Errorf("restore: %w", err)
+		if err == nil && (chowned || m.haveMode&0o7777 != m.mode&0o7777) {
+			op, err = "chmod", unix.Fchmod(d.fd, m.mode&0o7777)
+		}
+		if err == nil && m.haveMtimeNS != m.mtimeNS {
+			ts := mtimeSpec(m.mtimeNS)
+			op, err = "chtimes", futimens(d.fd, &ts)
+		}
+		if err != nil {
+			return fmt.Errorf("restore: %w", &fs.PathError{Op: op, Path: m.name, Err: err})
+		}
 	}
 	return nil
 }
