@@ -452,7 +452,8 @@ func (r *snapshotRun) openManifest(recipients []age.Recipient) error {
 	}
 	// Concurrency 2 compresses on a second goroutine while the walk goes on.
 	r.manZ, err = zstd.NewWriter(&cacheTee{w: r.manAge, cache: r.cacheFile},
-		zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(2), zstd.WithWindowSize(1<<20))
+		zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(2), zstd.WithWindowSize(1<<20),
+		zstd.WithEncoderCRC(false)) // covered by the manifest's SHA-256, as the archive's
 	if err != nil {
 		return fmt.Errorf("compress manifest: %w", err)
 	}

@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -296,8 +295,14 @@ func (h *hashingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// finish reads to the end and compares the digest with want.
-func (h *hashingReader) finish(name, want string, size int64) error {
+// finish reads the plaintext and then the ciphertext to the end and
+// compares the ciphertext's digest with want. The plaintext goes first: the
+// decompressor reads ahead on a goroutine of its own, and is done with h
+// only once it has returned io.EOF.
+func (h *hashingReader) finish(plain io.Reader, name, want string, size int64) error {
+	if _, err := io.Copy(io.Discard, plain); err != nil {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
 	if _, err := io.Copy(io.Discard, h); err != nil {
 		return fmt.Errorf("read %s: %w", name, err)
 	}
@@ -343,7 +348,7 @@ func (e *Engine) openEncrypted(ctx context.Context, name string, ids []age.Ident
 		_ = rc.Close()
 		return nil, nil, nil, fmt.Errorf("decrypt %s: %w", name, err)
 	}
-	dec, err := zstd.NewReader(plain, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+	dec, err := zstd.NewReader(plain, zstd.WithDecoderConcurrency(2), zstd.WithDecoderLowmem(true))
 	if err != nil {
 		_ = rc.Close()
 		return nil, nil, nil, fmt.Errorf("decompress %s: %w", name, err)
@@ -376,7 +381,7 @@ func (e *Engine) readManifest(ctx context.Context, ix index, ids []age.Identity,
 	if err := checkManifestEnds(mr, ix); err != nil {
 		return err
 	}
-	return hr.finish(name, ix.ManifestSHA256, ix.ManifestBytes)
+	return hr.finish(plain, name, ix.ManifestSHA256, ix.ManifestBytes)
 }
 
 func checkManifestEnds(mr *manifestReader, ix index) error {
@@ -407,7 +412,7 @@ func (e *Engine) applySnapshot(ctx context.Context, ix index, ids []age.Identity
 		return err
 	}
 	defer aClose()
-	tr := tar.NewReader(aPlain)
+	tr := newTarReader(aPlain)
 
 	nextStored := func() (*manifestEntry, error) {
 		for {
@@ -430,7 +435,7 @@ func (e *Engine) applySnapshot(ctx context.Context, ix index, ids []age.Identity
 		}
 	}
 	for {
-		hdr, err := tr.Next()
+		hdr, err := tr.next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -444,7 +449,7 @@ func (e *Engine) applySnapshot(ctx context.Context, ix index, ids []age.Identity
 		if err != nil {
 			return err
 		}
-		name := strings.TrimSuffix(hdr.Name, "/")
+		name := strings.TrimSuffix(hdr.name, "/")
 		if name != string(m.Path) {
 			return fmt.Errorf("%w: archive %s entry %q does not match manifest entry %q", ErrCorrupt, aName, name, m.Path)
 		}
@@ -467,10 +472,10 @@ func (e *Engine) applySnapshot(ctx context.Context, ix index, ids []age.Identity
 	if err := checkManifestEnds(mr, ix); err != nil {
 		return err
 	}
-	if err := aHash.finish(aName, ix.ArchiveSHA256, ix.ArchiveBytes); err != nil {
+	if err := aHash.finish(aPlain, aName, ix.ArchiveSHA256, ix.ArchiveBytes); err != nil {
 		return err
 	}
-	return mHash.finish(mName, ix.ManifestSHA256, ix.ManifestBytes)
+	return mHash.finish(mPlain, mName, ix.ManifestSHA256, ix.ManifestBytes)
 }
 
 // insideTree reports whether an archive name stays below the restore
@@ -560,10 +565,10 @@ func (x *extractor) close() {
 	}
 }
 
-func (x *extractor) extract(tr *tar.Reader, hdr *tar.Header, m *manifestEntry) error {
+func (x *extractor) extract(tr *tarReader, hdr *tarHeader, m *manifestEntry) error {
 	name := string(m.Path)
 	if !x.inc.match(name) {
-		if hdr.Typeflag == tar.TypeReg && m.Nlink > 1 {
+		if hdr.typeflag == tarReg && m.Nlink > 1 {
 			return x.keepForLinks(tr, m)
 		}
 		return nil
@@ -587,17 +592,17 @@ func (x *extractor) extract(tr *tar.Reader, hdr *tar.Header, m *manifestEntry) e
 	// levels (see drain).
 	d.hold()
 	defer d.release()
-	switch hdr.Typeflag {
-	case tar.TypeDir:
+	switch hdr.typeflag {
+	case tarDir:
 		return x.mkdir(d, base, name)
-	case tar.TypeSymlink:
-		return x.symlink(d, base, name, hdr.Linkname, m)
-	case tar.TypeLink:
-		return x.link(d, base, name, hdr.Linkname)
-	case tar.TypeReg:
+	case tarSymlink:
+		return x.symlink(d, base, name, hdr.linkname, m)
+	case tarLink:
+		return x.link(d, base, name, hdr.linkname)
+	case tarReg:
 		return x.queueFile(tr, hdr, m, d, base)
 	}
-	return fmt.Errorf("%w: archive entry %q has unexpected type %q", ErrCorrupt, name, hdr.Typeflag)
+	return fmt.Errorf("%w: archive entry %q has unexpected type %q", ErrCorrupt, name, hdr.typeflag)
 }
 
 // Entries are created first and the name checked only when it is taken:
@@ -738,16 +743,16 @@ func (x *extractor) replaceDir(j fileJob) error {
 // A small file is created by a writer; a larger one is created here and
 // written in chunks at their offsets. d is the open directory of the file
 // and base its name there.
-func (x *extractor) queueFile(tr *tar.Reader, hdr *tar.Header, m *manifestEntry, d *dirRef, base string) error {
+func (x *extractor) queueFile(tr *tarReader, hdr *tarHeader, m *manifestEntry, d *dirRef, base string) error {
 	if x.writers == nil {
 		x.writers = newFileWriters()
 	}
 	w := x.writers
 	name := string(m.Path)
 	x.hash.Reset()
-	if hdr.Size <= writeChunk {
+	if hdr.size <= writeChunk {
 		buf := <-w.free
-		n, err := io.ReadFull(tr, buf[:hdr.Size])
+		n, err := io.ReadFull(tr, buf[:hdr.size])
 		x.hash.Write(buf[:n])
 		if err != nil {
 			err = fmt.Errorf("restore %s: %w", m.Path, err)
@@ -774,12 +779,12 @@ func (x *extractor) queueFile(tr *tar.Reader, hdr *tar.Header, m *manifestEntry,
 	sf := w.open(fd, name, x.fileMeta(m))
 	defer sf.release(w)
 	var off int64
-	for off < hdr.Size {
+	for off < hdr.size {
 		if err := w.failed(); err != nil {
 			return err
 		}
 		buf := <-w.free
-		n, err := io.ReadFull(tr, buf[:min(hdr.Size-off, int64(len(buf)))])
+		n, err := io.ReadFull(tr, buf[:min(hdr.size-off, int64(len(buf)))])
 		x.hash.Write(buf[:n])
 		if err != nil {
 			w.free <- buf
@@ -1017,7 +1022,7 @@ func (w *fileWriters) stop() {
 	w.procs.Wait()
 }
 
-func (x *extractor) keepForLinks(tr *tar.Reader, m *manifestEntry) error {
+func (x *extractor) keepForLinks(tr *tarReader, m *manifestEntry) error {
 	if x.stashDir == "" {
 		dir, err := os.MkdirTemp(filepath.Dir(x.dir), ".steward-links-*")
 		if err != nil {
@@ -1052,7 +1057,7 @@ func (x *extractor) keepForLinks(tr *tar.Reader, m *manifestEntry) error {
 
 // writeFile copies the entry's content into f and checks it against the
 // manifest.
-func (x *extractor) writeFile(f *os.File, tr *tar.Reader, m *manifestEntry) error {
+func (x *extractor) writeFile(f *os.File, tr *tarReader, m *manifestEntry) error {
 	x.hash.Reset()
 	n, err := io.CopyBuffer(io.MultiWriter(f, x.hash), tr, x.buf)
 	if cerr := f.Close(); err == nil && cerr != nil {

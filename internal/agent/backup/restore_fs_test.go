@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -133,11 +132,11 @@ func TestExtract_hostileArchive(t *testing.T) {
 	}{
 		{"file below a symlink", testEntry{name: "d/out/evil", content: "written outside?"}},
 		{"large file below a symlink", testEntry{name: "d/out/big", content: strings.Repeat("x", writeChunk+1)}},
-		{"directory below a symlink", testEntry{name: "d/out/newdir", typ: tar.TypeDir}},
-		{"symlink below a symlink", testEntry{name: "d/out/link", typ: tar.TypeSymlink, link: "/etc"}},
-		{"hard link to a file below a symlink", testEntry{name: "d/stolen", typ: tar.TypeLink, link: "d/out/secret"}},
-		{"hard link below a symlink", testEntry{name: "d/out/linked", typ: tar.TypeLink, link: "d/mine"}},
-		{"hard link climbing out", testEntry{name: "d/up", typ: tar.TypeLink, link: "d/../../secret"}},
+		{"directory below a symlink", testEntry{name: "d/out/newdir", typ: tarDir}},
+		{"symlink below a symlink", testEntry{name: "d/out/link", typ: tarSymlink, link: "/etc"}},
+		{"hard link to a file below a symlink", testEntry{name: "d/stolen", typ: tarLink, link: "d/out/secret"}},
+		{"hard link below a symlink", testEntry{name: "d/out/linked", typ: tarLink, link: "d/mine"}},
+		{"hard link climbing out", testEntry{name: "d/up", typ: tarLink, link: "d/../../secret"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -147,8 +146,8 @@ func TestExtract_hostileArchive(t *testing.T) {
 			must(t, err)
 			defer x.close()
 			for _, en := range []testEntry{
-				{name: "d", typ: tar.TypeDir},
-				{name: "d/out", typ: tar.TypeSymlink, link: outside},
+				{name: "d", typ: tarDir},
+				{name: "d/out", typ: tarSymlink, link: outside},
 				{name: "d/mine", content: "restored"},
 			} {
 				must(t, extractTestEntry(x, en))
@@ -164,7 +163,7 @@ func TestExtract_hostileArchive(t *testing.T) {
 			if err != nil || len(got) != 1 || got[0].Name() != "secret" {
 				t.Errorf("outside directory now holds %v (%v)", got, err)
 			}
-			if _, err := os.Lstat(filepath.Join(sub, tt.entry.name)); err == nil && tt.entry.typ == tar.TypeLink {
+			if _, err := os.Lstat(filepath.Join(sub, tt.entry.name)); err == nil && tt.entry.typ == tarLink {
 				t.Errorf("hard link %s exists", tt.entry.name)
 			}
 		})
@@ -182,15 +181,15 @@ func TestExtract_sameNameTwice(t *testing.T) {
 	for _, en := range []testEntry{
 		{name: "f", content: "first"},
 		{name: "f", content: "second"},
-		{name: "d", typ: tar.TypeDir},
+		{name: "d", typ: tarDir},
 		{name: "d/child", content: "gone with d"},
 		{name: "d", content: "a file now"},
-		{name: "l", typ: tar.TypeSymlink, link: "f"},
+		{name: "l", typ: tarSymlink, link: "f"},
 		{name: "l", content: "no longer a link"},
 		{name: "big", content: "small first"},
 		{name: "big", content: strings.Repeat("b", writeChunk+1)},
 		{name: "h", content: "to be replaced by a link"},
-		{name: "h", typ: tar.TypeLink, link: "f"},
+		{name: "h", typ: tarLink, link: "f"},
 	} {
 		must(t, extractTestEntry(x, en))
 	}
@@ -226,27 +225,27 @@ func openTestDir(t *testing.T, dir string) *dirRef {
 func extractTestEntry(x *extractor, en testEntry) error {
 	typ := en.typ
 	if typ == 0 {
-		typ = tar.TypeReg
+		typ = tarReg
 	}
-	hdr := &tar.Header{Typeflag: typ, Name: en.name, Linkname: en.link, Mode: 0o644, Size: int64(len(en.content))}
+	hdr := &tarHeader{typeflag: typ, name: en.name, linkname: en.link, mode: 0o644, size: int64(len(en.content))}
 	m := &manifestEntry{Path: rawPath(en.name), Type: typeFile, Mode: 0o644, UID: os.Geteuid(), GID: os.Getegid()}
 	switch typ {
-	case tar.TypeDir:
-		m.Type, m.Mode, hdr.Mode = typeDir, 0o755, 0o755
-	case tar.TypeSymlink:
+	case tarDir:
+		m.Type, m.Mode, hdr.mode = typeDir, 0o755, 0o755
+	case tarSymlink:
 		m.Type = typeSymlink
-	case tar.TypeReg:
+	case tarReg:
 		sum := sha256.Sum256([]byte(en.content))
-		m.SHA256, m.Size = hex.EncodeToString(sum[:]), hdr.Size
+		m.SHA256, m.Size = hex.EncodeToString(sum[:]), hdr.size
 	default:
-		hdr.Size = 0
+		hdr.size = 0
 	}
 	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	if err := tw.WriteHeader(hdr); err != nil {
+	tw := newTarWriter(&b)
+	if err := tw.writeHeader(hdr); err != nil {
 		return err
 	}
-	if typ == tar.TypeReg {
+	if typ == tarReg {
 		if _, err := io.WriteString(tw, en.content); err != nil {
 			return err
 		}
@@ -254,8 +253,9 @@ func extractTestEntry(x *extractor, en testEntry) error {
 	if err := tw.Close(); err != nil {
 		return err
 	}
-	tr := tar.NewReader(&b)
-	if _, err := tr.Next(); err != nil {
+	tr := newTarReader(&b)
+	hdr, err := tr.next()
+	if err != nil {
 		return err
 	}
 	if !insideTree(en.name) {
