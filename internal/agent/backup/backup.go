@@ -272,11 +272,15 @@ func (r *snapshotRun) partialNote(format string, args ...any) {
 // cleanup releases everything; after a successful publish there is nothing
 // left to abort, so it only closes.
 func (r *snapshotRun) cleanup() {
+	// The writers go first: they write into the uploads and read-backs.
 	if r.aw != nil {
 		r.aw.abort() // first: it writes to zw
 	}
 	if r.zw != nil && !r.archDone {
 		_ = r.zw.Close() // stops the encoder goroutines; the upload is aborted below
+	}
+	if r.manZ != nil {
+		_ = r.manZ.Close() // idempotent; the upload is aborted below
 	}
 	for _, c := range []*hashCounter{r.archHash, r.manHash} {
 		if c != nil {
@@ -294,9 +298,6 @@ func (r *snapshotRun) cleanup() {
 	}
 	if r.prevFile != nil {
 		_ = r.prevFile.Close()
-	}
-	if r.manZ != nil {
-		_ = r.manZ.Close() // idempotent; the upload is aborted above
 	}
 	for _, f := range append(r.dumpSpools, r.cacheFile) {
 		if f != nil {
@@ -944,10 +945,10 @@ func (r *snapshotRun) publish(key []byte) (Snapshot, error) {
 		return Snapshot{}, err
 	}
 	// Published only if what the destination holds is what was written.
-	if err := r.archHash.rb.check(archiveObject(r.cfg.Name, r.id), ix.ArchiveSHA256, ix.ArchiveBytes); err != nil {
+	if err := r.archHash.rb.check(archiveObject(r.cfg.Name, r.id), ix.ArchiveBytes); err != nil {
 		return Snapshot{}, err
 	}
-	if err := r.manHash.rb.check(manifestObject(r.cfg.Name, r.id), ix.ManifestSHA256, ix.ManifestBytes); err != nil {
+	if err := r.manHash.rb.check(manifestObject(r.cfg.Name, r.id), ix.ManifestBytes); err != nil {
 		return Snapshot{}, err
 	}
 	if err := r.archive.Commit(); err != nil {
@@ -1024,7 +1025,7 @@ func (c *hashCounter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.h.Write(p[:n])
 	c.n += int64(n)
-	c.rb.advance(n)
+	c.rb.wrote(p[:n])
 	if err != nil {
 		return n, &writeError{err}
 	}
