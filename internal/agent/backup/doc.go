@@ -10,8 +10,9 @@
 //	tar (PAX) → zstd (level 3, GOMAXPROCS workers) → age (X25519 recipients) → destination
 //
 // hashing the encrypted bytes on the way, while a second goroutine reads
-// them back from the destination and hashes what it reads. The snapshot is
-// published only when both digests agree, for the archive and the manifest. Nothing is held in memory but
+// them back from the destination and compares them byte for byte with what
+// was written. The snapshot is published only when archive and manifest
+// both read back exactly. Nothing is held in memory but
 // buffers: dump output is spooled to a file in the state directory because a
 // tar header needs the size first. Regular files, directories, symlinks and
 // hard links (a later path with the same device and inode becomes a tar
