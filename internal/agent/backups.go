@@ -23,6 +23,7 @@ import (
 
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/backup"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
+	"github.com/stewardhq/terraform-provider-steward/internal/atomicfile"
 	"github.com/stewardhq/terraform-provider-steward/internal/client"
 	"github.com/stewardhq/terraform-provider-steward/internal/cron"
 )
@@ -66,7 +67,7 @@ func writeRunStatus(p Paths, name string, st backupRunStatus) error {
 	if err := os.MkdirAll(p.backupStateDir(), 0o700); err != nil {
 		return err
 	}
-	return WriteFileAtomic(p.backupStatus(name), append(b, '\n'), 0o600)
+	return atomicfile.Write(p.backupStatus(name), append(b, '\n'), 0o600)
 }
 
 // LoadBackupSchedule reads one schedule's configuration.

@@ -12,6 +12,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/stewardhq/terraform-provider-steward/internal/atomicfile"
 )
 
 // DefaultListen is where the daemon serves /healthz unless told otherwise:
@@ -146,7 +148,7 @@ func (d *daemon) beat(stopped bool) error {
 	}
 	data, err := json.Marshal(h)
 	if err == nil {
-		err = WriteFileAtomic(d.cfg.Paths.Heartbeat(), append(data, '\n'), 0o644)
+		err = atomicfile.Write(d.cfg.Paths.Heartbeat(), append(data, '\n'), 0o644)
 	}
 	if err != nil {
 		err = fmt.Errorf("write heartbeat %s: %w", d.cfg.Paths.Heartbeat(), err)

@@ -10,7 +10,7 @@
 //
 // Every host path hangs off Paths, and PathsUnder takes the root, so tests
 // run against a fixture tree in a temporary directory (the node_exporter way
-// with /proc). Files the agent manages are written with WriteFileAtomic.
+// with /proc). Files the agent manages are written with atomicfile.Write.
 //
 // Version is set at build time:
 //

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/audit"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
+	"github.com/stewardhq/terraform-provider-steward/internal/atomicfile"
 )
 
 // ServiceName is the systemd unit the agent daemon runs as.
@@ -99,7 +100,7 @@ func Install(ctx context.Context, deps Deps, op api.Operator, params api.Install
 			}
 			// The configuration that went with the previous binary, for rollback.
 			if old, err := os.ReadFile(p.agentConfig()); err == nil {
-				if err := WriteFileAtomic(p.agentConfig()+".previous", old, 0o600); err != nil {
+				if err := atomicfile.Write(p.agentConfig()+".previous", old, 0o600); err != nil {
 					return res, err
 				}
 			}
@@ -180,7 +181,7 @@ func handleRollback(ctx context.Context, deps Deps, req api.Request) (any, error
 		return nil, err
 	}
 	if old, err := os.ReadFile(p.agentConfig() + ".previous"); err == nil {
-		if err := WriteFileAtomic(p.agentConfig(), old, 0o600); err != nil {
+		if err := atomicfile.Write(p.agentConfig(), old, 0o600); err != nil {
 			return nil, err
 		}
 	}
@@ -236,7 +237,7 @@ func swapLink(target, link string) error {
 	if err := os.Rename(tmp, link); err != nil {
 		return fmt.Errorf("link %s -> %s: %w", link, target, err)
 	}
-	return syncDir(filepath.Dir(link))
+	return atomicfile.SyncDir(filepath.Dir(link))
 }
 
 // writeIfChanged writes data atomically unless the file already holds it. It
@@ -253,7 +254,7 @@ func writeIfChanged(path string, data []byte, mode os.FileMode) (bool, string, e
 	if err == nil {
 		before = digest(old)
 	}
-	return true, before, WriteFileAtomic(path, data, mode)
+	return true, before, atomicfile.Write(path, data, mode)
 }
 
 func digest(b []byte) string {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/stewardhq/terraform-provider-steward/internal/atomicfile"
 )
 
 // Destination is where snapshots are stored. Names are slash-separated and
@@ -59,7 +61,8 @@ type Dir struct {
 
 var _ Destination = Dir{}
 
-const tempPrefix = ".tmp-"
+// tempPrefix starts the names of uploads and state files being written.
+const tempPrefix = atomicfile.TempPrefix
 
 func (d Dir) full(name string) (string, error) {
 	clean := filepath.Clean(filepath.FromSlash(name))
@@ -131,7 +134,7 @@ func (u *dirUpload) Commit() (err error) {
 		return fmt.Errorf("rename %s to %s: %w", u.f.Name(), u.final, err)
 	}
 	u.done = true
-	return syncDir(filepath.Dir(u.final))
+	return atomicfile.SyncDir(filepath.Dir(u.final))
 }
 
 func (u *dirUpload) Abort() error {
@@ -196,7 +199,7 @@ func (d Dir) Remove(_ context.Context, name string) error {
 		}
 		return fmt.Errorf("remove %s: %w", full, err)
 	}
-	return syncDir(filepath.Dir(full))
+	return atomicfile.SyncDir(filepath.Dir(full))
 }
 
 const lockName = ".lock"
@@ -239,16 +242,4 @@ func (d Dir) Lock(ctx context.Context, schedule string) (func() error, error) {
 		}
 		return nil
 	}, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open directory %s: %w", dir, err)
-	}
-	defer func() { _ = d.Close() }() // read-only handle, used only to fsync
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
 }

@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/stewardhq/terraform-provider-steward/internal/atomicfile"
 )
 
 // Snapshot kinds.
@@ -120,35 +122,14 @@ func (e *Engine) writeRecord(schedule, id string, rec localRecord) error {
 	return writeFileAtomic(e.recordFile(schedule, id), append(b, '\n'))
 }
 
-// writeFileAtomic writes a 0600 file via temp, fsync, rename.
-func writeFileAtomic(file string, data []byte) (err error) {
+// writeFileAtomic writes a 0600 file via temp, fsync, rename, creating its
+// directory.
+func writeFileAtomic(file string, data []byte) error {
 	dir := filepath.Dir(file)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create directory %s: %w", dir, err)
 	}
-	tmp, err := os.CreateTemp(dir, tempPrefix+filepath.Base(file)+"-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", file, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), file); err != nil {
-		return fmt.Errorf("rename %s: %w", tmp.Name(), err)
-	}
-	return syncDir(dir)
+	return atomicfile.Write(file, data, 0o600)
 }
 
 // readIndexes returns the authenticated indexes of schedule, oldest first,

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"time"
+
+	"github.com/stewardhq/terraform-provider-steward/internal/atomicfile"
 )
 
 // Object names in the destination, all under "<schedule>/".
@@ -140,7 +142,7 @@ func loadIndexKey(stateDir string) ([]byte, error) {
 		} else if err != nil {
 			return nil, fmt.Errorf("create index key %s: %w", file, err)
 		}
-		if err := syncDir(stateDir); err != nil {
+		if err := atomicfile.SyncDir(stateDir); err != nil {
 			return nil, err
 		}
 		return key, nil

@@ -1,6 +1,6 @@
 //go:build unix
 
-package agent
+package atomicfile
 
 import (
 	"os"
@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-func TestWriteFileAtomic(t *testing.T) {
+func TestWrite(t *testing.T) {
 	// Not parallel: it sets the process umask.
 	old := syscall.Umask(0o077)
 	defer syscall.Umask(old)
@@ -33,8 +33,8 @@ func TestWriteFileAtomic(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := WriteFileAtomic(path, []byte(tt.data), tt.mode); err != nil {
-				t.Fatalf("WriteFileAtomic: %v", err)
+			if err := Write(path, []byte(tt.data), tt.mode); err != nil {
+				t.Fatalf("Write: %v", err)
 			}
 			got, err := os.ReadFile(path)
 			if err != nil {
@@ -61,10 +61,10 @@ func TestWriteFileAtomic(t *testing.T) {
 	}
 }
 
-func TestWriteFileAtomic_missingDirectory(t *testing.T) {
+func TestWrite_missingDirectory(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "absent", "object.json")
-	if err := WriteFileAtomic(path, []byte("x"), 0o600); err == nil {
+	if err := Write(path, []byte("x"), 0o600); err == nil {
 		t.Fatal("want an error for a missing directory")
 	}
 }

@@ -1,4 +1,7 @@
-package agent
+// Package atomicfile replaces files so that a reader, or the host after a
+// crash, sees the old content or the new one, never a mix. The agent and the
+// backup engine both keep their state this way.
+package atomicfile
 
 import (
 	"fmt"
@@ -6,17 +9,20 @@ import (
 	"path/filepath"
 )
 
-// WriteFileAtomic replaces path with data so that a reader, or the host after a
-// crash, sees either the old content or the new one, never a mix. It writes a
-// temporary file in the same directory (created 0600, so the content is never
-// readable by others on the way), sets mode, syncs it, renames it over path and
-// syncs the directory so the rename itself is durable. The directory must exist.
-func WriteFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
+// TempPrefix starts the names of temporary files: ".tmp-<base>-<random>".
+// One left by a crash is found by it.
+const TempPrefix = ".tmp-"
+
+// Write replaces path with data. It writes a temporary file in the same
+// directory (created 0600, so the content is never readable by others on
+// the way), sets mode, syncs it, renames it over path and syncs the
+// directory so the rename itself is durable. The directory must exist.
+func Write(path string, data []byte, mode os.FileMode) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
 	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	tmp, err := os.CreateTemp(dir, TempPrefix+base+"-*")
 	if err != nil {
 		return fmt.Errorf("write %s: create temporary file: %w", path, err)
 	}
@@ -42,14 +48,15 @@ func WriteFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("rename %s to %s: %w", tmp.Name(), path, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := SyncDir(dir); err != nil {
 		// The new content is in place; only its durability across a crash is in doubt.
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }
 
-func syncDir(dir string) error {
+// SyncDir fsyncs a directory, making renames and creations in it durable.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("open directory %s: %w", dir, err)
