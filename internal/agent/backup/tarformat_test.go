@@ -215,3 +215,29 @@ func FuzzTarReader(f *testing.F) {
 		t.Fatal("more entries than the input can hold")
 	})
 }
+
+// A file over 8 GiB does not fit ustar's size field; its size travels in a
+// pax record, which both readers take.
+func TestTarWriter_sizeBeyondUSTAR(t *testing.T) {
+	t.Parallel()
+	const size = 10 << 30
+	var b bytes.Buffer
+	tw := newTarWriter(&b)
+	must(t, tw.writeHeader(&tarHeader{typeflag: tarReg, name: "var/lib/big.img", size: size, mode: 0o600, mtimeNS: 1e18}))
+	if !bytes.Contains(b.Bytes(), []byte(" size=10737418240\n")) {
+		t.Fatalf("no pax size record in %q", b.Bytes())
+	}
+	hdr, err := tar.NewReader(bytes.NewReader(b.Bytes())).Next()
+	must(t, err)
+	if hdr.Size != size {
+		t.Errorf("archive/tar reads size %d, want %d", hdr.Size, size)
+	}
+	own, err := newTarReader(bytes.NewReader(b.Bytes())).next()
+	must(t, err)
+	if own.size != size {
+		t.Errorf("tarReader reads size %d, want %d", own.size, size)
+	}
+	if err := tw.Close(); err == nil {
+		t.Error("Close before the content was written succeeded")
+	}
+}
