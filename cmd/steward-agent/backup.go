@@ -129,7 +129,11 @@ func (c *cli) backup(ctx context.Context, args []string) int {
 		if *dryRun {
 			verb = "would restore"
 		}
-		fmt.Fprintf(c.stdout, "%s %d files (%d bytes) into %s\n", verb, res.Files, res.Bytes, *target)
+		files := "files"
+		if res.Files == 1 {
+			files = "file"
+		}
+		fmt.Fprintf(c.stdout, "%s %d %s (%d bytes) into %s\n", verb, res.Files, files, res.Bytes, *target)
 		return exitOK
 	default:
 		fmt.Fprintf(c.stderr, "steward-agent backup: unknown command %q\n\n%s", sub, backupUsage)

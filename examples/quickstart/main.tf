@@ -1,5 +1,5 @@
-# Quickstart: deploy the Steward agent to every host of the local test fleet
-# and read their facts.
+# Quickstart: deploy the Steward agent to every host of the local test fleet,
+# read their facts, and back up /etc of the first host.
 # `make demo` boots the fleet and runs this; the fleet description gives the
 # addresses, the login key and each host's public key to pin.
 terraform {
@@ -8,6 +8,11 @@ terraform {
       source = "stewardhq/steward"
     }
   }
+}
+
+variable "backup_recipient" {
+  description = "age public key the backups are encrypted to; whoever holds its private key can restore (run.sh makes one)."
+  type        = string
 }
 
 variable "fleet_file" {
@@ -45,6 +50,35 @@ data "steward_host_facts" "fleet" {
     host     = each.value.address
     host_key = each.value.host_key
   }
+}
+
+# /etc of h1, into a directory on h1 itself, encrypted to backup_recipient:
+# the host can write its backups but not read them. One backup runs during
+# the apply; then the agent runs one every night.
+resource "steward_backup_schedule" "etc" {
+  host          = steward_host.fleet["h1"].host_connection
+  name          = "etc"
+  paths         = ["/etc"]
+  destination   = "/var/backups/steward"
+  recipients    = [var.backup_recipient]
+  schedule      = "@daily"
+  keep_daily    = 7
+  stale_after   = "36h"
+  run_on_create = true
+}
+
+# The catalog reads the host directly, not through steward_host.fleet, so a
+# pending change to another host does not defer it.
+data "steward_backups" "etc" {
+  host = {
+    host     = local.hosts["h1"].address
+    host_key = local.hosts["h1"].host_key
+  }
+  schedule = steward_backup_schedule.etc.name
+}
+
+output "backups" {
+  value = [for s in data.steward_backups.etc.snapshots : "${s.id}: ${s.kind}, ${s.files} files, ${s.bytes} bytes encrypted, verified ${s.verified}"]
 }
 
 output "facts" {
