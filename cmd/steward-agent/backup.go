@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -57,7 +58,10 @@ func (c *cli) backup(ctx context.Context, args []string) int {
 	if err != nil {
 		return c.fail("backup "+sub, err)
 	}
-	eng, closeEng, err := agent.OpenBackupEngine(ctx, c.paths, cfg, c.log)
+	// A person at a terminal gets the result on stdout; the log adds only
+	// warnings (files left out, notes) and errors.
+	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	eng, closeEng, err := agent.OpenBackupEngine(ctx, c.paths, cfg, log)
 	if err != nil {
 		return c.fail("backup "+sub, err)
 	}
@@ -76,7 +80,7 @@ func (c *cli) backup(ctx context.Context, args []string) int {
 	}
 	switch sub {
 	case "run":
-		res, err := agent.RunBackup(ctx, agent.Deps{Paths: c.paths, Logger: c.log}, cfg, api.Operator{LocalUser: os.Getenv("USER")})
+		res, err := agent.RunBackup(ctx, agent.Deps{Paths: c.paths, Logger: log}, cfg, api.Operator{LocalUser: os.Getenv("USER")})
 		if err != nil {
 			return c.fail("backup run", err)
 		}
