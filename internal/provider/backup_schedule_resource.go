@@ -6,8 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"path"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -98,12 +99,8 @@ var (
 				return fmt.Errorf("%q is not absolute", s)
 			case strings.ContainsAny(s, "\n\x00"):
 				return fmt.Errorf("%q contains a newline or NUL byte", s)
-			case path.Clean(s) != s && path.Clean(s)+"/" != s:
-				for _, part := range strings.Split(s, "/") {
-					if part == ".." {
-						return fmt.Errorf("%q contains \"..\"", s)
-					}
-				}
+			case slices.Contains(strings.Split(s, "/"), ".."):
+				return fmt.Errorf("%q contains \"..\"", s)
 			}
 			return nil
 		},
@@ -238,9 +235,12 @@ func (r *backupScheduleResource) ModifyPlan(ctx context.Context, req resource.Mo
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	cfg, diags := plan.toAPI(ctx)
-	if diags.HasError() || !plan.known() {
+	if !plan.known() {
 		return // unknown values: the digest is computed at apply
+	}
+	cfg, diags := plan.toAPI(ctx)
+	if diags.HasError() {
+		return
 	}
 	sum := sha256.Sum256(cfg.Render())
 	plan.ConfigSHA256 = types.StringValue(hex.EncodeToString(sum[:]))
@@ -330,8 +330,9 @@ func (r *backupScheduleResource) Read(ctx context.Context, req resource.ReadRequ
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	// One round trip: the status carries the host's identity too.
-	conn, c, diags := r.dial(ctx, &state)
+	// One round trip: the status carries the host's identity too, checked
+	// with checkIdentity.
+	conn, expectedID, diags := r.data.connect(ctx, tfpath.Root("host"), state.Host)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -341,7 +342,7 @@ func (r *backupScheduleResource) Read(ctx context.Context, req resource.ReadRequ
 		resp.Diagnostics.Append(agentDiagnostic("Unable to Read Backup Status", conn, err))
 		return
 	}
-	if resp.Diagnostics.Append(checkIdentity(conn, c, &state, st.HostID)...); resp.Diagnostics.HasError() {
+	if resp.Diagnostics.Append(checkIdentity(conn, expectedID, &state, st.HostID)...); resp.Diagnostics.HasError() {
 		return
 	}
 	state.ID = types.StringValue(st.HostID + "/" + state.Name.ValueString())
@@ -372,8 +373,8 @@ func (r *backupScheduleResource) Delete(ctx context.Context, req resource.Delete
 	}
 }
 
-// ImportState takes "<name>"; the host comes from the configuration's host
-// attribute is not known at import, so the ID is "[user@]host[:port]/<name>".
+// ImportState takes "[user@]host[:port]/<name>": the host attribute is not
+// known at import, so the ID names it too.
 func (r *backupScheduleResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	target, name, ok := strings.Cut(req.ID, "/")
 	if !ok || !scheduleNamePattern.MatchString(name) {
@@ -390,23 +391,11 @@ func (r *backupScheduleResource) ImportState(ctx context.Context, req resource.I
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, tfpath.Root("run_on_create"), false)...)
 }
 
-// dial reaches the schedule's host. The caller checks the host's identity
-// with checkIdentity, from the first answer it gets anyway.
-func (r *backupScheduleResource) dial(ctx context.Context, m *backupScheduleModel) (*client.Conn, connectionModel, diag.Diagnostics) {
-	c, diags := connectionFromObject(ctx, m.Host)
-	if diags.HasError() {
-		return nil, c, diags
-	}
-	conn, d := r.data.connectModel(ctx, tfpath.Root("host"), c)
-	diags.Append(d...)
-	return conn, c, diags
-}
-
 // checkIdentity fails when the host answered as another machine than the
-// connection's host_id or the one in state.
-func checkIdentity(conn *client.Conn, c connectionModel, m *backupScheduleModel, got string) diag.Diagnostics {
+// connection's host_id (expectedID) or the one in state.
+func checkIdentity(conn *client.Conn, expectedID string, m *backupScheduleModel, got string) diag.Diagnostics {
 	var diags diag.Diagnostics
-	for _, want := range []string{c.hostIDOf(), m.HostID.ValueString()} {
+	for _, want := range []string{expectedID, m.HostID.ValueString()} {
 		if want != "" && want != got {
 			diags.Append(hostIDMismatch(tfpath.Root("host"), conn.Address(), want, got))
 			return diags
@@ -417,7 +406,7 @@ func checkIdentity(conn *client.Conn, c connectionModel, m *backupScheduleModel,
 
 // connect reaches the host and proves its identity before a change.
 func (r *backupScheduleResource) connect(ctx context.Context, m *backupScheduleModel) (*client.Conn, string, diag.Diagnostics) {
-	conn, c, diags := r.dial(ctx, m)
+	conn, expectedID, diags := r.data.connect(ctx, tfpath.Root("host"), m.Host)
 	if diags.HasError() {
 		return nil, "", diags
 	}
@@ -426,7 +415,7 @@ func (r *backupScheduleResource) connect(ctx context.Context, m *backupScheduleM
 		diags.Append(connectionDiagnostic(tfpath.Root("host"), err))
 		return nil, "", diags
 	}
-	diags.Append(checkIdentity(conn, c, m, facts.HostID)...)
+	diags.Append(checkIdentity(conn, expectedID, m, facts.HostID)...)
 	return conn, facts.HostID, diags
 }
 
@@ -504,7 +493,7 @@ func (m backupScheduleModel) toAPI(ctx context.Context) (api.BackupSchedule, dia
 	if !m.Dumps.IsNull() && !m.Dumps.IsUnknown() {
 		dumps := map[string][]string{}
 		diags.Append(m.Dumps.ElementsAs(ctx, &dumps, false)...)
-		for _, name := range sortedKeys(dumps) {
+		for _, name := range slices.Sorted(maps.Keys(dumps)) {
 			cfg.Dumps = append(cfg.Dumps, api.BackupDump{Name: name, Command: dumps[name]})
 		}
 	}
@@ -578,9 +567,6 @@ func (m *backupScheduleModel) fromAPI(ctx context.Context, c api.BackupSchedule)
 	v, d := types.MapValueFrom(ctx, types.ListType{ElemType: types.StringType}, dumps)
 	diags.Append(d...)
 	m.Dumps = v
-	if m.RunOnCreate.IsNull() {
-		m.RunOnCreate = types.BoolValue(false)
-	}
 	return diags
 }
 

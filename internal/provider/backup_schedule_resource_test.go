@@ -3,8 +3,6 @@ package provider
 import (
 	"encoding/base64"
 	"fmt"
-	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -186,11 +184,7 @@ func TestAccBackupSchedule_missingPath(t *testing.T) {
 // TestBackupSchedule_invalidConfig: bad schedules fail at plan time, naming
 // the attribute and what it accepts.
 func TestBackupSchedule_invalidConfig(t *testing.T) {
-	if os.Getenv("TF_ACC_TERRAFORM_PATH") == "" {
-		if _, err := exec.LookPath("terraform"); err != nil {
-			t.Skip("needs the terraform binary (make test installs it)")
-		}
-	}
+	requireTerraform(t)
 	id, _ := age.GenerateX25519Identity()
 	good := map[string]string{"name": `"etc"`, "paths": `["/etc"]`, "destination": `"/var/backups"`,
 		"recipients": `[` + hcl(id.Recipient().String()) + `]`, "schedule": `"@daily"`}
@@ -211,14 +205,7 @@ func TestBackupSchedule_invalidConfig(t *testing.T) {
 				}
 			}
 			body += fmt.Sprintf("  %s = %s\n", tc.attr, tc.value)
-			resource.UnitTest(t, resource.TestCase{
-				ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
-				Steps: []resource.TestStep{{
-					Config:      providerBlock("") + "resource \"steward_backup_schedule\" \"b\" {\n  host = { host = \"h\", trust_on_first_use = true }\n" + body + "}\n",
-					PlanOnly:    true,
-					ExpectError: regexp.MustCompile(tc.want),
-				}},
-			})
+			expectPlanError(t, providerBlock("")+"resource \"steward_backup_schedule\" \"b\" {\n  host = { host = \"h\", trust_on_first_use = true }\n"+body+"}\n", tc.want)
 		})
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
@@ -57,23 +56,7 @@ func hop(fields map[string]any) hopModel {
 	return h
 }
 
-func hopObjectType() types.ObjectType {
-	attrs := map[string]attr.Type{}
-	for _, f := range connectionFields() {
-		if !f.hop {
-			continue
-		}
-		switch f.kind {
-		case kindInt:
-			attrs[f.name] = types.Int64Type
-		case kindBool:
-			attrs[f.name] = types.BoolType
-		default:
-			attrs[f.name] = types.StringType
-		}
-	}
-	return types.ObjectType{AttrTypes: attrs}
-}
+func hopObjectType() types.ObjectType { return types.ObjectType{AttrTypes: hopAttrTypes()} }
 
 func conn(t *testing.T, h hopModel, sudo *bool, timeout string, bastions ...hopModel) connectionModel {
 	t.Helper()

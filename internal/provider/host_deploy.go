@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -27,8 +28,9 @@ var supportedOS = map[string]string{
 	"rhel": "dnf", "centos": "dnf", "rocky": "dnf", "almalinux": "dnf", "fedora": "dnf", "ol": "dnf",
 }
 
-// preflightProblems lists every reason the host cannot take the agent.
-func preflightProblems(f client.Facts, sudoErr error) []string {
+// preflightProblems lists every reason the host cannot take the agent. binErr
+// is what agentbin.For said for the host's architecture.
+func preflightProblems(f client.Facts, binErr error, sudoErr *client.SudoError) []string {
 	var problems []string
 	if _, ok := supportedOS[f.OSID]; !ok {
 		problems = append(problems, fmt.Sprintf("operating system %q (%s) is not supported: Debian, Ubuntu and RHEL-family hosts are", f.OSID, f.OSName))
@@ -36,8 +38,8 @@ func preflightProblems(f client.Facts, sudoErr error) []string {
 	if f.InitSystem != "systemd" {
 		problems = append(problems, fmt.Sprintf("the init system is %q: the agent runs as a systemd service", f.InitSystem))
 	}
-	if _, err := agentbin.For(f.Architecture); err != nil && !errors.Is(err, agentbin.ErrNotBuilt) {
-		problems = append(problems, err.Error())
+	if binErr != nil && !errors.Is(binErr, agentbin.ErrNotBuilt) {
+		problems = append(problems, binErr.Error())
 	}
 	if f.DiskFreeBytes < minDiskFree {
 		problems = append(problems, fmt.Sprintf("only %d MiB free on /usr/local, at least %d MiB needed", f.DiskFreeBytes>>20, minDiskFree>>20))
@@ -102,19 +104,16 @@ func (r *hostResource) deploy(ctx context.Context, plan, state *hostResourceMode
 		diags.Append(hostIDMismatch(path.Root("host"), conn.Address(), expectedID, facts.HostID))
 		return diags
 	}
-	var sudoProblem error
-	if sudoErr != nil {
-		sudoProblem = sudoErr
-	}
-	if problems := preflightProblems(facts, sudoProblem); len(problems) > 0 {
+	// One decompression of the agent serves the preflight and the upload.
+	bin, binErr := agentbin.For(facts.Architecture)
+	if problems := preflightProblems(facts, binErr, sudoErr); len(problems) > 0 {
 		diags.AddAttributeError(path.Root("host"), "Preflight Failed", fmt.Sprintf(
 			"%s (%s) cannot take the Steward agent:\n\n  - %s\n\nNothing was changed on the host.",
 			conn.Address(), facts.Hostname, strings.Join(problems, "\n  - ")))
 		return diags
 	}
-	bin, err := agentbin.For(facts.Architecture)
-	if err != nil {
-		diags.AddError("Agent Binaries Missing", err.Error())
+	if binErr != nil {
+		diags.AddError("Agent Binaries Missing", binErr.Error())
 		return diags
 	}
 
@@ -131,7 +130,7 @@ func (r *hostResource) deploy(ctx context.Context, plan, state *hostResourceMode
 			diags.AddError("Agent Upload Failed", fmt.Sprintf("Could not create %s on %s: %v", agentLibDir, conn.Address(), err))
 			return diags
 		}
-		err := conn.Upload(ctx, client.File{Path: staged, Mode: 0o755, Owner: "0", Group: "0", Content: strings.NewReader(string(bin.Data))})
+		err := conn.Upload(ctx, client.File{Path: staged, Mode: 0o755, Owner: "0", Group: "0", Content: bytes.NewReader(bin.Data)})
 		if err != nil {
 			diags.AddError("Agent Upload Failed", fmt.Sprintf(
 				"Uploading steward-agent %s to %s failed; the agent that was running (if any) is untouched and keeps running. "+
@@ -200,10 +199,10 @@ func (r *hostResource) deploy(ctx context.Context, plan, state *hostResourceMode
 		diags.Append(connectionDiagnostic(path.Root("host"), err))
 		return diags
 	}
-	setFacts(plan, facts.HostID, facts.Hostname, facts.OSID, facts.OSVersion, facts.Architecture, conn.HostKey())
+	setFacts(plan, facts, conn.HostKey())
 	diags.Append(applyLiveState(ctx, plan, live)...)
 	plan.DeployedAt = types.StringValue(time.Now().UTC().Format(time.RFC3339))
-	diags.Append(setConnection(ctx, plan)...)
+	diags.Append(setConnection(plan)...)
 	return diags
 }
 

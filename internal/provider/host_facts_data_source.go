@@ -2,16 +2,11 @@ package provider
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
-	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/types"
-
-	"github.com/stewardhq/terraform-provider-steward/internal/client"
 )
 
 var _ datasource.DataSourceWithConfigure = (*hostFactsDataSource)(nil)
@@ -128,76 +123,4 @@ func (d *hostFactsDataSource) Read(ctx context.Context, req datasource.ReadReque
 	m.HostKeyFingerprint = types.StringValue(conn.HostKeyFingerprint())
 	m.ClientAddress = types.StringValue(facts.ClientAddress)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
-}
-
-// connect resolves a connection attribute against the provider defaults and
-// returns the pooled connection and the host id the configuration expects.
-func (p *providerData) connect(ctx context.Context, root path.Path, obj types.Object) (*client.Conn, string, diag.Diagnostics) {
-	m, diags := connectionFromObject(ctx, obj)
-	if diags.HasError() {
-		return nil, "", diags
-	}
-	conn, d := p.connectModel(ctx, root, m)
-	diags.Append(d...)
-	return conn, m.hostIDOf(), diags
-}
-
-// connectModel resolves a decoded connection against the provider defaults
-// and returns the pooled connection.
-func (p *providerData) connectModel(ctx context.Context, root path.Path, m connectionModel) (*client.Conn, diag.Diagnostics) {
-	if p == nil {
-		var diags diag.Diagnostics
-		diags.AddError("Provider Not Configured", "The provider was not configured; please report this to the provider developers.")
-		return nil, diags
-	}
-	cfg, diags := resolveConnection(ctx, root, m, p.defaults, p.getenv)
-	if diags.HasError() {
-		return nil, diags
-	}
-	conn, err := p.pool.Get(ctx, cfg)
-	if err != nil {
-		diags.Append(connectionDiagnostic(root, err))
-		return nil, diags
-	}
-	return conn, diags
-}
-
-// connectionDiagnostic turns a client error into a diagnostic a person can act on.
-func connectionDiagnostic(root path.Path, err error) diag.Diagnostic {
-	var mm *client.HostKeyMismatchError
-	var un *client.UnreachableError
-	var ae *client.AuthError
-	var se *client.SudoError
-	switch {
-	case errors.As(err, &mm):
-		return diag.NewAttributeErrorDiagnostic(root.AtName("host_key"), "Host Key Mismatch", fmt.Sprintf(
-			"The host %s presented a key Steward does not trust: %s.\n\n"+
-				"  expected: %s\n  presented: %s\n\n"+
-				"If the host was reinstalled or its keys were rotated on purpose, verify the new fingerprint out of band "+
-				"(for example on the console: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and update the trusted key. "+
-				"Otherwise, someone may be intercepting the connection: do not proceed.",
-			mm.Address, mm.Reason, mm.Expected, mm.Presented))
-	case errors.As(err, &un):
-		return diag.NewAttributeErrorDiagnostic(root.AtName("host"), "Unable to Connect to Host", fmt.Sprintf(
-			"Steward could not open an SSH connection to %s within the timeout of %s (%d attempts). "+
-				"Check that the host is up, that the address and port are right, and that sshd listens there; "+
-				"raise timeout if the host is still booting.\n\nLast error: %v", un.Address, un.Timeout, un.Attempts, un.Err))
-	case errors.As(err, &ae):
-		return diag.NewAttributeErrorDiagnostic(root.AtName("user"), "SSH Authentication Failed", fmt.Sprintf(
-			"%s@%s refused every credential offered (%v). Check the user name, that its authorized_keys holds the key "+
-				"(or that the host trusts the certificate's CA), and the key passphrase.\n\n%v", ae.User, ae.Address, ae.Methods, ae.Err))
-	case errors.As(err, &se):
-		return diag.NewAttributeErrorDiagnostic(root.AtName("sudo"), "Sudo Not Permitted", fmt.Sprintf(
-			"sudo = true, but user %q on %s cannot run commands as root without a password (sudo -n). "+
-				"Give the user a NOPASSWD sudoers rule, connect as root, or set sudo = false.\n\nsudo said: %s", se.User, se.Address, se.Stderr))
-	default:
-		return diag.NewAttributeErrorDiagnostic(root, "Host Command Failed", err.Error())
-	}
-}
-
-func hostIDMismatch(p path.Path, address, want, got string) diag.Diagnostic {
-	return diag.NewAttributeErrorDiagnostic(p, "Host Identity Mismatch", fmt.Sprintf(
-		"%s answers as machine %s, but this configuration manages machine %s. The address may now belong to another "+
-			"host (re-addressed, swapped, or restored from an image). Nothing was changed. Fix the address, or update host_id "+
-			"if the machine really is the one you mean.", address, got, want))
 }

@@ -287,7 +287,6 @@ func TestAccHostFacts_unreachable(t *testing.T) {
 func TestAccHostFacts_linkCut(t *testing.T) {
 	f := testFleet(t, 3)
 	h := f.Hosts[2]
-	fleetScript := filepath.Join("..", "..", "test", "fleet", "fleet.sh")
 	run(t, fleetScript, "link", h.Name, "down")
 	t.Cleanup(func() { run(t, fleetScript, "link", h.Name, "up") })
 	start := time.Now()
@@ -333,11 +332,7 @@ func TestAccHostFacts_hostIDMismatch(t *testing.T) {
 // TestHostFacts_invalidConfig runs terraform's validation on bad configuration:
 // each mistake is reported at plan time, naming the attribute and what it accepts.
 func TestHostFacts_invalidConfig(t *testing.T) {
-	if os.Getenv("TF_ACC_TERRAFORM_PATH") == "" {
-		if _, err := exec.LookPath("terraform"); err != nil {
-			t.Skip("needs the terraform binary (make test installs it)")
-		}
-	}
+	requireTerraform(t)
 	const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBshZnuy5r7RdepkzcgYA/ururEmk1wB2JazcemNx4pw"
 	cases := []struct {
 		name, defaults, host, want string
@@ -352,14 +347,7 @@ func TestHostFacts_invalidConfig(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			resource.UnitTest(t, resource.TestCase{
-				ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
-				Steps: []resource.TestStep{{
-					Config:      factsConfig(tc.defaults, tc.host),
-					PlanOnly:    true,
-					ExpectError: regexp.MustCompile(tc.want),
-				}},
-			})
+			expectPlanError(t, factsConfig(tc.defaults, tc.host), tc.want)
 		})
 	}
 }

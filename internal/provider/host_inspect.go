@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
@@ -28,7 +27,6 @@ type hostState struct {
 	HostID         string
 	Hostname       string
 	AgentPresent   bool   // The current link resolves to an executable.
-	AgentPath      string // Where current points.
 	AgentSHA256    string // Of the file current points to.
 	Health         *api.HealthResult
 	HealthError    string
@@ -53,7 +51,6 @@ const inspectScript = `cur=` + agentCurrent + `
 echo "machine_id=$(cat /etc/machine-id 2>/dev/null)"
 echo "hostname=$(cat /proc/sys/kernel/hostname 2>/dev/null)"
 if [ -x "$cur" ]; then
-  echo "agent_path=$(readlink -f -- "$cur")"
   echo "agent_sha256=$(sha256sum <"$cur" | cut -d' ' -f1)"
   echo "health=$(printf '%s' "$1" | timeout 20 "$cur" rpc 2>&1 | tr '\n' ' ')"
 fi
@@ -111,8 +108,6 @@ func parseHostState(out []byte, packages []string) (hostState, error) {
 			s.HostID = strings.TrimSpace(v)
 		case "hostname":
 			s.Hostname = strings.TrimSpace(v)
-		case "agent_path":
-			s.AgentPath = v
 		case "agent_sha256":
 			s.AgentSHA256 = strings.TrimSpace(v)
 			s.AgentPresent = s.AgentSHA256 != ""
@@ -152,16 +147,4 @@ func parseHostState(out []byte, packages []string) (hostState, error) {
 		return s, fmt.Errorf("the host reported no /etc/machine-id: %q", strings.TrimSpace(string(out)))
 	}
 	return s, nil
-}
-
-// missingPackages returns the wanted packages the host does not have.
-func missingPackages(versions map[string]string, wanted []string) []string {
-	var missing []string
-	for _, p := range wanted {
-		if versions[p] == "" {
-			missing = append(missing, p)
-		}
-	}
-	sort.Strings(missing)
-	return missing
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os/user"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/stewardhq/terraform-provider-steward/internal/agentbin"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
+	"github.com/stewardhq/terraform-provider-steward/internal/client"
 )
 
 var (
@@ -247,7 +249,8 @@ func (r *hostResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRe
 	}
 	versions := map[string]string{}
 	resp.Diagnostics.Append(state.PackageVersions.ElementsAs(ctx, &versions, false)...)
-	if plan.Packages.IsUnknown() || len(missingPackages(versions, wanted)) > 0 || len(versions) != len(wanted) {
+	missing := slices.ContainsFunc(wanted, func(p string) bool { return versions[p] == "" })
+	if plan.Packages.IsUnknown() || missing || len(versions) != len(wanted) {
 		plan.PackageVersions = types.MapUnknown(types.StringType)
 	} else {
 		plan.PackageVersions = state.PackageVersions
@@ -318,23 +321,24 @@ func (r *hostResource) Read(ctx context.Context, req resource.ReadRequest, resp 
 		resp.Diagnostics.Append(hostIDMismatch(path.Root("host"), conn.Address(), expectedID, live.HostID))
 		return
 	}
-	if !live.installed() && !state.HostID.IsNull() {
+	importing := state.HostID.IsNull()
+	if !live.installed() {
+		if importing {
+			resp.Diagnostics.AddError("Host Not Managed by Steward",
+				fmt.Sprintf("%s has no steward-agent installed, so there is nothing to import. Create the resource instead.", conn.Address()))
+			return
+		}
 		// Everything Steward installed is gone: Terraform plans to create it again.
 		resp.State.RemoveResource(ctx)
 		return
 	}
-	if state.HostID.IsNull() { // import: fill what only the host knows
+	if importing { // fill what only the host knows
 		facts, err := conn.Facts(ctx)
 		if err != nil {
 			resp.Diagnostics.Append(connectionDiagnostic(path.Root("host"), err))
 			return
 		}
-		if !live.installed() {
-			resp.Diagnostics.AddError("Host Not Managed by Steward",
-				fmt.Sprintf("%s has no steward-agent installed, so there is nothing to import. Create the resource instead.", conn.Address()))
-			return
-		}
-		setFacts(&state, facts.HostID, facts.Hostname, facts.OSID, facts.OSVersion, facts.Architecture, conn.HostKey())
+		setFacts(&state, facts, conn.HostKey())
 		state.DeployedAt = types.StringValue("")
 		if state.HealthTimeout.IsNull() {
 			state.HealthTimeout = types.StringValue(defaultHealthTimeout)
@@ -345,7 +349,7 @@ func (r *hostResource) Read(ctx context.Context, req resource.ReadRequest, resp 
 	}
 	state.Hostname = types.StringValue(live.Hostname)
 	resp.Diagnostics.Append(applyLiveState(ctx, &state, live)...)
-	resp.Diagnostics.Append(setConnection(ctx, &state)...)
+	resp.Diagnostics.Append(setConnection(&state)...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 
@@ -386,12 +390,13 @@ func importHostObject(id string) (types.Object, diag.Diagnostics) {
 	if h, p, err := net.SplitHostPort(hostPort); err == nil {
 		host, port = h, p
 	}
+	attrTypes := connectionAttrTypes()
 	if host == "" || strings.ContainsAny(host, " /@") {
 		diags.AddError("Invalid Import ID", fmt.Sprintf("Expected \"[user@]host[:port]\", e.g. \"deploy@10.0.0.5:22\", got %q.", id))
-		return types.ObjectNull(connectionAttrTypes()), diags
+		return types.ObjectNull(attrTypes), diags
 	}
 	fields := map[string]attr.Value{}
-	for name, t := range connectionAttrTypes() {
+	for name, t := range attrTypes {
 		fields[name] = nullOf(t)
 	}
 	fields["host"] = types.StringValue(host)
@@ -402,11 +407,11 @@ func importHostObject(id string) (types.Object, diag.Diagnostics) {
 		n, err := strconv.Atoi(port)
 		if err != nil || n < 1 || n > 65535 {
 			diags.AddError("Invalid Import ID", fmt.Sprintf("Port %q must be between 1 and 65535.", port))
-			return types.ObjectNull(connectionAttrTypes()), diags
+			return types.ObjectNull(attrTypes), diags
 		}
 		fields["port"] = types.Int64Value(int64(n))
 	}
-	obj, d := types.ObjectValue(connectionAttrTypes(), fields)
+	obj, d := types.ObjectValue(attrTypes, fields)
 	diags.Append(d...)
 	return obj, diags
 }
@@ -432,15 +437,6 @@ func localUser() string {
 	return ""
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 func stringSet(ctx context.Context, s types.Set, diags *diag.Diagnostics) []string {
 	if s.IsNull() || s.IsUnknown() {
 		return nil
@@ -460,13 +456,14 @@ func stringList(ctx context.Context, l types.List, diags *diag.Diagnostics) []st
 	return out
 }
 
-func setFacts(m *hostResourceModel, hostID, hostname, osID, osVersion, arch, hostKey string) {
-	m.ID = types.StringValue(hostID)
-	m.HostID = types.StringValue(hostID)
-	m.Hostname = types.StringValue(hostname)
-	m.OSID = types.StringValue(osID)
-	m.OSVersion = types.StringValue(osVersion)
-	m.Architecture = types.StringValue(arch)
+// setFacts records the host's identity and platform, and the verified host key.
+func setFacts(m *hostResourceModel, f client.Facts, hostKey string) {
+	m.ID = types.StringValue(f.HostID)
+	m.HostID = types.StringValue(f.HostID)
+	m.Hostname = types.StringValue(f.Hostname)
+	m.OSID = types.StringValue(f.OSID)
+	m.OSVersion = types.StringValue(f.OSVersion)
+	m.Architecture = types.StringValue(f.Architecture)
 	m.HostKey = types.StringValue(hostKey)
 }
 
@@ -498,11 +495,11 @@ func applyLiveState(ctx context.Context, m *hostResourceModel, live hostState) d
 
 // setConnection exports the connection with the verified host key pinned and
 // the host id set, for dependent resources.
-func setConnection(ctx context.Context, m *hostResourceModel) diag.Diagnostics {
-	var diags diag.Diagnostics
+func setConnection(m *hostResourceModel) diag.Diagnostics {
+	attrTypes := connectionAttrTypes()
 	attrs := m.Host.Attributes()
 	fields := map[string]attr.Value{}
-	for name, t := range connectionAttrTypes() {
+	for name, t := range attrTypes {
 		if v, ok := attrs[name]; ok {
 			fields[name] = v
 		} else {
@@ -518,9 +515,7 @@ func setConnection(ctx context.Context, m *hostResourceModel) diag.Diagnostics {
 		fields["trust_on_first_use"] = types.BoolNull()
 	}
 	fields["host_id"] = m.HostID
-	obj, d := types.ObjectValue(connectionAttrTypes(), fields)
-	diags.Append(d...)
+	obj, diags := types.ObjectValue(attrTypes, fields)
 	m.Connection = obj
-	_ = ctx
 	return diags
 }

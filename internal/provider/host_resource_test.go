@@ -409,11 +409,7 @@ func TestAccHost_killedMidApply(t *testing.T) {
 // TestHost_invalidConfig: bad steward_host settings fail at plan time, naming
 // the attribute and what it accepts.
 func TestHost_invalidConfig(t *testing.T) {
-	if os.Getenv("TF_ACC_TERRAFORM_PATH") == "" {
-		if _, err := exec.LookPath("terraform"); err != nil {
-			t.Skip("needs the terraform binary (make test installs it)")
-		}
-	}
+	requireTerraform(t)
 	host := "  host = {\n    host = \"h\"\n    trust_on_first_use = true\n  }\n"
 	cases := []struct{ name, body, want string }{
 		{"package name with a space", `packages = ["nginx; rm -rf /"]`, `(?s)packages.*must be a package name`},
@@ -423,14 +419,7 @@ func TestHost_invalidConfig(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			resource.UnitTest(t, resource.TestCase{
-				ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
-				Steps: []resource.TestStep{{
-					Config:      providerBlock("") + "resource \"steward_host\" \"h\" {\n" + host + "  " + tc.body + "\n}\n",
-					PlanOnly:    true,
-					ExpectError: regexp.MustCompile(tc.want),
-				}},
-			})
+			expectPlanError(t, providerBlock("")+"resource \"steward_host\" \"h\" {\n"+host+"  "+tc.body+"\n}\n", tc.want)
 		})
 	}
 }
