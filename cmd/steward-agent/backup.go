@@ -61,6 +61,14 @@ func (c *cli) backup(ctx context.Context, args []string) int {
 	// A person at a terminal gets the result on stdout; the log adds only
 	// warnings (files left out, notes) and errors.
 	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if sub == "run" {
+		// RunBackup connects to the destination itself.
+		res, err := agent.RunBackup(ctx, agent.Deps{Paths: c.paths, Logger: log}, cfg, api.Operator{LocalUser: os.Getenv("USER")})
+		if err != nil {
+			return c.fail("backup run", err)
+		}
+		return c.printJSON(res)
+	}
 	eng, closeEng, err := agent.OpenBackupEngine(ctx, c.paths, cfg, log)
 	if err != nil {
 		return c.fail("backup "+sub, err)
@@ -79,12 +87,6 @@ func (c *cli) backup(ctx context.Context, args []string) int {
 		}
 	}
 	switch sub {
-	case "run":
-		res, err := agent.RunBackup(ctx, agent.Deps{Paths: c.paths, Logger: log}, cfg, api.Operator{LocalUser: os.Getenv("USER")})
-		if err != nil {
-			return c.fail("backup run", err)
-		}
-		return c.printJSON(res)
 	case "list":
 		snaps, err := eng.List(ctx, cfg.Name)
 		if err != nil {
@@ -104,7 +106,11 @@ func (c *cli) backup(ctx context.Context, args []string) int {
 		if err != nil {
 			return c.fail("backup verify", err)
 		}
-		fmt.Fprintf(c.stdout, "snapshot %s verified (%s)\n", s.ID, map[bool]string{true: "restore drill: every file matches its manifest digest", false: "archive digests re-read; pass --identity for a restore drill"}[len(ids) > 0])
+		how := "archive digests re-read; pass --identity for a restore drill"
+		if len(ids) > 0 {
+			how = "restore drill: every file matches its manifest digest"
+		}
+		fmt.Fprintf(c.stdout, "snapshot %s verified (%s)\n", s.ID, how)
 		return exitOK
 	case "restore":
 		if *target == "" {

@@ -152,12 +152,13 @@ func handleBackupConfigure(ctx context.Context, deps Deps, req api.Request) (any
 	if err := os.MkdirAll(p.backupConfigDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", p.backupConfigDir(), err)
 	}
-	changed, before, err := writeIfChanged(p.backupConfig(cfg.Name), cfg.Render(), 0o600)
+	rendered := cfg.Render()
+	changed, before, err := writeIfChanged(p.backupConfig(cfg.Name), rendered, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	if changed {
-		if err := record(p, req.Operator, "backup/"+cfg.Name, "configure", before, digest(cfg.Render())); err != nil {
+		if err := record(p, req.Operator, "backup/"+cfg.Name, "configure", before, digest(rendered)); err != nil {
 			return nil, err
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stewardhq/terraform-provider-steward/internal/atomicfile"
 )
 
 func TestRunDaemon(t *testing.T) {
@@ -94,7 +96,7 @@ func TestRunDaemon(t *testing.T) {
 	if _, err := net.DialTimeout("tcp", addr.String(), time.Second); err == nil {
 		t.Error("the /healthz port still accepts connections after stop")
 	}
-	leftovers, _ := filepath.Glob(filepath.Join(p.StateDir, ".heartbeat.tmp-*"))
+	leftovers, _ := filepath.Glob(filepath.Join(p.StateDir, atomicfile.TempPrefix+"heartbeat-*"))
 	if len(leftovers) != 0 {
 		t.Errorf("temporary heartbeat files left behind: %v", leftovers)
 	}

@@ -90,9 +90,7 @@ func Install(ctx context.Context, deps Deps, op api.Operator, params api.Install
 
 	// Binary: current -> bin, the old target kept as previous.
 	cur, _ := os.Readlink(p.current())
-	if cur != "" {
-		res.Previous = cur
-	}
+	res.Previous = cur
 	if cur != bin {
 		if cur != "" {
 			if err := swapLink(cur, p.previous()); err != nil {

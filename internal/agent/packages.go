@@ -28,8 +28,10 @@ func handlePackages(ctx context.Context, deps Deps, req api.Request) (any, error
 	if err := DecodeParams(req, &params); err != nil {
 		return nil, err
 	}
-	deps = deps.withDefaults()
 	pm := deps.Packages
+	if pm == nil {
+		pm = detectPackages()
+	}
 	if pm == nil {
 		return nil, &api.Error{Code: api.CodeInternal, Message: "no supported package manager (apt-get or dnf) on this host"}
 	}

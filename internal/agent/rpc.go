@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -33,7 +34,8 @@ type Deps struct {
 	Methods map[string]Handler // Defaults to DefaultMethods().
 	// Services is the service manager; defaults to systemd (systemctl).
 	Services Services
-	// Packages is the package manager; defaults to the host's (apt or dnf), nil when none.
+	// Packages is the package manager; defaults to the host's (apt or dnf),
+	// looked up only by the method that installs packages.
 	Packages Packages
 }
 
@@ -49,9 +51,6 @@ func (d Deps) withDefaults() Deps {
 	}
 	if d.Services == nil {
 		d.Services = systemctl{}
-	}
-	if d.Packages == nil {
-		d.Packages = detectPackages()
 	}
 	return d
 }
@@ -131,7 +130,7 @@ func dispatch(ctx context.Context, in io.Reader, deps Deps) (any, error) {
 	if !ok {
 		return nil, &api.Error{
 			Code:    api.CodeUnknownMethod,
-			Message: fmt.Sprintf("steward-agent %s does not know method %q (it knows: %s): apply steward_host to upgrade the agent on this host", Version, req.Method, strings.Join(methodNames(deps.Methods), ", ")),
+			Message: fmt.Sprintf("steward-agent %s does not know method %q (it knows: %s): apply steward_host to upgrade the agent on this host", Version, req.Method, strings.Join(slices.Sorted(maps.Keys(deps.Methods)), ", ")),
 		}
 	}
 	deps.Logger.Debug("rpc request", "method", req.Method, "local_user", req.Operator.LocalUser, "ssh_user", req.Operator.SSHUser, "key_fingerprint", req.Operator.KeyFingerprint)
@@ -152,15 +151,6 @@ func callHandler(ctx context.Context, handle Handler, deps Deps, req api.Request
 
 func protocolMismatchMessage(got int) string {
 	return fmt.Sprintf("the provider speaks agent protocol %d but steward-agent %s on this host speaks protocol %d: apply steward_host to upgrade the agent on this host to the provider's version", got, Version, api.ProtocolVersion)
-}
-
-func methodNames(methods map[string]Handler) []string {
-	names := make([]string, 0, len(methods))
-	for name := range methods {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	return names
 }
 
 func badRequest(format string, args ...any) *api.Error {

@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"sync"
 )
 
 //go:embed all:dist
@@ -50,18 +51,35 @@ type Binary struct {
 	SHA256  string // Hex SHA-256 of Data.
 }
 
-// For returns the agent for a host whose `uname -m` is machine.
+// embedded decompresses and digests each embedded agent once per process:
+// the provider asks for the agent on every plan of every steward_host, and
+// the embedded files never change. The override directory is read afresh on
+// every call, since tests point it at new builds.
+var embedded = func() map[string]func() (Binary, error) {
+	m := map[string]func() (Binary, error){}
+	for _, arch := range goArch {
+		m[arch] = sync.OnceValues(func() (Binary, error) { return load(dist, "dist/", arch) })
+	}
+	return m
+}()
+
+// For returns the agent for a host whose `uname -m` is machine. Its Data is
+// shared between callers and must not be modified.
 func For(machine string) (Binary, error) {
 	arch, ok := goArch[machine]
 	if !ok {
 		return Binary{}, fmt.Errorf("no steward-agent build for architecture %q (supported: %v)", machine, Supported())
 	}
-	var src fs.FS = dist
-	name := "dist/steward-agent-linux-" + arch + ".gz"
-	versionFile := "dist/VERSION"
 	if dir := os.Getenv(OverrideEnv); dir != "" {
-		src, name, versionFile = os.DirFS(dir), "steward-agent-linux-"+arch+".gz", "VERSION"
+		return load(os.DirFS(dir), "", arch)
 	}
+	return embedded[arch]()
+}
+
+// load reads <prefix>steward-agent-linux-<arch>.gz and <prefix>VERSION from src.
+func load(src fs.FS, prefix, arch string) (Binary, error) {
+	name := prefix + "steward-agent-linux-" + arch + ".gz"
+	versionFile := prefix + "VERSION"
 	gz, err := fs.ReadFile(src, name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Binary{}, ErrNotBuilt

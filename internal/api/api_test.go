@@ -9,6 +9,25 @@ import (
 	"time"
 )
 
+// checkWire asserts that v encodes to exactly wire and decodes back to v.
+func checkWire[T any](t *testing.T, v T, wire string) {
+	t.Helper()
+	got, err := json.Marshal(v)
+	if err != nil {
+		t.Fatalf("marshal: %v", err)
+	}
+	if string(got) != wire {
+		t.Errorf("wire form\n got %s\nwant %s", got, wire)
+	}
+	var back T
+	if err := json.Unmarshal(got, &back); err != nil {
+		t.Fatalf("unmarshal: %v", err)
+	}
+	if !reflect.DeepEqual(back, v) {
+		t.Errorf("round trip: got %+v, want %+v", back, v)
+	}
+}
+
 func TestRequest_roundTrip(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -30,20 +49,7 @@ func TestRequest_roundTrip(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := json.Marshal(tt.req)
-			if err != nil {
-				t.Fatalf("marshal: %v", err)
-			}
-			if string(got) != tt.wire {
-				t.Errorf("wire form\n got %s\nwant %s", got, tt.wire)
-			}
-			var back Request
-			if err := json.Unmarshal(got, &back); err != nil {
-				t.Fatalf("unmarshal: %v", err)
-			}
-			if !reflect.DeepEqual(back, tt.req) {
-				t.Errorf("round trip: got %+v, want %+v", back, tt.req)
-			}
+			checkWire(t, tt.req, tt.wire)
 		})
 	}
 }
@@ -69,20 +75,7 @@ func TestResponse_roundTrip(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := json.Marshal(tt.resp)
-			if err != nil {
-				t.Fatalf("marshal: %v", err)
-			}
-			if string(got) != tt.wire {
-				t.Errorf("wire form\n got %s\nwant %s", got, tt.wire)
-			}
-			var back Response
-			if err := json.Unmarshal(got, &back); err != nil {
-				t.Fatalf("unmarshal: %v", err)
-			}
-			if !reflect.DeepEqual(back, tt.resp) {
-				t.Errorf("round trip: got %+v, want %+v", back, tt.resp)
-			}
+			checkWire(t, tt.resp, tt.wire)
 		})
 	}
 }
@@ -109,20 +102,7 @@ func TestHealthResult_roundTrip(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := json.Marshal(tt.res)
-			if err != nil {
-				t.Fatalf("marshal: %v", err)
-			}
-			if string(got) != tt.wire {
-				t.Errorf("wire form\n got %s\nwant %s", got, tt.wire)
-			}
-			var back HealthResult
-			if err := json.Unmarshal(got, &back); err != nil {
-				t.Fatalf("unmarshal: %v", err)
-			}
-			if !reflect.DeepEqual(back, tt.res) {
-				t.Errorf("round trip: got %+v, want %+v", back, tt.res)
-			}
+			checkWire(t, tt.res, tt.wire)
 		})
 	}
 }
