@@ -81,3 +81,35 @@ func TestRunBackup_drillFailureEmitsEvent(t *testing.T) {
 		t.Errorf("metrics: %s", backupMetrics(p))
 	}
 }
+
+// A schedule name becomes a file name under /etc/steward/backups: no
+// method may accept one that climbs out of it.
+func TestBackupMethods_refusePathNames(t *testing.T) {
+	t.Parallel()
+	p := newTestHost(t)
+	if err := os.MkdirAll(p.backupConfigDir(), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	victim := filepath.Join(p.ConfigDir, "agent.json")
+	if err := os.WriteFile(victim, []byte("{}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	deps := Deps{Paths: p, Services: &fakeServices{}}
+	for _, name := range []string{"../agent", "..", "a/b", "", "UPPER", strings.Repeat("x", 64)} {
+		for method, params := range map[string]any{
+			api.MethodBackupRemove:    api.BackupName{Name: name},
+			api.MethodBackupStatus:    api.BackupName{Name: name},
+			api.MethodBackupList:      api.BackupName{Name: name},
+			api.MethodBackupRun:       api.BackupName{Name: name},
+			api.MethodBackupConfigure: api.BackupSchedule{Name: name, Paths: []string{p.Root}, Schedule: "@daily"},
+		} {
+			err := call(t, deps, method, params, nil)
+			if e, ok := err.(*api.Error); !ok || e.Code != api.CodeBadRequest {
+				t.Errorf("%s of schedule %q: %v, want bad_request", method, name, err)
+			}
+		}
+	}
+	if _, err := os.Stat(victim); err != nil {
+		t.Fatalf("a backup method reached %s: %v", victim, err)
+	}
+}

@@ -176,5 +176,11 @@ func DecodeParams(req api.Request, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return badRequest("decode params of %s: %v", req.Method, err)
 	}
+	// Params that name files (a schedule name) check themselves, once, here.
+	if c, ok := v.(interface{ Validate() error }); ok {
+		if err := c.Validate(); err != nil {
+			return badRequest("params of %s: %v", req.Method, err)
+		}
+	}
 	return nil
 }

@@ -2,8 +2,22 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
+	"regexp"
 	"time"
 )
+
+// ScheduleNamePattern is what a backup schedule's name must match: the name
+// becomes a file under /etc/steward/backups and a folder in the destination,
+// so it can never be a path.
+var ScheduleNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+func validateScheduleName(name string) error {
+	if !ScheduleNamePattern.MatchString(name) {
+		return fmt.Errorf("schedule name %q: want 1 to 63 of a-z, 0-9, _ and -, starting with a letter or digit", name)
+	}
+	return nil
+}
 
 // Methods of steward_backup_schedule and steward_backups.
 const (
@@ -86,6 +100,9 @@ type BackupName struct {
 	Name string `json:"name"`
 }
 
+// Validate checks the name.
+func (n BackupName) Validate() error { return validateScheduleName(n.Name) }
+
 // BackupStatus is the result of MethodBackupStatus.
 type BackupStatus struct {
 	HostID         string          `json:"host_id"` // The host's /etc/machine-id, so one call also proves identity.
@@ -123,6 +140,9 @@ type BackupList struct {
 	HostID    string           `json:"host_id"` // The host's /etc/machine-id.
 	Snapshots []BackupSnapshot `json:"snapshots"`
 }
+
+// Validate checks the name, which the agent turns into file names.
+func (b BackupSchedule) Validate() error { return validateScheduleName(b.Name) }
 
 // Render is the exact content of the schedule's configuration file.
 func (b BackupSchedule) Render() []byte {

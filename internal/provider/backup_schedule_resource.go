@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -87,7 +86,6 @@ type backupScheduleModel struct {
 	Fresh          types.Bool   `tfsdk:"fresh"`
 }
 
-var scheduleNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
 // Validators of the backup schedule; each says what it accepts.
 var (
@@ -150,7 +148,7 @@ func backupScheduleResourceSchemaV0() schema.Schema {
 			"name": schema.StringAttribute{Required: true,
 				MarkdownDescription: "Schedule name: lower-case letters, digits, `_` and `-`. Snapshots live under `<destination>/<name>/`.",
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
-				Validators: []validator.String{stringvalidator.RegexMatches(scheduleNamePattern,
+				Validators: []validator.String{stringvalidator.RegexMatches(api.ScheduleNamePattern,
 					"must be 1-63 lower-case letters, digits, '_' or '-', starting with a letter or digit")}},
 			"paths": schema.ListAttribute{Required: true, ElementType: types.StringType,
 				MarkdownDescription: "Absolute paths to back up. A path that does not exist on the host fails the apply naming it.",
@@ -377,7 +375,7 @@ func (r *backupScheduleResource) Delete(ctx context.Context, req resource.Delete
 // known at import, so the ID names it too.
 func (r *backupScheduleResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	target, name, ok := strings.Cut(req.ID, "/")
-	if !ok || !scheduleNamePattern.MatchString(name) {
+	if !ok || !api.ScheduleNamePattern.MatchString(name) {
 		resp.Diagnostics.AddError("Invalid Import ID", fmt.Sprintf("Expected \"[user@]host[:port]/<schedule name>\", e.g. \"deploy@10.0.0.5/etc\", got %q.", req.ID))
 		return
 	}

@@ -46,7 +46,7 @@ func (d *backupsDataSource) Schema(_ context.Context, _ datasource.SchemaRequest
 			"host": schema.SingleNestedAttribute{Required: true, Attributes: datasourceConnectionAttributes(),
 				MarkdownDescription: "The host, usually `steward_host.<name>.host_connection`."},
 			"schedule": schema.StringAttribute{Required: true, MarkdownDescription: "The schedule's `name`.",
-				Validators: []validator.String{stringvalidator.RegexMatches(scheduleNamePattern, "must be a schedule name")}},
+				Validators: []validator.String{stringvalidator.RegexMatches(api.ScheduleNamePattern, "must be a schedule name")}},
 			"id": schema.StringAttribute{Computed: true, MarkdownDescription: "`<host_id>/<schedule>`."},
 			"snapshots": schema.ListNestedAttribute{Computed: true, MarkdownDescription: "Snapshots, oldest first.",
 				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
