@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"errors"
 	"io"
 	"sync/atomic"
 )
@@ -50,6 +51,9 @@ func (a *asyncWriter) run() {
 }
 
 func (a *asyncWriter) Write(p []byte) (int, error) {
+	if a.closed {
+		return 0, errors.New("write after close")
+	}
 	n := 0
 	for len(p) > 0 {
 		if len(a.buf) == cap(a.buf) {

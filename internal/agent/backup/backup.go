@@ -366,31 +366,31 @@ func (r *snapshotRun) matchParent(name string) (*manifestEntry, error) {
 // The walk is past them, so they are gone whatever becomes of name.
 func (r *snapshotRun) skipDeleted(name string) error {
 	for r.prevCur != nil && walkLess(string(r.prevCur.Path), name) {
-		if err := r.writeEntry(&manifestEntry{Path: r.prevCur.Path, Deleted: true}); err != nil {
-			return err
-		}
-		r.trailer.Deleted++
-		if err := r.advanceParent(); err != nil {
+		if err := r.deletePrev(); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// finishParent records the parent's entries the walk never reached as
+// deleted.
 func (r *snapshotRun) finishParent() error {
-	if r.prev == nil {
-		return nil
-	}
 	for r.prevCur != nil {
-		if err := r.writeEntry(&manifestEntry{Path: r.prevCur.Path, Deleted: true}); err != nil {
-			return err
-		}
-		r.trailer.Deleted++
-		if err := r.advanceParent(); err != nil {
+		if err := r.deletePrev(); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// deletePrev records the parent's current entry as deleted and moves on.
+func (r *snapshotRun) deletePrev() error {
+	if err := r.writeEntry(&manifestEntry{Path: r.prevCur.Path, Deleted: true}); err != nil {
+		return err
+	}
+	r.trailer.Deleted++
+	return r.advanceParent()
 }
 
 // spoolDumps runs every dump command before anything is uploaded, so a
@@ -668,25 +668,27 @@ func (r *snapshotRun) visit(abs string, d fs.DirEntry, walkErr error) error {
 		return r.writeEntry(m)
 	}
 
-	m.Stored = true
-	hdr := &tarHeader{name: name, mode: int64(m.Mode), uid: m.UID, gid: m.GID, mtimeNS: m.MtimeNS}
-	switch m.Type {
-	case typeDir:
-		hdr.typeflag = tarDir
-		hdr.name += "/"
-	case typeSymlink:
-		hdr.typeflag = tarSymlink
-		hdr.linkname = string(m.Link)
-	case typeFile:
-		if first, ok := r.links[key]; ok && st.Nlink > 1 {
-			hdr.typeflag = tarLink
-			hdr.linkname = first.path
-			m.HardLink = rawPath(first.path)
-			m.SHA256 = first.sha256
-			break
-		}
+	if m.Type == typeFile {
 		return r.storeFile(abs, m, true)
 	}
+	m.Stored = true
+	hdr := entryHeader(m)
+	if m.Type == typeDir {
+		hdr.typeflag, hdr.name = tarDir, hdr.name+"/"
+	} else {
+		hdr.typeflag, hdr.linkname = tarSymlink, string(m.Link)
+	}
+	return r.storeHeader(hdr, m)
+}
+
+// entryHeader is the tar header of m, but for its type.
+func entryHeader(m *manifestEntry) *tarHeader {
+	return &tarHeader{name: string(m.Path), mode: int64(m.Mode), uid: m.UID, gid: m.GID, mtimeNS: m.MtimeNS}
+}
+
+// storeHeader stores an entry that is its header alone: a directory, a
+// symlink or a hard link.
+func (r *snapshotRun) storeHeader(hdr *tarHeader, m *manifestEntry) error {
 	if err := r.tw.writeHeader(hdr); err != nil {
 		return fmt.Errorf("write archive: %w", unwrapWrite(err))
 	}
@@ -715,20 +717,14 @@ func (r *snapshotRun) storeFile(abs string, m *manifestEntry, lstatted bool) err
 	}
 	fillStat(m, st)
 	m.Stored = true
-	hdr := &tarHeader{name: string(m.Path), mode: int64(m.Mode), uid: m.UID, gid: m.GID, mtimeNS: m.MtimeNS}
+	hdr := entryHeader(m)
 	key := devIno{uint64(st.Dev), uint64(st.Ino)} //nolint:unconvert // field types differ across architectures
 	linked := st.Nlink > 1
 	if first, ok := r.links[key]; ok && linked {
-		hdr.typeflag = tarLink
-		hdr.linkname = first.path
+		hdr.typeflag, hdr.linkname = tarLink, first.path
 		m.HardLink = rawPath(first.path)
 		m.SHA256 = first.sha256
-		if err := r.tw.writeHeader(hdr); err != nil {
-			return fmt.Errorf("write archive: %w", unwrapWrite(err))
-		}
-		r.trailer.Files++
-		r.countTree(m)
-		return r.writeEntry(m)
+		return r.storeHeader(hdr, m)
 	}
 	hdr.typeflag = tarReg
 	hdr.size = m.Size
