@@ -86,7 +86,6 @@ type backupScheduleModel struct {
 	Fresh          types.Bool   `tfsdk:"fresh"`
 }
 
-
 // Validators of the backup schedule; each says what it accepts.
 var (
 	absolutePathValidator = stringCheck{
