@@ -861,20 +861,6 @@ func unchanged(prev, cur *manifestEntry) bool {
 		(prev.Type != typeFile || prev.SHA256 != "")
 }
 
-func fileMode(u uint32) fs.FileMode {
-	m := fs.FileMode(u & 0o777)
-	if u&0o4000 != 0 {
-		m |= fs.ModeSetuid
-	}
-	if u&0o2000 != 0 {
-		m |= fs.ModeSetgid
-	}
-	if u&0o1000 != 0 {
-		m |= fs.ModeSticky
-	}
-	return m
-}
-
 func describeSpecial(m fs.FileMode) string {
 	switch {
 	case m&fs.ModeSocket != 0:

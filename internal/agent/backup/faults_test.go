@@ -80,6 +80,18 @@ func leftovers(t *testing.T, dirs ...string) []string {
 	return found
 }
 
+// assertRestoreLeftNothing checks that a failed restore into target
+// created neither target nor a temporary directory beside it.
+func assertRestoreLeftNothing(t *testing.T, target string) {
+	t.Helper()
+	if _, err := os.Lstat(target); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a failed restore left %s", target)
+	}
+	if l := leftovers(t, filepath.Dir(target)); len(l) != 0 {
+		t.Errorf("a failed restore left %q", l)
+	}
+}
+
 func TestBackup_destinationFull(t *testing.T) {
 	t.Parallel()
 	e, destDir := testEngine(t)
@@ -279,12 +291,7 @@ func TestVerify_flippedByte(t *testing.T) {
 	if !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("restore of corrupt snapshot: got %v, want ErrCorrupt", err)
 	}
-	if _, err := os.Lstat(target); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("a failed restore left %s", target)
-	}
-	if l := leftovers(t, filepath.Dir(target)); len(l) != 0 {
-		t.Errorf("a failed restore left %q", l)
-	}
+	assertRestoreLeftNothing(t, target)
 
 	if _, err := e.Verify(ctx, "etc", newer.ID, nil); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("verify of flipped archive: got %v, want ErrCorrupt", err)
@@ -348,12 +355,7 @@ func TestRestore_wrongIdentity(t *testing.T) {
 	if !errors.Is(err, ErrWrongKey) || errors.Is(err, ErrCorrupt) {
 		t.Fatalf("restore with a wrong key: got %v, want ErrWrongKey", err)
 	}
-	if _, err := os.Lstat(target); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("a failed restore left %s", target)
-	}
-	if l := leftovers(t, filepath.Dir(target)); len(l) != 0 {
-		t.Errorf("a failed restore left %q", l)
-	}
+	assertRestoreLeftNothing(t, target)
 	// A wrong key is not the snapshot's fault.
 	if _, err := e.Verify(context.Background(), "etc", "latest", []age.Identity{testIdentity(t)}); !errors.Is(err, ErrWrongKey) {
 		t.Fatalf("verify with a wrong key: got %v", err)

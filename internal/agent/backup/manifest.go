@@ -78,8 +78,6 @@ type manifestEntry struct {
 	Dump     bool    `json:"dump,omitempty"`
 }
 
-func (e *manifestEntry) mtime() time.Time { return time.Unix(0, e.MtimeNS) }
-
 // manifestHeader opens a manifest.
 type manifestHeader struct {
 	Version  int       `json:"version"`

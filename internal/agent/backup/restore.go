@@ -13,6 +13,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -515,11 +516,12 @@ type extractor struct {
 	dir      string // the restore directory
 	dirs     dirStack
 	inc      includeFilter
-	buf      []byte
 	hash     hash.Hash
+	writers  *fileWriters
 	stashDir string
+	stashRef *dirRef           // stashDir, open
 	stash    map[string]string // archive name -> file in stashDir
-	writers  *fileWriters      // started with the first regular file
+	stashed  int               // files written to stashDir, which names them
 
 	// A new file is owned by the effective user and group, unless the
 	// restore directory is setgid (it inherits that from its parent, and
@@ -536,7 +538,7 @@ func newExtractor(top *dirRef, dir string, inc includeFilter) (*extractor, error
 		return nil, fmt.Errorf("restore: %w", &fs.PathError{Op: "stat", Path: dir, Err: err})
 	}
 	return &extractor{
-		dir: dir, dirs: dirStack{top: top}, inc: inc, buf: make([]byte, 256<<10), hash: sha256.New(),
+		dir: dir, dirs: dirStack{top: top}, inc: inc, hash: sha256.New(), writers: newFileWriters(),
 		asRoot: os.Geteuid() == 0, uid: os.Geteuid(), gid: os.Getegid(), inheritGID: st.Mode&unix.S_ISGID != 0,
 	}, nil
 }
@@ -553,14 +555,13 @@ func (x *extractor) fileMeta(m *manifestEntry) fileMeta {
 }
 
 func (x *extractor) close() {
-	if x.writers != nil {
-		x.writers.stop() // nothing may write into the tree once it is removed
-		for _, j := range x.writers.takeConflicts() {
-			j.dir.release()
-		}
+	x.writers.stop() // nothing may write into the tree once it is removed
+	for _, j := range x.writers.takeConflicts() {
+		j.dir.release()
 	}
 	x.dirs.reset()
-	if x.stashDir != "" {
+	if x.stashRef != nil {
+		x.stashRef.release()
 		_ = os.RemoveAll(x.stashDir) // scratch copies only
 	}
 }
@@ -569,14 +570,12 @@ func (x *extractor) extract(tr *tarReader, hdr *tarHeader, m *manifestEntry) err
 	name := string(m.Path)
 	if !x.inc.match(name) {
 		if hdr.typeflag == tarReg && m.Nlink > 1 {
-			return x.keepForLinks(tr, m)
+			return x.keepForLinks(tr, hdr, m)
 		}
 		return nil
 	}
-	if x.writers != nil {
-		if err := x.writers.failed(); err != nil {
-			return err
-		}
+	if err := x.writers.failed(); err != nil {
+		return err
 	}
 	if x.writers.pending(name) {
 		if err := x.drain(); err != nil { // an archive naming a path twice
@@ -603,6 +602,35 @@ func (x *extractor) extract(tr *tarReader, hdr *tarHeader, m *manifestEntry) err
 		return x.queueFile(tr, hdr, m, d, base)
 	}
 	return fmt.Errorf("%w: archive entry %q has unexpected type %q", ErrCorrupt, name, hdr.typeflag)
+}
+
+// keepForLinks writes an excluded file that later entries may hard-link
+// to into the stash, through the file writers like any restored file, so
+// the copy gets the entry's owner, mode and mtime: it is the inode the
+// links restore.
+func (x *extractor) keepForLinks(tr *tarReader, hdr *tarHeader, m *manifestEntry) error {
+	name := string(m.Path)
+	if x.writers.pending(name) {
+		if err := x.drain(); err != nil { // stored again in the chain; pending tracks a name once
+			return err
+		}
+	}
+	if x.stashRef == nil {
+		dir, err := os.MkdirTemp(filepath.Dir(x.dir), ".steward-links-*")
+		if err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		fd, err := openDirAt(unix.AT_FDCWD, dir)
+		if err != nil {
+			_ = os.Remove(dir) // empty, just made
+			return fmt.Errorf("restore: %w", &fs.PathError{Op: "open", Path: dir, Err: err})
+		}
+		x.stashDir, x.stashRef, x.stash = dir, newDirRef(fd), map[string]string{}
+	}
+	base := strconv.Itoa(x.stashed)
+	x.stashed++
+	x.stash[name] = filepath.Join(x.stashDir, base)
+	return x.queueFile(tr, hdr, m, x.stashRef, base)
 }
 
 // Entries are created first and the name checked only when it is taken:
@@ -664,7 +692,7 @@ func (x *extractor) link(d *dirRef, base, name, target string) error {
 			return err
 		}
 	}
-	if stashed, ok := x.stash[target]; ok && !x.inc.match(target) {
+	if stashed, ok := x.stash[target]; ok { // only excluded names are stashed
 		return x.linkAt(unix.AT_FDCWD, stashed, d, base, name, stashed)
 	}
 	if !insideTree(target) {
@@ -709,9 +737,6 @@ func (x *extractor) clear(d *dirRef, base, name string) error {
 // error writing one. Files whose name a writer found taken by a directory
 // are written here, after removing it: that needs idle writers.
 func (x *extractor) drain() error {
-	if x.writers == nil {
-		return nil
-	}
 	err := x.writers.drain()
 	for _, j := range x.writers.takeConflicts() {
 		if err == nil {
@@ -744,9 +769,6 @@ func (x *extractor) replaceDir(j fileJob) error {
 // written in chunks at their offsets. d is the open directory of the file
 // and base its name there.
 func (x *extractor) queueFile(tr *tarReader, hdr *tarHeader, m *manifestEntry, d *dirRef, base string) error {
-	if x.writers == nil {
-		x.writers = newFileWriters()
-	}
 	w := x.writers
 	name := string(m.Path)
 	x.hash.Reset()
@@ -842,7 +864,7 @@ func (s *sharedFile) release(w *fileWriters) {
 		return
 	}
 	var err error
-	if !w.bad.Load() {
+	if w.failed() == nil {
 		err = s.meta.apply(s.fd, s.name)
 	}
 	if cerr := unix.Close(s.fd); cerr != nil && err == nil {
@@ -867,8 +889,8 @@ type fileWriters struct {
 	mu        sync.Mutex
 	names     map[string]struct{} // queued, not yet written
 	conflicts []fileJob           // small files whose name a directory takes
-	err       error
-	bad       atomic.Bool
+
+	firstError
 }
 
 func newFileWriters() *fileWriters {
@@ -889,7 +911,7 @@ func (w *fileWriters) run() {
 	for j := range w.jobs {
 		buf := j.data[:cap(j.data)]
 		conflict := false
-		if !w.bad.Load() {
+		if w.failed() == nil {
 			var err error
 			if conflict, err = w.write(&j); err != nil {
 				w.fail(err)
@@ -970,34 +992,12 @@ func (w *fileWriters) done(name string) {
 	w.mu.Unlock()
 }
 
-func (w *fileWriters) fail(err error) {
-	w.mu.Lock()
-	if w.err == nil {
-		w.err = err
-		w.bad.Store(true)
-	}
-	w.mu.Unlock()
-}
-
-// pending reports whether name is queued and not yet written; w may be nil.
+// pending reports whether name is queued and not yet written.
 func (w *fileWriters) pending(name string) bool {
-	if w == nil {
-		return false
-	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	_, ok := w.names[name]
 	return ok
-}
-
-// failed returns the first error of a writer, if any.
-func (w *fileWriters) failed() error {
-	if !w.bad.Load() {
-		return nil
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.err
 }
 
 // drain waits until every queued job is done and returns the first error.
@@ -1022,52 +1022,17 @@ func (w *fileWriters) stop() {
 	w.procs.Wait()
 }
 
-func (x *extractor) keepForLinks(tr *tarReader, m *manifestEntry) error {
-	if x.stashDir == "" {
-		dir, err := os.MkdirTemp(filepath.Dir(x.dir), ".steward-links-*")
-		if err != nil {
-			return fmt.Errorf("restore: %w", err)
-		}
-		x.stashDir, x.stash = dir, map[string]string{}
-	}
-	file := filepath.Join(x.stashDir, fmt.Sprint(len(x.stash)))
-	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
-	x.stash[string(m.Path)] = file
-	if err := x.writeFile(f, tr, m); err != nil {
-		return err
-	}
-	// The copy is the inode the links restore, so it gets the entry's
-	// owner, mode and mtime like any restored file, in the same order.
-	if x.chown(m) {
-		if err := os.Lchown(file, m.UID, m.GID); err != nil {
-			return fmt.Errorf("restore: %w", err)
-		}
-	}
-	if err := os.Chmod(file, fileMode(m.Mode)); err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
-	if err := os.Chtimes(file, m.mtime(), m.mtime()); err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
-	return nil
-}
+// firstError keeps the first error that one of several goroutines meets;
+// embedded, it gives their owner fail and failed.
+type firstError struct{ first atomic.Pointer[error] }
 
-// writeFile copies the entry's content into f and checks it against the
-// manifest.
-func (x *extractor) writeFile(f *os.File, tr *tarReader, m *manifestEntry) error {
-	x.hash.Reset()
-	n, err := io.CopyBuffer(io.MultiWriter(f, x.hash), tr, x.buf)
-	if cerr := f.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("restore %s: %w", m.Path, err)
-	}
-	if got := hex.EncodeToString(x.hash.Sum(nil)); got != m.SHA256 || n != m.Size {
-		return fmt.Errorf("%w: %s restored with sha256 %s (%d bytes), manifest says %s (%d bytes)", ErrCorrupt, m.Path, got, n, m.SHA256, m.Size)
+// fail records err unless an error is recorded already.
+func (f *firstError) fail(err error) { f.first.CompareAndSwap(nil, &err) }
+
+// failed returns the first error recorded, if any.
+func (f *firstError) failed() error {
+	if p := f.first.Load(); p != nil {
+		return *p
 	}
 	return nil
 }
@@ -1132,6 +1097,9 @@ const (
 	checkWorkers = 4
 )
 
+// typeModes maps a manifest entry's type to the type bits fileType gives.
+var typeModes = map[string]fs.FileMode{typeFile: 0, typeDir: fs.ModeDir, typeSymlink: fs.ModeSymlink}
+
 // checkItem is a manifest entry to check; dir is where the check records
 // a directory's state for setDirMeta.
 type checkItem struct {
@@ -1160,9 +1128,7 @@ type treeCheckers struct {
 	free   chan []checkItem
 	procs  sync.WaitGroup
 
-	mu  sync.Mutex
-	err error
-	bad atomic.Bool
+	firstError
 }
 
 func newTreeCheckers(top *dirRef, asRoot bool) *treeCheckers {
@@ -1191,29 +1157,15 @@ func (w *treeCheckers) run() {
 	defer dirs.reset()
 	for batch := range w.jobs {
 		for i := range batch {
-			if w.bad.Load() {
+			if w.failed() != nil {
 				break
 			}
 			if err := w.check(&dirs, &batch[i]); err != nil {
-				w.mu.Lock()
-				if w.err == nil {
-					w.err = err
-					w.bad.Store(true)
-				}
-				w.mu.Unlock()
+				w.fail(err)
 			}
 		}
 		w.free <- batch[:0]
 	}
-}
-
-func (w *treeCheckers) failed() error {
-	if !w.bad.Load() {
-		return nil
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.err
 }
 
 // stop waits for the queued batches and returns the first error.
@@ -1235,8 +1187,7 @@ func (w *treeCheckers) check(dirs *dirStack, it *checkItem) error {
 	if err := lstatAt(d.fd, base, &st); err != nil {
 		return fmt.Errorf("%w: %s missing after restore: %w", ErrCorrupt, name, &fs.PathError{Op: "lstat", Path: name, Err: err})
 	}
-	want := map[string]fs.FileMode{typeFile: 0, typeDir: fs.ModeDir, typeSymlink: fs.ModeSymlink}[m.Type]
-	if got := fileType(st.Mode); got != want || (m.Type == typeFile && st.Size != m.Size) {
+	if got := fileType(st.Mode); got != typeModes[m.Type] || (m.Type == typeFile && st.Size != m.Size) {
 		return fmt.Errorf("%w: %s restored as %v (%d bytes), manifest says %s (%d bytes)", ErrCorrupt, name, got, st.Size, m.Type, m.Size)
 	}
 	if it.dir != nil {

@@ -41,46 +41,33 @@ func ignoringEINTR(fn func() error) error {
 	}
 }
 
-func openDirAt(dir int, name string) (int, error) {
+// ignoringEINTR2 is ignoringEINTR for a call that returns a value too.
+func ignoringEINTR2[T any](fn func() (T, error)) (T, error) {
 	for {
-		fd, err := unix.Openat(dir, name, dirOpenFlags, 0)
-		if !errors.Is(err, unix.EINTR) {
-			return fd, err
+		if v, err := fn(); !errors.Is(err, unix.EINTR) {
+			return v, err
 		}
 	}
+}
+
+func openDirAt(dir int, name string) (int, error) {
+	return ignoringEINTR2(func() (int, error) { return unix.Openat(dir, name, dirOpenFlags, 0) })
 }
 
 func createAt(dir int, name string) (int, error) {
-	for {
-		fd, err := unix.Openat(dir, name, fileCreateFlags, newFileMode)
-		if !errors.Is(err, unix.EINTR) {
-			return fd, err
-		}
-	}
+	return ignoringEINTR2(func() (int, error) { return unix.Openat(dir, name, fileCreateFlags, newFileMode) })
 }
 
 func mkdirAt(dir int, name string) error {
-	for {
-		if err := unix.Mkdirat(dir, name, newDirMode); !errors.Is(err, unix.EINTR) {
-			return err
-		}
-	}
+	return ignoringEINTR(func() error { return unix.Mkdirat(dir, name, newDirMode) })
 }
 
 func lstatAt(dir int, name string, st *unix.Stat_t) error {
-	for {
-		if err := unix.Fstatat(dir, name, st, unix.AT_SYMLINK_NOFOLLOW); !errors.Is(err, unix.EINTR) {
-			return err
-		}
-	}
+	return ignoringEINTR(func() error { return unix.Fstatat(dir, name, st, unix.AT_SYMLINK_NOFOLLOW) })
 }
 
 func unlinkAt(dir int, name string, flags int) error {
-	for {
-		if err := unix.Unlinkat(dir, name, flags); !errors.Is(err, unix.EINTR) {
-			return err
-		}
-	}
+	return ignoringEINTR(func() error { return unix.Unlinkat(dir, name, flags) })
 }
 
 // writeFull writes all of p at off, or at the file offset when off < 0.
@@ -115,16 +102,12 @@ func writeFull(fd int, p []byte, off int64) error {
 // which is how the C library implements futimens (x/sys/unix has no
 // wrapper, and its Futimes goes through /proc with microseconds).
 func futimens(fd int, ts *[2]unix.Timespec) error {
-	for {
-		_, _, errno := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(ts)), 0, 0, 0)
-		switch errno {
-		case 0:
-			return nil
-		case unix.EINTR:
-			continue
+	return ignoringEINTR(func() error {
+		if _, _, errno := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(ts)), 0, 0, 0); errno != 0 {
+			return errno
 		}
-		return errno
-	}
+		return nil
+	})
 }
 
 // mtimeSpec gives access and modification time both as the entry's mtime,

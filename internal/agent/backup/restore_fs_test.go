@@ -54,6 +54,47 @@ func TestRestore_chainChangesTypes(t *testing.T) {
 	assertSameTree(t, src, filepath.Join(restoreTo(t, e, id, inc.ID), src))
 }
 
+// TestRestore_includeHardLinksInChain restores only y from a chain in
+// which two files outside it, each hard-linked from y, change: each
+// snapshot stores them again, and each copy kept for the links must get
+// its own name.
+func TestRestore_includeHardLinksInChain(t *testing.T) {
+	t.Parallel()
+	e, _ := testEngine(t)
+	id := testIdentity(t)
+	src := filepath.Join(t.TempDir(), "data")
+	must(t, os.MkdirAll(filepath.Join(src, "x"), 0o755))
+	must(t, os.MkdirAll(filepath.Join(src, "y"), 0o755))
+	for _, n := range []string{"a", "b"} {
+		// x sorts first, so the archive stores x/n and links y/n to it.
+		must(t, os.WriteFile(filepath.Join(src, "x", n), []byte("first "+n), 0o640))
+		must(t, os.Link(filepath.Join(src, "x", n), filepath.Join(src, "y", n)))
+	}
+	cfg := testConfig(id, src)
+	cfg.FullEveryRuns = 10
+	_, err := e.Backup(context.Background(), cfg)
+	must(t, err)
+	for _, n := range []string{"a", "b"} {
+		must(t, os.WriteFile(filepath.Join(src, "x", n), []byte("second "+n), 0o640))
+	}
+	inc, err := e.Backup(context.Background(), cfg)
+	must(t, err)
+	if inc.Kind != KindIncremental {
+		t.Fatalf("second run is %s, want incremental", inc.Kind)
+	}
+	target := filepath.Join(t.TempDir(), "restored")
+	_, err = e.Restore(context.Background(), RestoreOptions{Schedule: "etc", Snapshot: inc.ID, Target: target,
+		Include: []string{filepath.Join(src, "y")}, Identities: []age.Identity{id}})
+	must(t, err)
+	assertSameTree(t, filepath.Join(src, "y"), filepath.Join(target, src, "y"))
+	if _, err := os.Lstat(filepath.Join(target, src, "x")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("x restored although not included")
+	}
+	if l := leftovers(t, filepath.Dir(target)); len(l) != 0 {
+		t.Errorf("the restore left %q", l)
+	}
+}
+
 // TestRestore_intoSetgidDirectory restores beside a target in a setgid
 // directory, whose group every new file and directory would inherit.
 func TestRestore_intoSetgidDirectory(t *testing.T) {
