@@ -84,7 +84,8 @@ func (c Config) timeout() time.Duration {
 }
 
 // Validate reports every problem of the hop, each naming the field it is about.
-// It does not touch the network; key files are read to check they parse.
+// It touches neither the network nor files: private_key, certificate and
+// host_key text is parsed to check it, private_key_file is not read.
 func (h Hop) Validate() []FieldError {
 	var errs []FieldError
 	add := func(field, format string, args ...any) {

@@ -129,7 +129,8 @@ func dialHop(ctx context.Context, conn net.Conn, h Hop) (*ssh.Client, ssh.Public
 	expired := !stop()
 	if err != nil {
 		_ = conn.Close()
-		if mm := verifier.mismatchErr(); mm != nil {
+		var mm *HostKeyMismatchError
+		if errors.As(err, &mm) {
 			return nil, nil, "", mm
 		}
 		if strings.Contains(err.Error(), "unable to authenticate") {
@@ -152,7 +153,6 @@ type route struct {
 	bastions []*ssh.Client
 	target   *ssh.Client
 	hostKey  ssh.PublicKey
-	remote   net.Addr
 	// authFingerprint identifies the credential that logged in to the target.
 	authFingerprint string
 }
@@ -199,7 +199,7 @@ func dialRoute(ctx context.Context, cfg Config) (*route, error) {
 		if i < len(hops)-1 {
 			r.bastions = append(r.bastions, c)
 		} else {
-			r.target, r.hostKey, r.remote, r.authFingerprint = c, key, c.RemoteAddr(), fp
+			r.target, r.hostKey, r.authFingerprint = c, key, fp
 		}
 		prev = c
 	}

@@ -67,7 +67,7 @@ func (c *Conn) Exec(ctx context.Context, cmd Command) (Result, error) {
 		}
 	}
 	args := cmd.Args
-	useSudo := c.sudo && !cmd.AsLoginUser && c.User() != "root"
+	useSudo := c.usesSudo() && !cmd.AsLoginUser
 	if useSudo {
 		args = append([]string{"sudo", "-n", "--"}, args...)
 	}
@@ -104,6 +104,12 @@ func (c *Conn) Exec(ctx context.Context, cmd Command) (Result, error) {
 		return res, &SudoError{User: c.User(), Address: c.Address(), Stderr: strings.TrimSpace(string(res.Stderr))}
 	}
 	return res, nil
+}
+
+// usesSudo says whether commands go through `sudo -n`: sudo was asked for and
+// the login user is not already root.
+func (c *Conn) usesSudo() bool {
+	return c.sudo && c.User() != "root"
 }
 
 // Output runs cmd and returns its stdout, or an *ExitError carrying stderr when

@@ -33,7 +33,8 @@ type Facts struct {
 const factsScript = `hn=$(cat /proc/sys/kernel/hostname 2>/dev/null || hostname)
 echo "hostname=$hn"
 echo "machine_id=$(cat /etc/machine-id 2>/dev/null)"
-sed -n 's/^\(ID\|VERSION_ID\|PRETTY_NAME\)=/os_\1=/p' /etc/os-release 2>/dev/null || sed -n 's/^\(ID\|VERSION_ID\|PRETTY_NAME\)=/os_\1=/p' /usr/lib/os-release
+osr=/etc/os-release; [ -r "$osr" ] || osr=/usr/lib/os-release
+sed -n 's/^\(ID\|VERSION_ID\|PRETTY_NAME\)=/os_\1=/p' "$osr"
 echo "kernel=$(uname -r)"
 echo "arch=$(uname -m)"
 echo "cpus=$(getconf _NPROCESSORS_ONLN 2>/dev/null || nproc)"
@@ -51,7 +52,7 @@ fi
 // sudo it also checks that sudo works and returns a *SudoError if not.
 func (c *Conn) Facts(ctx context.Context) (Facts, error) {
 	mode := ""
-	if c.sudo && c.User() != "root" {
+	if c.usesSudo() {
 		mode = "sudo"
 	}
 	cmd := Script(factsScript, mode)

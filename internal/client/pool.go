@@ -101,16 +101,17 @@ type Conn struct {
 }
 
 type shared struct {
+	// Set by the first dial and never changed.
 	cfg             Config
-	authFingerprint string // Of the key (or method) the login used, for audit records.
+	authFingerprint string        // Of the key (or method) the login used, for audit records.
+	hostKey         ssh.PublicKey // The target's key as verified by the first dial.
 	sessions        chan struct{}
 
-	mu      sync.Mutex
-	route   *route
-	hostKey ssh.PublicKey
-	remote  net.Addr
-	closed  bool
-	dials   int
+	mu     sync.Mutex
+	route  *route
+	remote net.Addr
+	closed bool
+	dials  int
 }
 
 func dial(ctx context.Context, cfg Config) (*Conn, error) {
@@ -118,8 +119,8 @@ func dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &shared{cfg: cfg, sessions: make(chan struct{}, MaxSessionsPerConn), route: r, hostKey: r.hostKey, remote: r.remote, dials: 1,
-		authFingerprint: r.authFingerprint}
+	s := &shared{cfg: cfg, authFingerprint: r.authFingerprint, hostKey: r.hostKey, sessions: make(chan struct{}, MaxSessionsPerConn),
+		route: r, remote: r.target.RemoteAddr(), dials: 1}
 	if cfg.TrustOnFirstUse {
 		// From now on the key seen first is the only one accepted, also on redial.
 		s.cfg.TrustOnFirstUse = false
@@ -135,23 +136,19 @@ func (c *Conn) withSudo(sudo bool) *Conn {
 
 func (s *shared) checkTrust(cfg Config) error {
 	s.mu.Lock()
-	key, remote := s.hostKey, s.remote
+	remote := s.remote
 	s.mu.Unlock()
-	return verifyKnownKey(cfg.Hop, remote, key)
+	return verifyKnownKey(cfg.Hop, remote, s.hostKey)
 }
 
 // HostKey returns the target's host public key in authorized_keys format
 // (without trailing newline), as verified during the handshake.
 func (c *Conn) HostKey() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	return strings.TrimSuffix(string(ssh.MarshalAuthorizedKey(c.hostKey)), "\n")
 }
 
 // HostKeyFingerprint returns the SHA256 fingerprint of the target's host key.
 func (c *Conn) HostKeyFingerprint() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	return ssh.FingerprintSHA256(c.hostKey)
 }
 
@@ -198,7 +195,7 @@ func (s *shared) client(ctx context.Context, stale *ssh.Client) (*ssh.Client, er
 	if err != nil {
 		return nil, fmt.Errorf("reconnect: %w", err)
 	}
-	s.route, s.remote = r, r.remote
+	s.route, s.remote = r, r.target.RemoteAddr()
 	s.dials++
 	go s.keepalive(r)
 	return r.target, nil
@@ -210,17 +207,8 @@ func (s *shared) keepalive(r *route) {
 	t := time.NewTicker(keepaliveInterval)
 	defer t.Stop()
 	for range t.C {
-		errc := make(chan error, 1)
-		go func() {
-			_, _, err := r.target.SendRequest("keepalive@openssh.com", true, nil)
-			errc <- err
-		}()
-		select {
-		case err := <-errc:
-			if err == nil {
-				continue
-			}
-		case <-time.After(keepaliveInterval):
+		if alive(r.target, keepaliveInterval) {
+			continue
 		}
 		s.mu.Lock()
 		if s.route == r {
@@ -246,7 +234,7 @@ func (c *Conn) session(ctx context.Context) (*ssh.Session, func(), error) {
 		return nil, nil, err
 	}
 	sess, err := openSession(ctx, cl)
-	if err != nil && !alive(cl) {
+	if err != nil && !alive(cl, 5*time.Second) {
 		// The connection died (host rebooted, network cut, idle timeout): redial once.
 		cl, err = c.client(ctx, cl)
 		if err == nil {
@@ -280,8 +268,9 @@ func openSession(ctx context.Context, cl *ssh.Client) (*ssh.Session, error) {
 	}
 }
 
-// alive probes the connection with a keepalive request.
-func alive(cl *ssh.Client) bool {
+// alive probes the connection with a keepalive request and reports whether the
+// host answered within timeout.
+func alive(cl *ssh.Client, timeout time.Duration) bool {
 	errc := make(chan error, 1)
 	go func() {
 		_, _, err := cl.SendRequest("keepalive@openssh.com", true, nil)
@@ -290,7 +279,7 @@ func alive(cl *ssh.Client) bool {
 	select {
 	case err := <-errc:
 		return err == nil
-	case <-time.After(5 * time.Second):
+	case <-time.After(timeout):
 		return false
 	}
 }

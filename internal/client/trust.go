@@ -14,15 +14,13 @@ import (
 
 // hostKeyVerifier checks the key a hop presents against the hop's trust
 // source. It remembers the key it saw so the caller can pin it (trust on
-// first use) and report its fingerprint, and keeps a mismatch as a typed error
-// because x/crypto/ssh flattens callback errors into its handshake error.
+// first use) and report its fingerprint. A mismatch comes back from the
+// handshake wrapped in its error, where errors.As finds it.
 type hostKeyVerifier struct {
-	hop      Hop
-	check    ssh.HostKeyCallback
-	algos    []string
-	mu       sync.Mutex
-	seen     ssh.PublicKey
-	mismatch *HostKeyMismatchError
+	check ssh.HostKeyCallback
+	algos []string
+	mu    sync.Mutex
+	seen  ssh.PublicKey
 }
 
 // plainHostKeyAlgorithms are offered when no certificate is expected, so the
@@ -33,7 +31,7 @@ var plainHostKeyAlgorithms = []string{
 }
 
 func newHostKeyVerifier(h Hop) (*hostKeyVerifier, error) {
-	v := &hostKeyVerifier{hop: h}
+	v := &hostKeyVerifier{}
 	switch {
 	case h.HostKey != "":
 		pinned, err := ParseHostKey(h.HostKey)
@@ -89,28 +87,25 @@ func knownHostsCheck(cb ssh.HostKeyCallback, address, file string) ssh.HostKeyCa
 				return nil
 			}
 		}
+		mismatch := func(expected, reason string) error {
+			return &HostKeyMismatchError{Address: address, Expected: expected, Presented: ssh.FingerprintSHA256(presented), Reason: reason}
+		}
 		var keyErr *knownhosts.KeyError
 		if errors.As(err, &keyErr) {
 			if len(keyErr.Want) == 0 {
-				return &HostKeyMismatchError{
-					Address: address, Expected: "an entry in " + file, Presented: ssh.FingerprintSHA256(presented),
-					Reason: "the host is not listed in known_hosts_file and no @cert-authority line vouches for it",
-				}
+				return mismatch("an entry in "+file, "the host is not listed in known_hosts_file and no @cert-authority line vouches for it")
 			}
 			want := make([]string, 0, len(keyErr.Want))
 			for _, w := range keyErr.Want {
 				want = append(want, ssh.FingerprintSHA256(w.Key))
 			}
-			return &HostKeyMismatchError{
-				Address: address, Expected: strings.Join(want, " or "), Presented: ssh.FingerprintSHA256(presented),
-				Reason: "known_hosts_file lists another key for this host",
-			}
+			return mismatch(strings.Join(want, " or "), "known_hosts_file lists another key for this host")
 		}
 		var revoked *knownhosts.RevokedError
 		if errors.As(err, &revoked) {
-			return &HostKeyMismatchError{Address: address, Expected: "a key not marked @revoked", Presented: ssh.FingerprintSHA256(presented), Reason: "the key is revoked in " + file}
+			return mismatch("a key not marked @revoked", "the key is revoked in "+file)
 		}
-		return &HostKeyMismatchError{Address: address, Expected: "a key trusted by " + file, Presented: ssh.FingerprintSHA256(presented), Reason: err.Error()}
+		return mismatch("a key trusted by "+file, err.Error())
 	}
 }
 
@@ -130,26 +125,13 @@ func (v *hostKeyVerifier) callback(hostname string, remote net.Addr, key ssh.Pub
 	v.mu.Lock()
 	v.seen = plain
 	v.mu.Unlock()
-	err := v.check(hostname, remote, key)
-	var mm *HostKeyMismatchError
-	if errors.As(err, &mm) {
-		v.mu.Lock()
-		v.mismatch = mm
-		v.mu.Unlock()
-	}
-	return err
+	return v.check(hostname, remote, key)
 }
 
 func (v *hostKeyVerifier) presented() ssh.PublicKey {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.seen
-}
-
-func (v *hostKeyVerifier) mismatchErr() *HostKeyMismatchError {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.mismatch
 }
 
 // verifyKnownKey checks a key seen earlier on a pooled connection against a

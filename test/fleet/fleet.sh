@@ -84,8 +84,8 @@ LogLevel VERBOSE
 MaxStartups 100:30:200
 CONF
   # The fleet has no internet: apt points at a repository on the bridge (later issues serve it).
-  rm -f "$tmp"/etc/apt/sources.list.d/* 
-  echo "deb [trusted=yes] http://$GATEWAY:8765/ ./" >"$tmp/etc/apt/sources.list"
+  rm -f "$tmp"/etc/apt/sources.list.d/*
+  echo "deb [trusted=yes] http://$GATEWAY:$REPO_PORT/ ./" >"$tmp/etc/apt/sources.list"
   chroot "$tmp" apt-get clean
   touch "$tmp/.complete"
   mv "$tmp" "$dir"
@@ -177,11 +177,17 @@ start_container() {
   echo $! >"$hd/pid"
 }
 
+# fleet_ssh ADDR CMD runs CMD as root on a fleet host: no prompt, no host-key check, no stderr.
+fleet_ssh() {
+  local addr=$1; shift
+  ssh -q -o BatchMode=yes -o ConnectTimeout=2 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+    -i "$FLEET_STATE/keys/id_ed25519" "root@$addr" "$@" 2>/dev/null
+}
+
 wait_for_ssh() {
   local name=$1 addr=$2 deadline=$((SECONDS + 60))
   while ((SECONDS < deadline)); do
-    if ssh -q -o BatchMode=yes -o ConnectTimeout=2 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
-         -i "$FLEET_STATE/keys/id_ed25519" "root@$addr" 'systemctl is-system-running --wait >/dev/null 2>&1; true' 2>/dev/null; then
+    if fleet_ssh "$addr" 'systemctl is-system-running --wait >/dev/null 2>&1; true'; then
       return 0
     fi
     sleep 0.5
@@ -211,6 +217,11 @@ write_description() {
   mv "$out" "$FLEET_STATE/fleet.json"
 }
 
+# umount_under DIR lazily unmounts everything mounted below DIR, deepest first.
+umount_under() {
+  awk -v s="$1/" 'index($2, s) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+}
+
 cmd_down() {
   local d
   if [[ -f $FLEET_STATE/apt-repo.pid ]]; then
@@ -233,8 +244,8 @@ cmd_down() {
   pkill -KILL -f 'systemd-nspawn.*-M stw-' 2>/dev/null || true
   kill_container_inits
   sleep 0.2
-  # Leftover mounts of the overlays (from a killed run), deepest first.
-  awk -v s="$FLEET_STATE/" 'index($2, s) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  # Leftover mounts of the overlays (from a killed run).
+  umount_under "$FLEET_STATE"
   local ns
   for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^stw-/ {print $1}'); do ip netns delete "$ns" || true; done
   for d in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | grep '^stwv-' || true); do ip link delete "$d" 2>/dev/null || true; done
@@ -269,8 +280,7 @@ cmd_status() {
   local d
   for d in "$FLEET_STATE"/hosts/*/; do
     local name addr; name=$(basename "$d"); addr=$(cat "$d/address")
-    if ssh -q -o BatchMode=yes -o ConnectTimeout=2 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
-         -i "$FLEET_STATE/keys/id_ed25519" "root@$addr" true 2>/dev/null; then
+    if fleet_ssh "$addr" true; then
       echo "$name $addr up"
     else
       echo "$name $addr DOWN"
@@ -278,17 +288,25 @@ cmd_status() {
   done
 }
 
+# container_init_pids [hN] prints the PID (as seen here) of the init of every
+# fleet container, or of one host's: the process whose environment holds the
+# STEWARD_FLEET_HOST variable nspawn gives it.
+container_init_pids() {
+  local f
+  for f in /proc/[0-9]*/environ; do
+    if grep -qsxz "STEWARD_FLEET_HOST=${1:-h[0-9]*}" "$f"; then
+      f=${f#/proc/}; echo "${f%/environ}"
+    fi
+  done
+}
+
 # kill_container_inits SIGKILLs the init of every fleet container (or of one
 # host): killing systemd-nspawn alone can leave its container running, orphaned.
-# A container's init is found by the STEWARD_FLEET_HOST variable nspawn gives it;
 # SIGKILL to an init ends its whole PID namespace.
 kill_container_inits() {
-  local want=${1:-} f pid
-  for f in /proc/[0-9]*/environ; do
-    pid=${f#/proc/}; pid=${pid%/environ}
-    if { tr '\0' '\n' <"$f"; } 2>/dev/null | grep -qx "STEWARD_FLEET_HOST=${want:-h[0-9]*}"; then
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
+  local pid
+  for pid in $(container_init_pids "${1:-}"); do
+    kill -KILL "$pid" 2>/dev/null || true
   done
 }
 
@@ -304,7 +322,7 @@ cmd_stop() {
   kill -KILL "$pid" 2>/dev/null || true
   for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   # Leftover mounts of a killed container.
-  awk -v s="$hd/" 'index($2, s) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  umount_under "$hd"
 }
 
 # start boots a stopped host again and waits for sshd.
@@ -317,13 +335,10 @@ cmd_start() {
 
 # init_pid prints the PID (as seen here) of a running host's init.
 init_pid() {
-  local f pid
-  for f in /proc/[0-9]*/environ; do
-    if { tr '\0' '\n' <"$f"; } 2>/dev/null | grep -qx "STEWARD_FLEET_HOST=$1"; then
-      pid=${f#/proc/}; echo "${pid%/environ}"; return 0
-    fi
-  done
-  die "host $1 is not running"
+  local pids
+  pids=$(container_init_pids "$1")
+  [[ -n $pids ]] || die "host $1 is not running"
+  echo "${pids%%$'\n'*}"
 }
 
 # fill mounts a tmpfs with only SLACK_KB to spare over DIR inside the host
