@@ -146,11 +146,13 @@ func TestDialHop_hostKeyTrust(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer func() { _ = c.Close() }()
-			if cert, ok := key.(*ssh.Certificate); ok {
-				key = cert.Key
-			}
-			if got, want := ssh.FingerprintSHA256(key), ssh.FingerprintSHA256(srv.host.PublicKey()); got != want {
+			if got, want := ssh.FingerprintSHA256(plainKey(key)), ssh.FingerprintSHA256(srv.host.PublicKey()); got != want {
 				t.Errorf("handshake verified host key %s, want %s", got, want)
+			}
+			// A pooled connection is checked again for each Pool.Get: the
+			// same trust must accept the key it accepted in the handshake.
+			if err := verifyKnownKey(h, c.RemoteAddr(), key); err != nil {
+				t.Errorf("the key this trust accepted is refused on reuse: %v", err)
 			}
 		})
 	}

@@ -104,7 +104,7 @@ type shared struct {
 	// Set by the first dial and never changed.
 	cfg             Config
 	authFingerprint string        // Of the key (or method) the login used, for audit records.
-	hostKey         ssh.PublicKey // The target's key as verified by the first dial.
+	hostKey         ssh.PublicKey // The target's key (or certificate) as verified by the first dial.
 	sessions        chan struct{}
 
 	mu     sync.Mutex
@@ -124,7 +124,7 @@ func dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if cfg.TrustOnFirstUse {
 		// From now on the key seen first is the only one accepted, also on redial.
 		s.cfg.TrustOnFirstUse = false
-		s.cfg.HostKey = string(ssh.MarshalAuthorizedKey(r.hostKey))
+		s.cfg.HostKey = string(ssh.MarshalAuthorizedKey(plainKey(r.hostKey)))
 	}
 	go s.keepalive(r)
 	return &Conn{shared: s, sudo: cfg.Sudo}, nil
@@ -144,12 +144,12 @@ func (s *shared) checkTrust(cfg Config) error {
 // HostKey returns the target's host public key in authorized_keys format
 // (without trailing newline), as verified during the handshake.
 func (c *Conn) HostKey() string {
-	return strings.TrimSuffix(string(ssh.MarshalAuthorizedKey(c.hostKey)), "\n")
+	return strings.TrimSuffix(string(ssh.MarshalAuthorizedKey(plainKey(c.hostKey))), "\n")
 }
 
 // HostKeyFingerprint returns the SHA256 fingerprint of the target's host key.
 func (c *Conn) HostKeyFingerprint() string {
-	return ssh.FingerprintSHA256(c.hostKey)
+	return ssh.FingerprintSHA256(plainKey(c.hostKey))
 }
 
 // Address returns host:port of the target.

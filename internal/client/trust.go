@@ -38,11 +38,10 @@ func newHostKeyVerifier(h Hop) (*hostKeyVerifier, error) {
 		if err != nil {
 			return nil, fmt.Errorf("parse host_key of %s: %w", h.Address(), err)
 		}
-		if c, ok := pinned.(*ssh.Certificate); ok {
-			pinned = c.Key
-		}
+		pinned = plainKey(pinned)
 		v.algos = algorithmsFor(pinned)
 		v.check = func(_ string, _ net.Addr, key ssh.PublicKey) error {
+			key = plainKey(key)
 			if bytes.Equal(key.Marshal(), pinned.Marshal()) {
 				return nil
 			}
@@ -116,18 +115,24 @@ func algorithmsFor(k ssh.PublicKey) []string {
 	return []string{k.Type()}
 }
 
+// plainKey returns the key a host certificate certifies, or k itself.
+func plainKey(k ssh.PublicKey) ssh.PublicKey {
+	if c, ok := k.(*ssh.Certificate); ok {
+		return c.Key
+	}
+	return k
+}
+
 // callback is the ssh.HostKeyCallback given to the handshake.
 func (v *hostKeyVerifier) callback(hostname string, remote net.Addr, key ssh.PublicKey) error {
-	plain := key
-	if c, ok := key.(*ssh.Certificate); ok {
-		plain = c.Key
-	}
 	v.mu.Lock()
-	v.seen = plain
+	v.seen = key
 	v.mu.Unlock()
 	return v.check(hostname, remote, key)
 }
 
+// presented returns the key as the host presented it: a certificate stays a
+// certificate, so a later check against an @cert-authority line still passes.
 func (v *hostKeyVerifier) presented() ssh.PublicKey {
 	v.mu.Lock()
 	defer v.mu.Unlock()
