@@ -11,10 +11,13 @@ import (
 // cores busy instead of waiting on each other at every block.
 //
 // A write error of w is returned by a later Write or by Close. Close waits
-// for the goroutine; abort makes it drop what is still queued.
+// for the goroutine; abort makes it drop what is still queued. Buffers are
+// made as the queue first fills, so a short stream costs one chunk.
 type asyncWriter struct {
 	w      io.Writer
 	buf    []byte
+	chunk  int
+	spare  int // buffers that may still be made
 	full   chan []byte
 	free   chan []byte
 	failed chan struct{} // closed after err is set
@@ -26,11 +29,8 @@ type asyncWriter struct {
 
 func newAsyncWriter(w io.Writer, chunk, queue int) *asyncWriter {
 	a := &asyncWriter{
-		w: w, full: make(chan []byte, queue), free: make(chan []byte, queue+1),
+		w: w, chunk: chunk, spare: queue, full: make(chan []byte, queue), free: make(chan []byte, queue+1),
 		failed: make(chan struct{}), done: make(chan struct{}),
-	}
-	for range queue {
-		a.free <- make([]byte, 0, chunk)
 	}
 	a.buf = make([]byte, 0, chunk)
 	go a.run()
@@ -76,7 +76,16 @@ func (a *asyncWriter) flush() error {
 	default:
 	}
 	a.full <- a.buf
-	a.buf = <-a.free
+	select {
+	case a.buf = <-a.free:
+	default:
+		if a.spare == 0 {
+			a.buf = <-a.free
+			break
+		}
+		a.spare--
+		a.buf = make([]byte, 0, a.chunk)
+	}
 	return nil
 }
 
