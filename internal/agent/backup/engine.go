@@ -63,6 +63,9 @@ type Engine struct {
 	open func(name string) (*os.File, error)
 	// scryptWorkFactor overrides age's scrypt cost; tests lower it.
 	scryptWorkFactor int
+	// afterMove runs after a restore moves each entry into an existing
+	// target; tests use it to race the restore as another user would.
+	afterMove func(rel string)
 }
 
 func (e *Engine) now() time.Time {

@@ -17,7 +17,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"filippo.io/age"
@@ -67,11 +66,12 @@ type RestoreResult struct {
 
 // Restore restores a snapshot, walking its chain from the full snapshot
 // through each incremental. Everything is first restored and checked in a
-// temporary directory beside Target (every file's SHA-256 against the
-// manifest, every archive's SHA-256 against the index); only then does it
-// move into Target: by one rename when Target does not exist, or entry by
-// entry into an existing directory. So a wrong key, a corrupt archive or a
-// conflict leaves nothing partial under Target.
+// work directory beside Target that only this process can enter (every
+// file's SHA-256 against the manifest, every archive's SHA-256 against the
+// index); only then does it move into Target: by one rename when Target
+// does not exist, or entry by entry into an existing directory. So a wrong
+// key, a corrupt archive or a conflict leaves nothing partial under Target.
+// No step follows a symlink or looks a path up twice (see restore_place.go).
 func (e *Engine) Restore(ctx context.Context, opts RestoreOptions) (RestoreResult, error) {
 	if opts.Target == "" {
 		return RestoreResult{}, errors.New("restore: target directory is required")
@@ -92,26 +92,30 @@ func (e *Engine) Restore(ctx context.Context, opts RestoreOptions) (RestoreResul
 		return e.dryRun(ctx, chain[len(chain)-1], opts, inc, target)
 	}
 
-	parent := filepath.Dir(target)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return RestoreResult{}, fmt.Errorf("restore: create %s: %w", parent, err)
+	// The work directory goes beside the target, on its file system, or
+	// inside it when the target is "/".
+	parentPath, base := filepath.Dir(target), filepath.Base(target)
+	if target == "/" {
+		parentPath, base = "/", ""
 	}
-	tmp, err := os.MkdirTemp(parent, ".steward-restore-*")
+	parent, err := openDirPath(parentPath, true, 0o755)
 	if err != nil {
-		return RestoreResult{}, fmt.Errorf("restore: create temporary directory beside %s: %w", target, err)
+		return RestoreResult{}, fmt.Errorf("restore target %s: %w", target, err)
 	}
-	defer func() { _ = os.RemoveAll(tmp) }() // empty after a successful move
+	defer parent.release()
+	work, err := newWorkDir(parent, ".steward-restore-")
+	if err != nil {
+		return RestoreResult{}, fmt.Errorf("restore beside %s: %w", target, err)
+	}
+	defer work.remove() // empty of the tree after a successful move
 
-	res, err := e.applyChain(ctx, chain, opts.Identities, tmp, inc, opts.Progress)
+	res, restored, err := e.applyChain(ctx, chain, opts.Identities, work, inc, opts.Progress)
 	if err != nil {
 		return RestoreResult{}, err
 	}
-	if _, err := os.Lstat(target); errors.Is(err, fs.ErrNotExist) {
-		if err := os.Rename(tmp, target); err != nil {
-			return RestoreResult{}, fmt.Errorf("restore: move into %s: %w", target, err)
-		}
-	} else if err := mergeInto(tmp, target, opts.Overwrite); err != nil {
-		return RestoreResult{}, err
+	m := &merger{restored: restored, overwrite: opts.Overwrite, hook: e.afterMove}
+	if err := m.place(work, parent, base); err != nil {
+		return RestoreResult{}, fmt.Errorf("%w (target %s)", err, target)
 	}
 	e.logger().Info("snapshot restored", "schedule", opts.Schedule, "snapshot", chain[len(chain)-1].ID,
 		"target", target, "files", res.Files, "bytes", res.Bytes)
@@ -154,6 +158,16 @@ func newIncludeFilter(paths []string) includeFilter {
 		f = append(f, p)
 	}
 	return f
+}
+
+// parent reports whether name is a directory above an included path.
+func (f includeFilter) parent(name string) bool {
+	for _, p := range f {
+		if strings.HasPrefix(p, name+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 func (f includeFilter) match(name string) bool {
@@ -199,34 +213,29 @@ type snapshotError struct {
 func (s *snapshotError) Error() string { return "snapshot " + s.id + ": " + s.err.Error() }
 func (s *snapshotError) Unwrap() error { return s.err }
 
-// applyChain restores chain into dir (a fresh directory) and checks it.
-func (e *Engine) applyChain(ctx context.Context, chain []index, ids []age.Identity, dir string, inc includeFilter, progress func(int64, int64)) (RestoreResult, error) {
-	fd, err := openDirAt(unix.AT_FDCWD, dir)
-	if err != nil {
-		return RestoreResult{}, fmt.Errorf("restore: %w", &fs.PathError{Op: "open", Path: dir, Err: err})
-	}
-	top := newDirRef(fd)
-	defer top.release()
+// applyChain restores chain into the tree of work and checks it. It
+// returns the names of the directories it restored (see checkTree).
+func (e *Engine) applyChain(ctx context.Context, chain []index, ids []age.Identity, work *workDir, inc includeFilter, progress func(int64, int64)) (RestoreResult, map[string]struct{}, error) {
 	p := &progressCounter{fn: progress}
 	for _, ix := range chain {
 		p.total += ix.ArchiveBytes
 	}
-	x, err := newExtractor(top, dir, inc)
+	x, err := newExtractor(work.tree, work.dir, inc)
 	if err != nil {
-		return RestoreResult{}, err
+		return RestoreResult{}, nil, err
 	}
 	defer x.close()
 	for _, ix := range chain {
 		if err := e.applySnapshot(ctx, ix, ids, x, p); err != nil {
-			return RestoreResult{}, e.classify(ctx, ix, err)
+			return RestoreResult{}, nil, e.classify(ctx, ix, err)
 		}
 	}
 	last := chain[len(chain)-1]
-	res, err := e.checkTree(ctx, last, ids, top, inc)
+	res, restored, err := e.checkTree(ctx, last, ids, work.tree, inc)
 	if err != nil {
-		return RestoreResult{}, e.classify(ctx, last, err)
+		return RestoreResult{}, nil, e.classify(ctx, last, err)
 	}
-	return res, nil
+	return res, restored, nil
 }
 
 // classify turns a failure while reading a snapshot into a clear error:
@@ -513,15 +522,14 @@ func (x *extractor) removeDeleted(name string) error {
 // the restore directory, so an included link to an excluded first path
 // still restores.
 type extractor struct {
-	dir      string // the restore directory
 	dirs     dirStack
 	inc      includeFilter
 	hash     hash.Hash
 	writers  *fileWriters
-	stashDir string
-	stashRef *dirRef           // stashDir, open
-	stash    map[string]string // archive name -> file in stashDir
-	stashed  int               // files written to stashDir, which names them
+	scratch  *dirRef           // where the stash is made, outside the tree
+	stashRef *dirRef           // the stash, once made
+	stash    map[string]string // archive name -> file name in the stash
+	stashed  int               // files written to the stash, which names them
 
 	// A new file is owned by the effective user and group, unless the
 	// restore directory is setgid (it inherits that from its parent, and
@@ -532,13 +540,15 @@ type extractor struct {
 	inheritGID bool
 }
 
-func newExtractor(top *dirRef, dir string, inc includeFilter) (*extractor, error) {
+// newExtractor extracts into top; the stash of hard-link targets goes
+// into scratch, a directory outside top that no other user can enter.
+func newExtractor(top, scratch *dirRef, inc includeFilter) (*extractor, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(top.fd, &st); err != nil {
-		return nil, fmt.Errorf("restore: %w", &fs.PathError{Op: "stat", Path: dir, Err: err})
+		return nil, fmt.Errorf("restore: %w", &fs.PathError{Op: "stat", Path: "the restore directory", Err: err})
 	}
 	return &extractor{
-		dir: dir, dirs: dirStack{top: top}, inc: inc, hash: sha256.New(), writers: newFileWriters(),
+		dirs: dirStack{top: top}, scratch: scratch, inc: inc, hash: sha256.New(), writers: newFileWriters(),
 		asRoot: os.Geteuid() == 0, uid: os.Geteuid(), gid: os.Getegid(), inheritGID: st.Mode&unix.S_ISGID != 0,
 	}, nil
 }
@@ -561,8 +571,9 @@ func (x *extractor) close() {
 	}
 	x.dirs.reset()
 	if x.stashRef != nil {
+		_ = removeChildren(x.stashRef.fd) // scratch copies only
 		x.stashRef.release()
-		_ = os.RemoveAll(x.stashDir) // scratch copies only
+		_ = unlinkAt(x.scratch.fd, workLinks, unix.AT_REMOVEDIR)
 	}
 }
 
@@ -616,20 +627,18 @@ func (x *extractor) keepForLinks(tr *tarReader, hdr *tarHeader, m *manifestEntry
 		}
 	}
 	if x.stashRef == nil {
-		dir, err := os.MkdirTemp(filepath.Dir(x.dir), ".steward-links-*")
-		if err != nil {
-			return fmt.Errorf("restore: %w", err)
+		if err := mkdirAt(x.scratch.fd, workLinks); err != nil {
+			return fmt.Errorf("restore: %w", &fs.PathError{Op: "mkdir", Path: workLinks, Err: err})
 		}
-		fd, err := openDirAt(unix.AT_FDCWD, dir)
+		fd, err := openDirAt(x.scratch.fd, workLinks)
 		if err != nil {
-			_ = os.Remove(dir) // empty, just made
-			return fmt.Errorf("restore: %w", &fs.PathError{Op: "open", Path: dir, Err: err})
+			return fmt.Errorf("restore: %w", &fs.PathError{Op: "open", Path: workLinks, Err: err})
 		}
-		x.stashDir, x.stashRef, x.stash = dir, newDirRef(fd), map[string]string{}
+		x.stashRef, x.stash = newDirRef(fd), map[string]string{}
 	}
 	base := strconv.Itoa(x.stashed)
 	x.stashed++
-	x.stash[name] = filepath.Join(x.stashDir, base)
+	x.stash[name] = base
 	return x.queueFile(tr, hdr, m, x.stashRef, base)
 }
 
@@ -693,7 +702,7 @@ func (x *extractor) link(d *dirRef, base, name, target string) error {
 		}
 	}
 	if stashed, ok := x.stash[target]; ok { // only excluded names are stashed
-		return x.linkAt(unix.AT_FDCWD, stashed, d, base, name, stashed)
+		return x.linkAt(x.stashRef.fd, stashed, d, base, name, target)
 	}
 	if !insideTree(target) {
 		return fmt.Errorf("%w: hard link %q to %q outside the tree", ErrCorrupt, name, target)
@@ -1045,30 +1054,38 @@ func (f *firstError) failed() error {
 // Entries go in batches to a few goroutines, which overlap the system
 // calls. Directories get their owners, modes and mtimes at the end,
 // children before parents, since creating a child changes a directory's
-// mtime.
-func (e *Engine) checkTree(ctx context.Context, last index, ids []age.Identity, top *dirRef, inc includeFilter) (RestoreResult, error) {
+// mtime; so do the parents of included paths, which the snapshot has but
+// does not restore (in an existing target they keep their own). It returns
+// the names of the directories it restored.
+func (e *Engine) checkTree(ctx context.Context, last index, ids []age.Identity, top *dirRef, inc includeFilter) (RestoreResult, map[string]struct{}, error) {
 	var res RestoreResult
 	var dirs []*dirMeta
+	restored := map[string]struct{}{}
 	asRoot := os.Geteuid() == 0
 	tc := newTreeCheckers(top, asRoot)
 	batch := <-tc.free
 	err := e.readManifest(ctx, last, ids, func(m *manifestEntry) error {
 		name := string(m.Path)
-		if m.Deleted || !inc.match(name) {
+		if m.Deleted {
 			return nil
 		}
-		item := checkItem{m: *m}
+		if !inc.match(name) {
+			if m.Type == typeDir && inc.parent(name) {
+				dirs = append(dirs, &dirMeta{name: name, uid: m.UID, gid: m.GID, mode: m.Mode, mtimeNS: m.MtimeNS, parentOnly: true})
+			}
+			return nil
+		}
 		switch m.Type {
 		case typeDir:
-			item.dir = &dirMeta{name: name, uid: m.UID, gid: m.GID, mode: m.Mode, mtimeNS: m.MtimeNS}
-			dirs = append(dirs, item.dir)
+			dirs = append(dirs, &dirMeta{name: name, uid: m.UID, gid: m.GID, mode: m.Mode, mtimeNS: m.MtimeNS})
+			restored[name] = struct{}{}
 		case typeSymlink:
 			res.Files++
 		default:
 			res.Files++
 			res.Bytes += m.Size
 		}
-		batch = append(batch, item)
+		batch = append(batch, checkItem{m: *m})
 		if len(batch) == checkBatch {
 			if err := tc.queue(batch); err != nil {
 				return err
@@ -1087,9 +1104,9 @@ func (e *Engine) checkTree(ctx context.Context, last index, ids []age.Identity, 
 		err = setDirMeta(top, dirs, asRoot)
 	}
 	if err != nil {
-		return RestoreResult{}, err
+		return RestoreResult{}, nil, err
 	}
-	return res, nil
+	return res, restored, nil
 }
 
 const (
@@ -1100,23 +1117,19 @@ const (
 // typeModes maps a manifest entry's type to the type bits fileType gives.
 var typeModes = map[string]fs.FileMode{typeFile: 0, typeDir: fs.ModeDir, typeSymlink: fs.ModeSymlink}
 
-// checkItem is a manifest entry to check; dir is where the check records
-// a directory's state for setDirMeta.
+// checkItem is a manifest entry to check.
 type checkItem struct {
-	m   manifestEntry
-	dir *dirMeta
+	m manifestEntry
 }
 
-// dirMeta is a directory's metadata in the manifest and as found (once
-// its children were created, so that stays as it is until set).
+// dirMeta is a directory's metadata in the manifest. parentOnly marks the
+// parent of an included path, which may not have been created.
 type dirMeta struct {
-	name             string
-	uid, gid         int
-	mode             uint32
-	mtimeNS          int64
-	haveUID, haveGID uint32
-	haveMode         uint32
-	haveMtimeNS      int64
+	name       string
+	uid, gid   int
+	mode       uint32
+	mtimeNS    int64
+	parentOnly bool
 }
 
 // treeCheckers check entries on a few goroutines, each keeping its own
@@ -1190,9 +1203,8 @@ func (w *treeCheckers) check(dirs *dirStack, it *checkItem) error {
 	if got := fileType(st.Mode); got != typeModes[m.Type] || (m.Type == typeFile && st.Size != m.Size) {
 		return fmt.Errorf("%w: %s restored as %v (%d bytes), manifest says %s (%d bytes)", ErrCorrupt, name, got, st.Size, m.Type, m.Size)
 	}
-	if it.dir != nil {
-		it.dir.haveUID, it.dir.haveGID, it.dir.haveMode, it.dir.haveMtimeNS = st.Uid, st.Gid, st.Mode, st.Mtim.Nano()
-		return nil
+	if m.Type == typeDir {
+		return nil // set by setDirMeta, after its children
 	}
 	chowned := false
 	if w.asRoot && (int(st.Uid) != m.UID || int(st.Gid) != m.GID) {
@@ -1220,123 +1232,35 @@ func (w *treeCheckers) check(dirs *dirStack, it *checkItem) error {
 // differ from the manifest, children before parents (the manifest in
 // reverse walk order), each through its own descriptor. A directory is
 // opened through its parent, which is changed only after it, so a mode
-// without search permission is set last.
+// without search permission is set last. A parent of included paths that
+// none of them needed was never made, and is skipped.
 func setDirMeta(top *dirRef, dirs []*dirMeta, asRoot bool) error {
 	s := dirStack{top: top}
 	defer s.reset()
 	for i := len(dirs) - 1; i >= 0; i-- {
 		m := dirs[i]
 		d, err := s.enter(m.name, false)
+		if m.parentOnly && errors.Is(err, unix.ENOENT) {
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("restore: %w", err)
 		}
-		op, err := "", error(nil)
+		var st unix.Stat_t
+		op, err := "stat", unix.Fstat(d.fd, &st)
 		chowned := false
-		if asRoot && (int(m.haveUID) != m.uid || int(m.haveGID) != m.gid) {
+		if err == nil && asRoot && (int(st.Uid) != m.uid || int(st.Gid) != m.gid) {
 			op, err, chowned = "chown", unix.Fchown(d.fd, m.uid, m.gid), true
 		}
-		if err == nil && (chowned || m.haveMode&0o7777 != m.mode&0o7777) {
+		if err == nil && (chowned || st.Mode&0o7777 != m.mode&0o7777) {
 			op, err = "chmod", unix.Fchmod(d.fd, m.mode&0o7777)
 		}
-		if err == nil && m.haveMtimeNS != m.mtimeNS {
+		if err == nil && st.Mtim.Nano() != m.mtimeNS {
 			ts := mtimeSpec(m.mtimeNS)
 			op, err = "chtimes", futimens(d.fd, &ts)
 		}
 		if err != nil {
 			return fmt.Errorf("restore: %w", &fs.PathError{Op: op, Path: m.name, Err: err})
-		}
-	}
-	return nil
-}
-
-// mergeInto moves the restored tree src into the existing directory dst.
-// It checks every conflict before moving anything.
-func mergeInto(src, dst string, overwrite bool) error {
-	check := func(rel string, d fs.DirEntry) (exists bool, err error) {
-		fi, err := os.Lstat(filepath.Join(dst, rel))
-		if errors.Is(err, fs.ErrNotExist) {
-			return false, nil
-		}
-		if err != nil {
-			return false, fmt.Errorf("restore: %w", err)
-		}
-		switch {
-		case fi.IsDir() && d.IsDir():
-			return true, nil
-		case fi.IsDir():
-			return true, fmt.Errorf("restore %s: %w (a directory, which restore never replaces with a file)", filepath.Join(dst, rel), ErrExists)
-		case !overwrite:
-			return true, fmt.Errorf("restore %s: %w", filepath.Join(dst, rel), ErrExists)
-		}
-		return true, nil
-	}
-	walk := func(fn func(rel string, d fs.DirEntry) error) error {
-		return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			rel, err := filepath.Rel(src, p)
-			if err != nil || rel == "." {
-				return err
-			}
-			return fn(rel, d)
-		})
-	}
-	// Pass 1: find conflicts.
-	if err := walk(func(rel string, d fs.DirEntry) error {
-		exists, err := check(rel, d)
-		if err != nil {
-			return err
-		}
-		if !exists && d.IsDir() {
-			return fs.SkipDir // moves as a whole
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	// Pass 2: move.
-	type mergedDir struct {
-		rel string
-		fi  fs.FileInfo // taken before moving children out changes its mtime
-	}
-	var merged []mergedDir
-	if err := walk(func(rel string, d fs.DirEntry) error {
-		to := filepath.Join(dst, rel)
-		fi, err := os.Lstat(to)
-		if err == nil && fi.IsDir() && d.IsDir() {
-			srcInfo, err := d.Info()
-			if err != nil {
-				return fmt.Errorf("restore: %w", err)
-			}
-			merged = append(merged, mergedDir{rel, srcInfo})
-			return nil
-		}
-		if err == nil && d.IsDir() {
-			if err := os.Remove(to); err != nil { // a file or symlink where a directory goes; overwrite is set
-				return fmt.Errorf("restore: %w", err)
-			}
-		}
-		if err := os.Rename(filepath.Join(src, rel), to); err != nil {
-			return fmt.Errorf("restore: %w", err)
-		}
-		if d.IsDir() {
-			return fs.SkipDir
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	for i := len(merged) - 1; i >= 0; i-- {
-		to, fi := filepath.Join(dst, merged[i].rel), merged[i].fi
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok && os.Geteuid() == 0 {
-			_ = os.Lchown(to, int(st.Uid), int(st.Gid)) // best effort on an existing directory
-		}
-		if err := os.Chmod(to, fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
-			return fmt.Errorf("restore: %w", err)
-		}
-		if err := os.Chtimes(to, fi.ModTime(), fi.ModTime()); err != nil {
-			return fmt.Errorf("restore: %w", err)
 		}
 	}
 	return nil

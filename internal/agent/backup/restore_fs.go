@@ -219,20 +219,9 @@ func removeAllAt(dir int, name string) error {
 // removeChildren removes everything in the open directory fd. It reads
 // all names first: removing entries while reading on could skip some.
 func removeChildren(fd int) error {
-	var names []string
-	buf := make([]byte, 8<<10)
-	for {
-		n, err := unix.ReadDirent(fd, buf)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if n <= 0 {
-			break
-		}
-		_, _, names = unix.ParseDirent(buf[:n], -1, names) // without "." and ".."
+	names, err := readNames(fd)
+	if err != nil {
+		return err
 	}
 	for _, child := range names {
 		if err := removeAllAt(fd, child); err != nil {

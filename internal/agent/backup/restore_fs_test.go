@@ -183,7 +183,7 @@ func TestExtract_hostileArchive(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			sub := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-"))
 			must(t, os.Mkdir(sub, 0o700))
-			x, err := newExtractor(openTestDir(t, sub), sub, nil)
+			x, err := newExtractor(openTestDir(t, sub), openTestDir(t, t.TempDir()), nil)
 			must(t, err)
 			defer x.close()
 			for _, en := range []testEntry{
@@ -216,7 +216,7 @@ func TestExtract_hostileArchive(t *testing.T) {
 func TestExtract_sameNameTwice(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	x, err := newExtractor(openTestDir(t, dir), dir, nil)
+	x, err := newExtractor(openTestDir(t, dir), openTestDir(t, t.TempDir()), nil)
 	must(t, err)
 	defer x.close()
 	for _, en := range []testEntry{

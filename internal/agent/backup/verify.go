@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 
 	"filippo.io/age"
 )
@@ -68,15 +67,16 @@ func (e *Engine) Verify(ctx context.Context, schedule, id string, identities []a
 }
 
 func (e *Engine) drill(ctx context.Context, chain []index, identities []age.Identity) error {
-	dir := e.scheduleStateDir(chain[0].Schedule)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
+	dir, err := openDirPath(e.scheduleStateDir(chain[0].Schedule), true, 0o700)
+	if err != nil {
+		return fmt.Errorf("open the state directory for the restore drill: %w", err)
 	}
-	scratch, err := os.MkdirTemp(dir, "verify-*")
+	defer dir.release()
+	work, err := newWorkDir(dir, "verify-")
 	if err != nil {
 		return fmt.Errorf("create scratch directory for the restore drill: %w", err)
 	}
-	defer func() { _ = os.RemoveAll(scratch) }() // scratch data, and it holds plaintext
-	_, err = e.applyChain(ctx, chain, identities, scratch, nil, nil)
+	defer work.remove() // scratch data, and it holds plaintext
+	_, _, err = e.applyChain(ctx, chain, identities, work, nil, nil)
 	return err
 }
