@@ -258,10 +258,19 @@ type snapshotRun struct {
 	trailer manifestTrailer
 }
 
+// maxNotes bounds the notes a manifest keeps (and so its trailer's line);
+// the log has them all.
+const maxNotes = 100
+
 func (r *snapshotRun) note(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
-	r.trailer.Notes = append(r.trailer.Notes, msg)
 	r.e.logger().Warn("backup note", "schedule", r.cfg.Name, "snapshot", r.id, "note", msg)
+	switch n := len(r.trailer.Notes); {
+	case n < maxNotes:
+		r.trailer.Notes = append(r.trailer.Notes, msg)
+	case n == maxNotes:
+		r.trailer.Notes = append(r.trailer.Notes, "more notes are in the agent's log")
+	}
 }
 
 func (r *snapshotRun) partialNote(format string, args ...any) {

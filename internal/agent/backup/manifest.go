@@ -139,6 +139,12 @@ func newManifestReader(r io.Reader) *manifestReader {
 	return &manifestReader{r: bufio.NewReaderSize(r, 64<<10)}
 }
 
+// maxManifestLine bounds one manifest line, so a hostile manifest cannot
+// make its reader grow without limit. An entry holds at most three paths
+// of PATH_MAX bytes, escaped (under 100 KiB); a trailer at most maxNotes
+// notes.
+const maxManifestLine = 4 << 20
+
 // readLine returns the next line without its newline; it is valid until the
 // next call.
 func (m *manifestReader) readLine() ([]byte, error) {
@@ -146,6 +152,9 @@ func (m *manifestReader) readLine() ([]byte, error) {
 	if errors.Is(err, bufio.ErrBufferFull) {
 		m.line = append(m.line[:0], b...)
 		for errors.Is(err, bufio.ErrBufferFull) {
+			if len(m.line) > maxManifestLine {
+				return nil, fmt.Errorf("%w: a manifest line is longer than %d bytes", ErrCorrupt, maxManifestLine)
+			}
 			b, err = m.r.ReadSlice('\n')
 			m.line = append(m.line, b...)
 		}

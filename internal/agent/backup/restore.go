@@ -263,26 +263,27 @@ func (e *Engine) classify(ctx context.Context, ix index, err error) error {
 // checkDigests re-reads archive and manifest and compares their SHA-256
 // and size with the index.
 func (e *Engine) checkDigests(ctx context.Context, ix index) error {
-	for _, obj := range []struct {
-		name, sum string
-		size      int64
-	}{
-		{archiveObject(ix.Schedule, ix.ID), ix.ArchiveSHA256, ix.ArchiveBytes},
-		{manifestObject(ix.Schedule, ix.ID), ix.ManifestSHA256, ix.ManifestBytes},
-	} {
-		rc, err := e.Dest.Open(ctx, obj.name)
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrCorrupt, err)
-		}
-		h := sha256.New()
-		n, err := io.Copy(h, ctxReader{ctx, rc})
-		_ = rc.Close() // read-only
-		if err != nil {
-			return fmt.Errorf("read %s: %w", obj.name, err)
-		}
-		if got := hex.EncodeToString(h.Sum(nil)); got != obj.sum || n != obj.size {
-			return fmt.Errorf("%w: %s has sha256 %s (%d bytes), index says %s (%d bytes)", ErrCorrupt, obj.name, got, n, obj.sum, obj.size)
-		}
+	if err := e.checkObject(ctx, archiveObject(ix.Schedule, ix.ID), ix.ArchiveSHA256, ix.ArchiveBytes); err != nil {
+		return err
+	}
+	return e.checkObject(ctx, manifestObject(ix.Schedule, ix.ID), ix.ManifestSHA256, ix.ManifestBytes)
+}
+
+// checkObject reads name and compares its SHA-256 and size with the
+// index's, reading at most one byte more than the index says.
+func (e *Engine) checkObject(ctx context.Context, name, sum string, size int64) error {
+	rc, err := e.Dest.Open(ctx, name)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(ctxReader{ctx, rc}, size+1))
+	_ = rc.Close() // read-only
+	if err != nil {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != sum || n != size {
+		return fmt.Errorf("%w: %s has sha256 %s (%d bytes), index says %s (%d bytes)", ErrCorrupt, name, got, n, sum, size)
 	}
 	return nil
 }
@@ -346,6 +347,11 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
+// maxWindow is the largest zstd window a restore accepts: twice what
+// backups write, so that a hostile frame cannot make the decoder allocate
+// hundreds of megabytes.
+const maxWindow = 2 * archiveWindow
+
 // openEncrypted opens an object for decrypting, hashing the ciphertext.
 func (e *Engine) openEncrypted(ctx context.Context, name string, ids []age.Identity, p *progressCounter) (*hashingReader, io.Reader, func(), error) {
 	rc, err := e.Dest.Open(ctx, name)
@@ -358,7 +364,7 @@ func (e *Engine) openEncrypted(ctx context.Context, name string, ids []age.Ident
 		_ = rc.Close()
 		return nil, nil, nil, fmt.Errorf("decrypt %s: %w", name, err)
 	}
-	dec, err := zstd.NewReader(plain, zstd.WithDecoderConcurrency(2), zstd.WithDecoderLowmem(true))
+	dec, err := zstd.NewReader(plain, zstd.WithDecoderConcurrency(2), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(maxWindow))
 	if err != nil {
 		_ = rc.Close()
 		return nil, nil, nil, fmt.Errorf("decompress %s: %w", name, err)
@@ -370,6 +376,11 @@ func (e *Engine) openEncrypted(ctx context.Context, name string, ids []age.Ident
 // manifest's digest and completeness.
 func (e *Engine) readManifest(ctx context.Context, ix index, ids []age.Identity, fn func(*manifestEntry) error) error {
 	name := manifestObject(ix.Schedule, ix.ID)
+	// The index is authenticated, the manifest only by its digest there:
+	// check it before decrypting or parsing anything in it.
+	if err := e.checkObject(ctx, name, ix.ManifestSHA256, ix.ManifestBytes); err != nil {
+		return err
+	}
 	hr, plain, closeFn, err := e.openEncrypted(ctx, name, ids, nil)
 	if err != nil {
 		return err
@@ -409,6 +420,9 @@ func checkManifestEnds(mr *manifestReader, ix index) error {
 // deletions between them are applied as they come.
 func (e *Engine) applySnapshot(ctx context.Context, ix index, ids []age.Identity, x *extractor, p *progressCounter) error {
 	mName := manifestObject(ix.Schedule, ix.ID)
+	if err := e.checkObject(ctx, mName, ix.ManifestSHA256, ix.ManifestBytes); err != nil {
+		return err // as in readManifest
+	}
 	mHash, mPlain, mClose, err := e.openEncrypted(ctx, mName, ids, nil)
 	if err != nil {
 		return err
@@ -465,6 +479,10 @@ func (e *Engine) applySnapshot(ctx context.Context, ix index, ids []age.Identity
 		}
 		if !insideTree(name) {
 			return fmt.Errorf("%w: archive %s entry %q is not a relative path", ErrCorrupt, aName, name)
+		}
+		if hdr.typeflag == tarReg && hdr.size != m.Size {
+			// Checked before a byte is written: a hostile size would fill the disk.
+			return fmt.Errorf("%w: archive %s entry %q has %d bytes, manifest says %d", ErrCorrupt, aName, name, hdr.size, m.Size)
 		}
 		if err := x.extract(tr, hdr, m); err != nil {
 			return err
