@@ -28,8 +28,14 @@ var fleetScript = filepath.Join("..", "..", "test", "fleet", "fleet.sh")
 // independently of the provider under test.
 func onHost(t *testing.T, f fleet, h fleetHost, cmd string) (string, error) {
 	t.Helper()
+	return runSSH(t, f, h, "root", cmd)
+}
+
+// runSSH runs cmd on h as user (root, deploy or nosudo) with the fleet key.
+func runSSH(t *testing.T, f fleet, h fleetHost, user, cmd string) (string, error) {
+	t.Helper()
 	out, err := exec.Command("ssh", "-q", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-		"-o", "ConnectTimeout=10", "-i", f.PrivateKeyFile, "root@"+h.Address, cmd).CombinedOutput()
+		"-o", "ConnectTimeout=10", "-i", f.PrivateKeyFile, user+"@"+h.Address, cmd).CombinedOutput()
 	return string(out), err
 }
 
