@@ -219,6 +219,12 @@ func backupStatus(ctx context.Context, deps Deps, name string) (api.BackupStatus
 	} else if st.LastError == "" {
 		st.LastError = "list snapshots: " + err.Error()
 	}
+	if ec, err := engineConfig(p, cfg); err == nil {
+		st.NextSnapshotKind, err = eng.NextKind(ctx, ec)
+		if err != nil && st.LastError == "" {
+			st.LastError = "next snapshot: " + err.Error()
+		}
+	}
 	return st, nil
 }
 
@@ -253,8 +259,12 @@ func handleBackupList(ctx context.Context, deps Deps, req api.Request) (any, err
 }
 
 func apiSnapshot(s backup.Snapshot) api.BackupSnapshot {
+	fps := make([]string, 0, len(s.Recipients))
+	for _, k := range s.Recipients {
+		fps = append(fps, api.RecipientFingerprint(k))
+	}
 	return api.BackupSnapshot{ID: s.ID, Time: s.Time, Kind: s.Kind, Parent: s.Parent, Bytes: s.Bytes,
-		Files: int64(s.Files), Partial: s.Partial, Verified: s.Verified, Notes: s.Notes}
+		Files: int64(s.Files), Partial: s.Partial, Verified: s.Verified, Notes: s.Notes, RecipientFingerprints: fps}
 }
 
 // existingSchedule loads a schedule, reporting a missing one as not_found.
@@ -343,7 +353,7 @@ func RunBackup(ctx context.Context, deps Deps, cfg api.BackupSchedule, op api.Op
 	if err := runHooks(ctx, "post", cfg.Post); err != nil {
 		return fail(err)
 	}
-	removed, err := applyRetention(ctx, eng, cfg, deps.Now())
+	removed, err := applyRetention(ctx, eng, cfg, ec, deps.Now())
 	if err != nil {
 		return fail(fmt.Errorf("retention: %w", err))
 	}
@@ -378,7 +388,7 @@ func runHooks(ctx context.Context, stage string, cmds []string) error {
 }
 
 // applyRetention removes what the schedule's policy does not keep.
-func applyRetention(ctx context.Context, eng *backup.Engine, cfg api.BackupSchedule, now time.Time) ([]string, error) {
+func applyRetention(ctx context.Context, eng *backup.Engine, cfg api.BackupSchedule, ec backup.Config, now time.Time) ([]string, error) {
 	r := cfg.Retention
 	pol := backup.Policy{KeepLast: r.KeepLast, KeepHourly: r.KeepHourly, KeepDaily: r.KeepDaily,
 		KeepWeekly: r.KeepWeekly, KeepMonthly: r.KeepMonthly, KeepYearly: r.KeepYearly}
@@ -399,10 +409,15 @@ func applyRetention(ctx context.Context, eng *backup.Engine, cfg api.BackupSched
 	if err != nil {
 		return nil, err
 	}
+	keys, err := eng.Recipients(ec)
+	if err != nil {
+		return nil, err
+	}
 	items := make([]backup.RetentionItem, 0, len(snaps))
 	for _, s := range snaps {
 		items = append(items, backup.RetentionItem{ID: s.ID, Time: s.Time, Parent: s.Parent,
-			Verified: s.Verified == backup.VerifiedOK, Bad: s.Verified == backup.VerifiedFailed})
+			Verified: s.Verified == backup.VerifiedOK, Bad: s.Verified == backup.VerifiedFailed,
+			Current: s.ReadableWith(keys)})
 	}
 	_, remove, _ := backup.SelectKeep(items, pol, now, time.Local)
 	ids := make([]string, 0, len(remove))

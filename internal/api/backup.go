@@ -1,9 +1,12 @@
 package api
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -114,6 +117,10 @@ type BackupStatus struct {
 	SnapshotCount  int             `json:"snapshot_count"`
 	LastVerifiedAt time.Time       `json:"last_verified_at,omitzero"`
 	LastError      string          `json:"last_error,omitempty"`
+	// NextSnapshotKind is "full" or "incremental": what the next run takes.
+	// It is full when the recipients differ from those of the chain the run
+	// would continue.
+	NextSnapshotKind string `json:"next_snapshot_kind,omitempty"`
 }
 
 // BackupSnapshot is one snapshot in a catalog.
@@ -127,6 +134,17 @@ type BackupSnapshot struct {
 	Partial  bool      `json:"partial,omitempty"`
 	Verified string    `json:"verified,omitempty"` // "", "ok" or "failed".
 	Notes    []string  `json:"notes,omitempty"`
+	// RecipientFingerprints name the public keys the snapshot is encrypted
+	// to (RecipientFingerprint), sorted; empty when not recorded.
+	RecipientFingerprints []string `json:"recipient_fingerprints,omitempty"`
+}
+
+// RecipientFingerprint names an age public key in catalogs and plans:
+// "SHA256:" and the unpadded base64 of the SHA-256 of its canonical,
+// lower-case form, as ssh-keygen names keys.
+func RecipientFingerprint(recipient string) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(recipient))))
+	return "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
 }
 
 // BackupRunResult is the result of MethodBackupRun.

@@ -77,10 +77,11 @@ func (e *Engine) Backup(ctx context.Context, cfg Config) (snap Snapshot, err err
 	if err != nil {
 		return Snapshot{}, err
 	}
-	kind, parent := e.chooseKind(cfg, ixs, now)
+	keys := recipientSet(recipients)
+	kind, parent := e.chooseKind(cfg, keys, ixs, now)
 
 	run := &snapshotRun{
-		e: e, ctx: ctx, cfg: cfg, id: id, now: now, kind: kind, parent: parent,
+		e: e, ctx: ctx, cfg: cfg, id: id, now: now, kind: kind, parent: parent, recipients: keys,
 		links: map[devIno]hardLinkTarget{}, hash: sha256.New(), buf: make([]byte, 256<<10),
 	}
 	if ixErr != nil {
@@ -124,16 +125,17 @@ func (e *Engine) Backup(ctx context.Context, cfg Config) (snap Snapshot, err err
 	return run.publish(key)
 }
 
-// chooseKind decides between a full and an incremental snapshot.
-// FullEveryRuns == 1 means always full; FullEveryRuns <= 0 disables the run
-// rule; with both rules disabled every snapshot is full.
-func (e *Engine) chooseKind(cfg Config, ixs []index, now time.Time) (kind, parent string) {
+// chooseKind decides between a full and an incremental snapshot encrypted
+// to keys. FullEveryRuns == 1 means always full; FullEveryRuns <= 0
+// disables the run rule; with both rules disabled every snapshot is full.
+// A chain encrypted to other keys is never continued.
+func (e *Engine) chooseKind(cfg Config, keys []string, ixs []index, now time.Time) (kind, parent string) {
 	if cfg.FullEveryRuns == 1 || (cfg.FullEveryRuns <= 0 && cfg.FullEveryAge <= 0) || len(ixs) == 0 {
 		return KindFull, ""
 	}
 	latest := ixs[len(ixs)-1]
 	chain, err := chainOf(ixs, cfg.Name, latest.ID)
-	if err != nil {
+	if err != nil || !sameRecipients(chain, keys) {
 		return KindFull, ""
 	}
 	for _, ix := range chain {
@@ -225,6 +227,8 @@ type snapshotRun struct {
 	now    time.Time
 	kind   string
 	parent string
+	// recipients are the keys the snapshot is encrypted to (recipientSet).
+	recipients []string
 
 	// The parent's manifest, read in step with the walk.
 	prevFile *os.File
@@ -929,7 +933,7 @@ func (r *snapshotRun) publish(key []byte) (Snapshot, error) {
 		Files: r.trailer.Files, SourceBytes: r.trailer.SourceBytes,
 		TotalFiles: r.trailer.TotalFiles, TotalBytes: r.trailer.TotalBytes, Partial: r.trailer.Partial,
 		ArchiveBytes: r.archHash.n, ArchiveSHA256: r.archHash.sum(),
-		ManifestBytes: r.manHash.n, ManifestSHA256: r.manHash.sum(),
+		ManifestBytes: r.manHash.n, ManifestSHA256: r.manHash.sum(), Recipients: r.recipients,
 	}
 	body, err := ix.seal(key)
 	if err != nil {

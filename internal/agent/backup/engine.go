@@ -48,6 +48,7 @@ type Snapshot struct {
 	Notes         []string // known only on the host that made the snapshot
 	Verified      string   // "", VerifiedOK or VerifiedFailed
 	VerifiedAt    time.Time
+	Recipients    []string // public keys it is encrypted to; nil if not recorded
 }
 
 // Engine makes, lists, verifies, restores and removes snapshots.
@@ -200,7 +201,7 @@ func (e *Engine) snapshotOf(ix index) (Snapshot, error) {
 		ID: ix.ID, Schedule: ix.Schedule, Time: ix.Time, Kind: ix.Kind, Parent: ix.Parent,
 		Files: ix.Files, SourceBytes: ix.SourceBytes, TotalFiles: ix.TotalFiles, TotalBytes: ix.TotalBytes,
 		Bytes: ix.ArchiveBytes, ArchiveSHA256: ix.ArchiveSHA256, Partial: ix.Partial,
-		Notes: rec.Notes, Verified: rec.Verified, VerifiedAt: rec.VerifiedAt,
+		Notes: rec.Notes, Verified: rec.Verified, VerifiedAt: rec.VerifiedAt, Recipients: ix.Recipients,
 	}
 	return s, err
 }

@@ -59,7 +59,11 @@ type index struct {
 	ArchiveSHA256  string    `json:"archive_sha256"`
 	ManifestBytes  int64     `json:"manifest_bytes"`
 	ManifestSHA256 string    `json:"manifest_sha256"`
-	MAC            string    `json:"mac,omitempty"`
+	// Recipients are the public keys archive and manifest are encrypted
+	// to, sorted (see recipientSet); empty in snapshots made before they
+	// were recorded.
+	Recipients []string `json:"recipients,omitempty"`
+	MAC        string   `json:"mac,omitempty"`
 }
 
 const indexVersion = 1

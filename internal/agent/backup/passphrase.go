@@ -29,12 +29,9 @@ func (e *Engine) restoreRecipientCache(schedule string) string {
 // restoreRecipient returns the public half of the schedule's restore key,
 // creating the key on first use. The caller holds the schedule lock.
 func (e *Engine) restoreRecipient(ctx context.Context, schedule, passphraseFile string) (age.Recipient, error) {
-	if b, err := os.ReadFile(e.restoreRecipientCache(schedule)); err == nil {
-		r, err := age.ParseX25519Recipient(strings.TrimSpace(string(b)))
-		if err != nil {
-			return nil, fmt.Errorf("restore key recipient %s: %w", e.restoreRecipientCache(schedule), err)
-		}
-		return r, nil
+	r, err := e.cachedRestoreRecipient(schedule)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return r, err
 	}
 	pass, err := readPassphrase(passphraseFile)
 	if err != nil {
@@ -51,6 +48,20 @@ func (e *Engine) restoreRecipient(ctx context.Context, schedule, passphraseFile 
 		return nil, err
 	}
 	return id.Recipient(), nil
+}
+
+// cachedRestoreRecipient is the public half of the schedule's restore key
+// as this host last saw it; fs.ErrNotExist when it has not yet.
+func (e *Engine) cachedRestoreRecipient(schedule string) (age.Recipient, error) {
+	b, err := os.ReadFile(e.restoreRecipientCache(schedule))
+	if err != nil {
+		return nil, err
+	}
+	r, err := age.ParseX25519Recipient(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("restore key recipient %s: %w", e.restoreRecipientCache(schedule), err)
+	}
+	return r, nil
 }
 
 func (e *Engine) createRestoreKey(ctx context.Context, schedule, pass string) (*age.X25519Identity, error) {

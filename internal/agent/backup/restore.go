@@ -87,6 +87,9 @@ func (e *Engine) Restore(ctx context.Context, opts RestoreOptions) (RestoreResul
 	if len(opts.Identities) == 0 {
 		return RestoreResult{}, errors.New("restore: at least one identity is required to decrypt")
 	}
+	if !identitiesCanRead(chain, opts.Identities) {
+		return RestoreResult{}, errNoIdentityFor(chain, opts.Identities)
+	}
 	inc := newIncludeFilter(opts.Include)
 	if opts.DryRun {
 		return e.dryRun(ctx, chain[len(chain)-1], opts, inc, target)
@@ -227,7 +230,11 @@ func (e *Engine) applyChain(ctx context.Context, chain []index, ids []age.Identi
 	defer x.close()
 	for _, ix := range chain {
 		if err := e.applySnapshot(ctx, ix, ids, x, p); err != nil {
-			return RestoreResult{}, nil, e.classify(ctx, ix, err)
+			err = e.classify(ctx, ix, err)
+			if errors.Is(err, ErrWrongKey) {
+				err = &snapshotError{ix.ID, errNoIdentityFor(chain, ids)}
+			}
+			return RestoreResult{}, nil, err
 		}
 	}
 	last := chain[len(chain)-1]

@@ -24,6 +24,9 @@ type RetentionItem struct {
 	// Bad is true when a verification of the snapshot failed. Bad wins
 	// over Verified.
 	Bad bool
+	// Current is true when the schedule's current recipients can decrypt
+	// the snapshot (one of them is among its recipients).
+	Current bool
 }
 
 // Policy says which snapshots retention keeps. The fields mirror restic's
@@ -82,6 +85,7 @@ const (
 	retentionReasonWithin         = "within"
 	retentionReasonNewestVerified = "newest verified"
 	retentionReasonNewest         = "newest (none verified)"
+	retentionReasonCurrentKeys    = "newest restorable with the current recipients"
 	retentionReasonParent         = "parent of kept"
 	retentionReasonEmptyPolicy    = "empty policy"
 	retentionReasonInvalidPolicy  = "invalid policy"
@@ -125,6 +129,10 @@ const (
 //     ("newest verified"). When there is none, the newest snapshot that is not
 //     Bad is kept instead, or the newest snapshot when all are bad ("newest
 //     (none verified)").
+//   - The newest snapshot that is Verified, not Bad, and whose whole chain
+//     is Current is never removed ("newest restorable with the current
+//     recipients"): after a key rotation, at least one complete chain stays
+//     that the keys the operator still holds can restore.
 //   - A snapshot that a kept snapshot depends on through its Parent chain,
 //     transitively up to the full snapshot, is never removed ("parent of
 //     kept"). A Parent that is not among items ends the chain.
@@ -166,6 +174,10 @@ func SelectKeep(items []RetentionItem, p Policy, now time.Time, loc *time.Locati
 		} else {
 			mark(i, retentionReasonNewest)
 		}
+	}
+
+	if i := retentionNewestCurrent(sorted); i >= 0 {
+		mark(i, retentionReasonCurrentKeys)
 	}
 
 	retentionProtectParents(sorted, kept, mark)
@@ -267,6 +279,37 @@ func retentionNewestToProtect(sorted []RetentionItem) int {
 		return 0
 	}
 	return -1
+}
+
+// retentionNewestCurrent returns the index in sorted (newest first) of the
+// newest verified snapshot whose chain the current recipients can restore,
+// or -1.
+func retentionNewestCurrent(sorted []RetentionItem) int {
+	byID := make(map[string]RetentionItem, len(sorted))
+	for _, it := range sorted {
+		byID[it.ID] = it
+	}
+	return slices.IndexFunc(sorted, func(it RetentionItem) bool { return it.Verified && restorableNow(byID, it) })
+}
+
+// restorableNow reports whether every snapshot of it's chain is there, not
+// bad, and readable with the current recipients.
+func restorableNow(byID map[string]RetentionItem, it RetentionItem) bool {
+	seen := map[string]bool{} // a corrupt catalog's chain may loop
+	for {
+		if it.Bad || !it.Current || seen[it.ID] {
+			return false
+		}
+		if it.Parent == "" {
+			return true
+		}
+		seen[it.ID] = true
+		parent, ok := byID[it.Parent]
+		if !ok {
+			return false
+		}
+		it = parent
+	}
 }
 
 // retentionProtectParents marks every snapshot that a kept snapshot depends on

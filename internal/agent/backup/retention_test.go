@@ -647,3 +647,36 @@ func TestSelectKeep_400Days(t *testing.T) {
 		t.Errorf("bucketing in UTC kept the same set; the simulation does not exercise the time zone")
 	}
 }
+
+// TestSelectKeep_keepsAChainTheCurrentKeysRestore: the recipients moved
+// from {A} to {B} and then to {A, C}. The newest snapshots (to B) are kept
+// by the policy, and the newest complete chain that A can restore is kept
+// beside them, whole.
+func TestSelectKeep_keepsAChainTheCurrentKeysRestore(t *testing.T) {
+	t.Parallel()
+	now := retentionAt(2025, time.June, 10, 12, 0)
+	current := func(it RetentionItem) RetentionItem { it.Current = true; return it }
+	items := []RetentionItem{
+		current(retentionSnap("a1", retentionAt(2025, time.June, 1, 1, 0))),
+		current(retentionSnap("a2", retentionAt(2025, time.June, 2, 1, 0)).withParent("a1")),
+		current(retentionSnap("a3", retentionAt(2025, time.June, 3, 1, 0)).withParent("a2")),
+		current(retentionSnap("a4", retentionAt(2025, time.June, 4, 1, 0)).bad()), // not restorable
+		retentionSnap("b1", retentionAt(2025, time.June, 5, 1, 0)),
+		retentionSnap("b2", retentionAt(2025, time.June, 6, 1, 0)).withParent("b1"),
+	}
+	keep, remove, reasons := SelectKeep(items, Policy{KeepLast: 1}, now, retentionTestZone)
+	if got, want := retentionIDs(keep), []string{"b2", "b1", "a3", "a2", "a1"}; !slices.Equal(got, want) {
+		t.Errorf("kept %v, want %v (removed %v)", got, want, retentionIDs(remove))
+	}
+	if !slices.Contains(reasons["a3"], retentionReasonCurrentKeys) {
+		t.Errorf("a3 kept for %v, want %q", reasons["a3"], retentionReasonCurrentKeys)
+	}
+
+	// Without any snapshot the current keys restore, nothing more is kept.
+	for i := range items {
+		items[i].Current = false
+	}
+	if keep, _, _ := SelectKeep(items, Policy{KeepLast: 1}, now, retentionTestZone); !slices.Equal(retentionIDs(keep), []string{"b2", "b1"}) {
+		t.Errorf("kept %v, want [b2 b1]", retentionIDs(keep))
+	}
+}
