@@ -40,6 +40,12 @@ const (
 	MethodBackupList = "backup.list"
 )
 
+// Snapshot kinds.
+const (
+	SnapshotFull        = "full"
+	SnapshotIncremental = "incremental"
+)
+
 // CodePathMissing means a configured path does not exist on the host.
 const CodePathMissing = "path_missing"
 

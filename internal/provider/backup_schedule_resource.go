@@ -74,6 +74,7 @@ type backupScheduleModel struct {
 	Pre                  types.List   `tfsdk:"pre"`
 	Post                 types.List   `tfsdk:"post"`
 	RunOnCreate          types.Bool   `tfsdk:"run_on_create"`
+	RunOnChange          types.Bool   `tfsdk:"run_on_change"`
 	StaleAfter           types.String `tfsdk:"stale_after"`
 
 	ID             types.String `tfsdk:"id"`
@@ -84,6 +85,8 @@ type backupScheduleModel struct {
 	SnapshotCount  types.Int64  `tfsdk:"snapshot_count"`
 	LastVerifiedAt types.String `tfsdk:"last_verified_at"`
 	Fresh          types.Bool   `tfsdk:"fresh"`
+	NextKind       types.String `tfsdk:"next_snapshot_kind"`
+	Fingerprints   types.List   `tfsdk:"recipient_fingerprints"`
 }
 
 // Validators of the backup schedule; each says what it accepts.
@@ -199,6 +202,9 @@ func backupScheduleResourceSchemaV0() schema.Schema {
 			"post": strList("Shell commands run after each backup."),
 			"run_on_create": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
 				MarkdownDescription: "Run one backup during the apply that creates the schedule, and fail the apply if it fails."},
+			"run_on_change": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
+				MarkdownDescription: "Run one backup during every apply that changes the schedule, and fail the apply if it fails. " +
+					"After a change of `recipients` that run is the full snapshot to the new keys, so the key rotation is complete when the apply ends."},
 			"stale_after": schema.StringAttribute{Optional: true, Validators: []validator.String{longDurationValidator},
 				MarkdownDescription: "When the last successful backup is older than this, `fresh` turns false and `terraform plan` shows it; the apply runs a backup."},
 			// Computed.
@@ -212,6 +218,12 @@ func backupScheduleResourceSchemaV0() schema.Schema {
 			"last_verified_at": schema.StringAttribute{Computed: true, MarkdownDescription: "When a snapshot was last verified (RFC 3339)."},
 			"fresh": schema.BoolAttribute{Computed: true,
 				MarkdownDescription: "Whether the last successful backup is younger than `stale_after` (always true without it)."},
+			"next_snapshot_kind": schema.StringAttribute{Computed: true,
+				MarkdownDescription: "`full` or `incremental`: what the next run takes. A plan that changes `recipients` (or the destination, " +
+					"or adds or removes `passphrase_file`) shows `full`: a snapshot never continues a chain encrypted to other keys."},
+			"recipient_fingerprints": schema.ListAttribute{Computed: true, ElementType: types.StringType,
+				MarkdownDescription: "Fingerprints (`SHA256:...`) of `recipients`, sorted, as `steward_backups` lists them for every snapshot: " +
+					"a snapshot none of whose fingerprints is here needs a key the schedule no longer uses."},
 		},
 	}
 }
@@ -221,33 +233,95 @@ func (r *backupScheduleResource) Configure(_ context.Context, req resource.Confi
 }
 
 // ModifyPlan plans config_sha256 and fresh at their desired values, so an
-// edited schedule file or a stale backup shows in `terraform plan`.
+// edited schedule file or a stale backup shows in `terraform plan`, and
+// says what a change of recipients does to the next snapshot.
 func (r *backupScheduleResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	if req.Plan.Raw.IsNull() || req.State.Raw.IsNull() {
+	if req.Plan.Raw.IsNull() {
 		return
 	}
 	var plan, state backupScheduleModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	if !plan.known() {
+	if resp.Diagnostics.HasError() || !plan.known() {
 		return // unknown values: the digest is computed at apply
 	}
 	cfg, diags := plan.toAPI(ctx)
 	if diags.HasError() {
 		return
 	}
+	plan.Fingerprints = fingerprintList(cfg.Recipients, &resp.Diagnostics)
+	if req.State.Raw.IsNull() {
+		resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+		return
+	}
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
 	sum := sha256.Sum256(cfg.Render())
 	plan.ConfigSHA256 = types.StringValue(hex.EncodeToString(sum[:]))
 	plan.Fresh = types.BoolValue(true)
-	if plan.ConfigSHA256.Equal(state.ConfigSHA256) && state.Fresh.ValueBool() {
+	runs := plan.runsOnApply(state)
+	switch {
+	case plan.ConfigSHA256.Equal(state.ConfigSHA256) && !runs:
 		// Nothing to run: the status stays as it is.
-		plan.LastSuccessAt, plan.LastSnapshotID, plan.SnapshotCount, plan.LastVerifiedAt =
-			state.LastSuccessAt, state.LastSnapshotID, state.SnapshotCount, state.LastVerifiedAt
+		plan.LastSuccessAt, plan.LastSnapshotID, plan.SnapshotCount, plan.LastVerifiedAt, plan.NextKind =
+			state.LastSuccessAt, state.LastSnapshotID, state.SnapshotCount, state.LastVerifiedAt, state.NextKind
+	case startsNewChain(state, plan) && !runs:
+		plan.NextKind = types.StringValue(api.SnapshotFull)
+	}
+	if !plan.Fingerprints.Equal(state.Fingerprints) && !state.Fingerprints.IsNull() {
+		resp.Diagnostics.Append(rotationWarning(cfg.Name, state.Fingerprints, plan.Fingerprints, runs))
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+}
+
+// runsOnApply says whether applying plan over state takes a backup: a stale
+// one is brought up to date, and run_on_change runs after any change.
+func (m backupScheduleModel) runsOnApply(state backupScheduleModel) bool {
+	stale := !state.Fresh.IsNull() && !state.Fresh.ValueBool()
+	return stale || (m.RunOnChange.ValueBool() && !m.ConfigSHA256.Equal(state.ConfigSHA256))
+}
+
+// startsNewChain says whether the next snapshot cannot continue the chain
+// of the snapshots so far: other keys, or another destination.
+func startsNewChain(state, plan backupScheduleModel) bool {
+	return !plan.Fingerprints.Equal(state.Fingerprints) || plan.PassphraseFile.IsNull() != state.PassphraseFile.IsNull() ||
+		!plan.Destination.Equal(state.Destination) || !plan.SFTP.Equal(state.SFTP)
+}
+
+// rotationWarning tells what a change of recipients means for restores.
+func rotationWarning(name string, before, after types.List, runs bool) diag.Diagnostic {
+	when := "It is taken at the next scheduled run; set `run_on_change = true` to take it during the apply."
+	if runs {
+		when = "This apply takes it."
+	}
+	return diag.NewAttributeWarningDiagnostic(tfpath.Root("recipients"), "Backup Keys Change",
+		fmt.Sprintf("The recipients of backup schedule %q change from %s to %s. The next snapshot is full, encrypted to the new "+
+			"recipients only, and never continues the old chain. %s Snapshots made before it stay readable only with the keys they were "+
+			"encrypted to: keep the old identities until steward_backups lists a verified full snapshot with the new recipient_fingerprints "+
+			"and retention has let the older snapshots go.", name, fingerprintText(before), fingerprintText(after), when))
+}
+
+func fingerprintText(l types.List) string {
+	var out []string
+	for _, v := range l.Elements() {
+		if s, ok := v.(types.String); ok {
+			out = append(out, s.ValueString())
+		}
+	}
+	return "[" + strings.Join(out, ", ") + "]"
+}
+
+// fingerprintList is the sorted set of the recipients' fingerprints.
+func fingerprintList(recipients []string, diags *diag.Diagnostics) types.List {
+	fps := make([]string, 0, len(recipients))
+	for _, r := range recipients {
+		fps = append(fps, api.RecipientFingerprint(r))
+	}
+	slices.Sort(fps)
+	l, d := types.ListValueFrom(context.Background(), types.StringType, slices.Compact(fps))
+	diags.Append(d...)
+	return l
 }
 
 func (r *backupScheduleResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
@@ -270,9 +344,7 @@ func (r *backupScheduleResource) Update(ctx context.Context, req resource.Update
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	// A stale backup is brought up to date by the apply.
-	runNow := !state.Fresh.IsNull() && !state.Fresh.ValueBool()
-	resp.Diagnostics.Append(r.apply(ctx, &plan, runNow)...)
+	resp.Diagnostics.Append(r.apply(ctx, &plan, plan.runsOnApply(state))...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -578,8 +650,15 @@ func (m *backupScheduleModel) setStatus(st api.BackupStatus, now time.Time) {
 		fresh = !st.LastSuccessAt.IsZero() && now.Sub(st.LastSuccessAt) < d
 	}
 	m.Fresh = types.BoolValue(fresh)
-	if m.RunOnCreate.IsNull() || m.RunOnCreate.IsUnknown() {
-		m.RunOnCreate = basetypes.NewBoolValue(false)
+	m.NextKind = types.StringValue(st.NextSnapshotKind)
+	if st.Config != nil {
+		var diags diag.Diagnostics // a list of strings always converts
+		m.Fingerprints = fingerprintList(st.Config.Recipients, &diags)
+	}
+	for _, b := range []*types.Bool{&m.RunOnCreate, &m.RunOnChange} {
+		if b.IsNull() || b.IsUnknown() {
+			*b = basetypes.NewBoolValue(false)
+		}
 	}
 }
 

@@ -33,6 +33,7 @@ type backupsModel struct {
 var snapshotAttrTypes = map[string]attr.Type{
 	"id": types.StringType, "time": types.StringType, "kind": types.StringType, "parent": types.StringType,
 	"bytes": types.Int64Type, "files": types.Int64Type, "partial": types.BoolType, "verified": types.StringType,
+	"recipient_fingerprints": types.ListType{ElemType: types.StringType},
 }
 
 func (d *backupsDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
@@ -58,6 +59,10 @@ func (d *backupsDataSource) Schema(_ context.Context, _ datasource.SchemaRequest
 					"files":    schema.Int64Attribute{Computed: true, MarkdownDescription: "Files stored in this snapshot."},
 					"partial":  schema.BoolAttribute{Computed: true, MarkdownDescription: "Some files could not be read (see the agent's log)."},
 					"verified": schema.StringAttribute{Computed: true, MarkdownDescription: "`ok`, `failed`, or empty when not verified yet."},
+					"recipient_fingerprints": schema.ListAttribute{Computed: true, ElementType: types.StringType,
+						MarkdownDescription: "Fingerprints (`SHA256:...`) of the public keys the snapshot is encrypted to, sorted; the schedule's " +
+							"restore key is among them when it has a `passphrase_file`. Empty for snapshots made before Steward recorded them. " +
+							"Compare with the schedule's `recipient_fingerprints` to find snapshots that need a retired key."},
 				}}},
 		},
 	}
@@ -89,7 +94,10 @@ func (d *backupsDataSource) Read(ctx context.Context, req datasource.ReadRequest
 	}
 	snaps := make([]attr.Value, 0, len(list.Snapshots))
 	for _, s := range list.Snapshots {
+		fps, d := types.ListValueFrom(ctx, types.StringType, append([]string{}, s.RecipientFingerprints...))
+		resp.Diagnostics.Append(d...)
 		obj, d := types.ObjectValue(snapshotAttrTypes, map[string]attr.Value{
+			"recipient_fingerprints": fps,
 			"id": types.StringValue(s.ID), "time": types.StringValue(rfc3339(s.Time)), "kind": types.StringValue(s.Kind),
 			"parent": types.StringValue(s.Parent), "bytes": types.Int64Value(s.Bytes), "files": types.Int64Value(s.Files),
 			"partial": types.BoolValue(s.Partial), "verified": types.StringValue(s.Verified),
