@@ -98,7 +98,7 @@ func (d *backupsDataSource) Read(ctx context.Context, req datasource.ReadRequest
 		resp.Diagnostics.Append(d...)
 		obj, d := types.ObjectValue(snapshotAttrTypes, map[string]attr.Value{
 			"recipient_fingerprints": fps,
-			"id": types.StringValue(s.ID), "time": types.StringValue(rfc3339(s.Time)), "kind": types.StringValue(s.Kind),
+			"id":                     types.StringValue(s.ID), "time": types.StringValue(rfc3339(s.Time)), "kind": types.StringValue(s.Kind),
 			"parent": types.StringValue(s.Parent), "bytes": types.Int64Value(s.Bytes), "files": types.Int64Value(s.Files),
 			"partial": types.BoolValue(s.Partial), "verified": types.StringValue(s.Verified),
 		})
