@@ -54,7 +54,9 @@ data "steward_host_facts" "fleet" {
 
 # /etc of h1, into a directory on h1 itself, encrypted to backup_recipient:
 # the host can write its backups but not read them. One backup runs during
-# the apply; then the agent runs one every night.
+# the apply that creates or changes the schedule; then the agent runs one
+# every night. A new backup_recipient (run.sh makes a new key each time) is
+# a key rotation: that apply takes a full snapshot to the new key.
 resource "steward_backup_schedule" "etc" {
   host          = steward_host.fleet["h1"].host_connection
   name          = "etc"
@@ -65,6 +67,7 @@ resource "steward_backup_schedule" "etc" {
   keep_daily    = 7
   stale_after   = "36h"
   run_on_create = true
+  run_on_change = true
 }
 
 # The catalog reads the host directly, not through steward_host.fleet, so a
