@@ -89,8 +89,12 @@ const (
 
 // newWorkDir makes a work directory in parent. Its owner and mode are
 // checked through the opened descriptor: a user who can write parent could
-// otherwise swap in a directory of their own between mkdir and open.
+// otherwise swap in a directory of their own between mkdir and open. It
+// holds an flock on the directory while it lives, so that the next work
+// directory made with the same prefix can sweep what a killed process left
+// (a restore's plaintext) without touching one still in use.
 func newWorkDir(parent *dirRef, prefix string) (*workDir, error) {
+	sweepWorkDirs(parent, prefix)
 	var b [6]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, fmt.Errorf("work directory name: %w", err)
@@ -105,7 +109,7 @@ func newWorkDir(parent *dirRef, prefix string) (*workDir, error) {
 	}
 	w := &workDir{parent: parent.hold(), name: name, dir: newDirRef(fd)}
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil || int(st.Uid) != unix.Geteuid() || st.Mode&0o077 != 0 {
+	if err := unix.Fstat(fd, &st); err != nil || int(st.Uid) != unix.Geteuid() || st.Mode&0o077 != 0 || unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) != nil {
 		w.dir.release()
 		w.parent.release()
 		return nil, fmt.Errorf("work directory %s was replaced while it was made (owner %d, mode %o): %w", name, st.Uid, st.Mode&0o7777, errors.Join(err, ErrChanged))
@@ -136,6 +140,32 @@ func (w *workDir) remove() {
 		_ = unlinkAt(w.parent.fd, w.name, unix.AT_REMOVEDIR) // only if empty, so never someone else's
 	}
 	w.parent.release()
+}
+
+// sweepWorkDirs removes the work directories with prefix in parent that no
+// live process holds: ours (owned by this user), unlocked. Best effort: a
+// leftover that cannot be removed now is tried again next time.
+func sweepWorkDirs(parent *dirRef, prefix string) {
+	names, err := readNames(parent.fd)
+	if err != nil {
+		return
+	}
+	for _, name := range names {
+		if !strings.HasPrefix(name, prefix) {
+			continue
+		}
+		fd, err := openDirAt(parent.fd, name)
+		if err != nil {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) == nil && int(st.Uid) == unix.Geteuid() && unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) == nil {
+			if removeChildren(fd) == nil {
+				_ = unlinkAt(parent.fd, name, unix.AT_REMOVEDIR) // only if still empty
+			}
+		}
+		_ = unix.Close(fd) // releases the flock
+	}
 }
 
 // ErrChanged means a directory a restore works in was changed under it by

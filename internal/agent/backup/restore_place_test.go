@@ -229,3 +229,30 @@ func statOf(t *testing.T, fi os.FileInfo) *syscall.Stat_t {
 	}
 	return st
 }
+
+// TestRestore_sweepsWhatAKilledRestoreLeft: a restore killed with SIGKILL
+// leaves its work directory (plaintext) beside the target; the next
+// restore there removes it, but never one a running restore holds.
+func TestRestore_sweepsWhatAKilledRestoreLeft(t *testing.T) {
+	t.Parallel()
+	f := newInPlaceFixture(t, map[string]*string{"f": ptr("secret")}, nil)
+	parent := openTestDir(t, f.target)
+	killed, err := newWorkDir(parent, ".steward-restore-")
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(f.target, killed.name, "plain.txt"), []byte("plaintext"), 0o600))
+	killed.dir.release() // the process died: its descriptors, and so its lock, are gone
+	killed.tree.release()
+	running, err := newWorkDir(parent, ".steward-restore-")
+	must(t, err)
+	defer running.remove()
+
+	target := filepath.Join(f.target, "new")
+	_, err = f.e.Restore(context.Background(), RestoreOptions{Schedule: "etc", Snapshot: "latest", Target: target, Identities: []age.Identity{f.id}})
+	must(t, err)
+	if _, err := os.Lstat(filepath.Join(f.target, killed.name)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the killed restore's work directory is still there (%v)", err)
+	}
+	if _, err := os.Lstat(filepath.Join(f.target, running.name)); err != nil {
+		t.Errorf("the running restore's work directory was swept: %v", err)
+	}
+}
