@@ -56,6 +56,12 @@ func TestParseFacts(t *testing.T) {
 				Architecture: "aarch64", InitSystem: "systemd", SudoError: "sudo: a password is required"},
 		},
 		{name: "no machine id", in: "hostname=x\narch=x86_64\n", wantErr: "no /etc/machine-id"},
+		{
+			name: "line too long hides a sudo refusal",
+			in: "hostname=db\nmachine_id=0123456789abcdef0123456789abcdef\narch=x86_64\nos_PRETTY_NAME=" + strings.Repeat("x", 100<<10) +
+				"\nsudo_error=sudo: a password is required\n",
+			wantErr: "a line is longer than 64 KiB",
+		},
 		{name: "garbage", in: "Welcome to the machine\nmachine_id=0123456789abcdef0123456789abcdef\n", wantErr: "unexpected answer"},
 	}
 	for _, tc := range cases {
