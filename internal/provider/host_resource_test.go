@@ -414,7 +414,13 @@ func TestHost_invalidConfig(t *testing.T) {
 	cases := []struct{ name, body, want string }{
 		{"package name with a space", `packages = ["nginx; rm -rf /"]`, `(?s)packages.*must be a package name`},
 		{"package option", `packages = ["--reinstall"]`, `(?s)packages.*must be a package name`},
-		{"listen address", `listen_address = "everywhere"`, `(?s)listen_address must be a host:port address`},
+		{"listen address", `listen_address = "everywhere"`, `(?s)listen_address must be a loopback host:port address`},
+		// The daemon's endpoints have no TLS or authentication: never on the network.
+		{"listen on every interface", `listen_address = "0.0.0.0:9276"`, loopbackOnly(`"0\.0\.0\.0"\s+is\s+not\s+a\s+loopback`)},
+		{"listen with an empty host", `listen_address = ":9276"`, loopbackOnly(`""\s+is\s+not\s+a\s+loopback`)},
+		{"listen on every IPv6 interface", `listen_address = "[::]:9276"`, loopbackOnly(`"::"\s+is\s+not\s+a\s+loopback`)},
+		{"listen on a network address", `listen_address = "10.213.7.11:9276"`, loopbackOnly(`"10\.213\.7\.11"\s+is\s+not\s+a\s+loopback`)},
+		{"listen on a host name", `listen_address = "h1:9276"`, loopbackOnly(`"h1"\s+is\s+not\s+a\s+loopback`)},
 		{"health timeout", `health_timeout = "-5s"`, `(?s)health_timeout must be a positive duration`},
 	}
 	for _, tc := range cases {
@@ -422,6 +428,12 @@ func TestHost_invalidConfig(t *testing.T) {
 			expectPlanError(t, providerBlock("")+"resource \"steward_host\" \"h\" {\n"+host+"  "+tc.body+"\n}\n", tc.want)
 		})
 	}
+}
+
+// loopbackOnly is the plan error for a non-loopback listen_address: it names
+// the attribute, the address, what is accepted and why.
+func loopbackOnly(address string) string {
+	return `(?s)listen_address\s+must\s+be\s+a\s+loopback.*` + address + `.*127\.0\.0\.0/8,\s+::1\s+or\s+localhost.*without\s+TLS\s+or\s+authentication`
 }
 
 // TestAccHost_connectionTrustOnFirstUse: the key seen at creation is pinned in
