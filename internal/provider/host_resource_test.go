@@ -472,7 +472,13 @@ func TestAccHost_purgeOnDestroy(t *testing.T) {
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{{
 			Config: hostConfig(f, h, "  purge_on_destroy = true"),
-			Check:  hostCheck(t, f, h, "test -s /var/log/steward/audit.log && test -d /var/lib/steward && echo present", "present"),
+			Check: resource.ComposeAggregateTestCheckFunc(
+				hostCheck(t, f, h, "test -s /var/log/steward/audit.log && test -d /var/lib/steward && echo present", "present"),
+				// Beside the operator the provider claims, the audit log records who the
+				// agent saw: the sudo user, and the SSH client (this machine, on the bridge).
+				hostCheck(t, f, h, `tail -n 1 /var/log/steward/audit.log | python3 -c 'import json, sys; o = json.load(sys.stdin)["observed"]; print(o["sudo_user"], o["sudo_uid"], o["ssh_client"].rsplit(":", 1)[0])'`,
+					"deploy 1000 "+f.BridgeAddress),
+			),
 		}},
 		CheckDestroy: hostCheck(t, f, h, "ls -d /var/lib/steward /var/log/steward /usr/local/lib/steward /etc/steward 2>/dev/null | wc -l", "0"),
 	})
