@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stewardhq/terraform-provider-steward/internal/api"
 	"github.com/stewardhq/terraform-provider-steward/internal/atomicfile"
 )
 
@@ -26,6 +27,17 @@ const shutdownTimeout = 5 * time.Second
 // schedulerTick is how often the daemon looks for due backups.
 const schedulerTick = 20 * time.Second
 
+// httpTimeouts bound how long one client may hold a connection of the
+// daemon's HTTP server, so clients that stall cannot pile up goroutines and
+// file descriptors in a root process.
+type httpTimeouts struct {
+	readHeader, read, write, idle time.Duration
+}
+
+// defaultHTTPTimeouts suit the daemon's small, local answers: a request is a
+// few hundred bytes and /metrics is computed in milliseconds.
+var defaultHTTPTimeouts = httpTimeouts{readHeader: 5 * time.Second, read: 10 * time.Second, write: 30 * time.Second, idle: 60 * time.Second}
+
 // DaemonConfig configures RunDaemon. Zero fields take their defaults.
 type DaemonConfig struct {
 	// NoScheduler keeps the backup scheduler off (tests of the HTTP side).
@@ -38,6 +50,8 @@ type DaemonConfig struct {
 	// OnListen, when set, is called with the bound address once the HTTP server
 	// accepts connections; tests listen on port 0 and learn the port here.
 	OnListen func(net.Addr)
+	// timeouts are defaultHTTPTimeouts when zero; tests shorten them.
+	timeouts httpTimeouts
 }
 
 // daemon holds the state /healthz reports.
@@ -59,6 +73,13 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 	}
 	if cfg.Listen == "" {
 		cfg.Listen = DefaultListen
+	}
+	// agent.json can be written by hand: the provider's plan-time check is not enough.
+	if err := api.CheckListenAddress(cfg.Listen); err != nil {
+		return fmt.Errorf("start daemon: listen address %s: %w", cfg.Listen, err)
+	}
+	if cfg.timeouts == (httpTimeouts{}) {
+		cfg.timeouts = defaultHTTPTimeouts
 	}
 	if cfg.HeartbeatInterval == 0 {
 		cfg.HeartbeatInterval = DefaultHeartbeatInterval
@@ -87,6 +108,11 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 	if err != nil {
 		return fmt.Errorf("start daemon: listen on %s: %w", cfg.Listen, err)
 	}
+	// localhost is resolved through /etc/hosts, which may say anything.
+	if tcp, ok := ln.Addr().(*net.TCPAddr); !ok || !tcp.IP.IsLoopback() {
+		_ = ln.Close()
+		return fmt.Errorf("start daemon: %s resolved to %s, which is not a loopback address: %s", cfg.Listen, ln.Addr(), api.LoopbackOnly)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", d.serveHealthz)
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
@@ -97,7 +123,9 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 		sched := &backupScheduler{deps: Deps{Paths: cfg.Paths, Logger: log, Now: cfg.Now}}
 		go sched.run(ctx, schedulerTick)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	t := cfg.timeouts
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: t.readHeader, ReadTimeout: t.read, WriteTimeout: t.write, IdleTimeout: t.idle,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("daemon started", "version", Version, "listen", ln.Addr().String(), "heartbeat_interval", cfg.HeartbeatInterval.String())

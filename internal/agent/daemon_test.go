@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -161,5 +162,96 @@ func TestRunDaemon_startFailures(t *testing.T) {
 	}
 	if err := RunDaemon(context.Background(), DaemonConfig{Paths: newTestHost(t), Listen: "127.0.0.1:0", HeartbeatInterval: -time.Second}); err == nil {
 		t.Error("want an error for a negative interval")
+	}
+}
+
+// TestRunDaemon_loopbackOnly: the daemon's endpoints have no TLS or
+// authentication, so an agent.json written by hand that asks for a network
+// address is refused instead of exposing /healthz and /metrics.
+func TestRunDaemon_loopbackOnly(t *testing.T) {
+	t.Parallel()
+	for _, listen := range []string{"0.0.0.0:0", ":0", "[::]:0", "10.213.7.1:0", "example.com:0"} {
+		t.Run(listen, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			var bound net.Addr
+			err := RunDaemon(ctx, DaemonConfig{Paths: newTestHost(t), Listen: listen, NoScheduler: true,
+				OnListen: func(a net.Addr) { bound = a }})
+			if bound != nil {
+				t.Errorf("the daemon listened on %s", bound)
+			}
+			if err == nil || !strings.Contains(err.Error(), "not a loopback address") || !strings.Contains(err.Error(), "127.0.0.0/8") {
+				t.Errorf("RunDaemon on %s = %v, want an error saying only loopback addresses are accepted", listen, err)
+			}
+		})
+	}
+	for _, listen := range []string{"127.0.0.1:0", "127.0.0.53:0", "[::1]:0", "localhost:0"} {
+		t.Run(listen, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var bound net.Addr
+			err := RunDaemon(ctx, DaemonConfig{Paths: newTestHost(t), Listen: listen, NoScheduler: true,
+				OnListen: func(a net.Addr) { bound = a; cancel() }})
+			if err != nil && strings.Contains(err.Error(), "loopback") {
+				t.Errorf("RunDaemon on %s refused a loopback address: %v", listen, err)
+			}
+			if err == nil && bound == nil {
+				t.Errorf("RunDaemon on %s returned without listening", listen)
+			}
+		})
+	}
+}
+
+// TestRunDaemon_idleConnectionsClosed: a client that opens a connection and
+// then goes quiet does not hold it (and a goroutine of the root daemon) forever.
+func TestRunDaemon_idleConnectionsClosed(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrc := make(chan net.Addr, 1)
+	go func() {
+		_ = RunDaemon(ctx, DaemonConfig{Paths: newTestHost(t), Listen: "127.0.0.1:0", NoScheduler: true,
+			OnListen: func(a net.Addr) { addrc <- a },
+			timeouts: httpTimeouts{readHeader: 300 * time.Millisecond, read: 300 * time.Millisecond, write: time.Second, idle: 300 * time.Millisecond}})
+	}()
+	var addr net.Addr
+	select {
+	case addr = <-addrc:
+	case <-time.After(5 * time.Second):
+		t.Fatal("daemon did not start within 5s")
+	}
+	for _, tc := range []struct {
+		name, send string
+	}{
+		{name: "idle after a request", send: "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{name: "body never sent", send: "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"},
+		{name: "headers never finished", send: "GET /healthz HTTP/1.1\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", addr.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = c.Close() }()
+			if _, err := c.Write([]byte(tc.send)); err != nil {
+				t.Fatal(err)
+			}
+			// Read whatever the server answers until it closes the connection.
+			start := time.Now()
+			_ = c.SetReadDeadline(start.Add(3 * time.Second))
+			buf := make([]byte, 4096)
+			for {
+				_, err := c.Read(buf)
+				if err == nil {
+					continue
+				}
+				if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+					t.Fatalf("the daemon kept the quiet connection open for %s", time.Since(start).Round(time.Millisecond))
+				}
+				break // closed by the server
+			}
+		})
 	}
 }

@@ -81,6 +81,12 @@ func Install(ctx context.Context, deps Deps, op api.Operator, params api.Install
 	if fi, err := os.Stat(bin); err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o100 == 0 {
 		return res, badRequest("staged binary %s is missing or not executable", bin)
 	}
+	// Refused before anything changes: the daemon would refuse to start on it.
+	if a := params.Config.ListenAddress; a != "" {
+		if err := api.CheckListenAddress(a); err != nil {
+			return res, badRequest("listen_address %s: %v", a, err)
+		}
+	}
 	if err := os.MkdirAll(p.ConfigDir, 0o700); err != nil {
 		return res, fmt.Errorf("create %s: %w", p.ConfigDir, err)
 	}

@@ -2,9 +2,11 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/audit"
@@ -168,6 +170,24 @@ func TestInstall_rejectsBinaryOutsideLibDir(t *testing.T) {
 		if e, ok := err.(*api.Error); !ok || e.Code != api.CodeBadRequest {
 			t.Errorf("install of %s: %v, want bad_request", bin, err)
 		}
+	}
+}
+
+// TestInstall_rejectsNetworkListenAddress: a configuration that would expose
+// the daemon to the network is refused before anything on the host changes.
+func TestInstall_rejectsNetworkListenAddress(t *testing.T) {
+	t.Parallel()
+	p := newTestHost(t)
+	svc := &fakeServices{}
+	bin := stageBinary(t, p, "steward-agent-1.0.0-aaaa", "v1")
+	cfg := api.AgentConfig{HostID: testMachineID, ListenAddress: "0.0.0.0:9276", HeartbeatInterval: "10s"}
+	err := call(t, Deps{Paths: p, Services: svc}, api.MethodInstall, api.InstallParams{Binary: bin, Config: cfg}, nil)
+	var e *api.Error
+	if !errors.As(err, &e) || e.Code != api.CodeBadRequest || !strings.Contains(e.Message, "not a loopback address") {
+		t.Errorf("install with listen_address 0.0.0.0:9276: %v, want bad_request naming the loopback rule", err)
+	}
+	if _, err := os.Lstat(filepath.Join(p.LibDir, "current")); !errors.Is(err, os.ErrNotExist) || len(svc.calls) != 0 {
+		t.Errorf("the refused install changed the host: current link %v, systemd calls %v", err, svc.calls)
 	}
 }
 

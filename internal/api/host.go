@@ -1,6 +1,10 @@
 package api
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+)
 
 // Methods that deploy and remove the agent itself (steward_host). Each change
 // they make is appended to the host's audit log with the request's Operator.
@@ -28,6 +32,33 @@ type AgentConfig struct {
 	HostID            string `json:"host_id"`
 	ListenAddress     string `json:"listen_address"`
 	HeartbeatInterval string `json:"heartbeat_interval"` // A Go duration, e.g. "10s".
+}
+
+// LoopbackOnly says which listen addresses CheckListenAddress accepts and why,
+// for the messages of the provider and the agent.
+const LoopbackOnly = "only loopback hosts are accepted (127.0.0.0/8, ::1 or localhost): " +
+	"the daemon serves /healthz (which reports the machine id) and /metrics without TLS or authentication"
+
+// CheckListenAddress reports an error unless addr, an AgentConfig.ListenAddress
+// in host:port form, names a loopback host. An empty host or 0.0.0.0 would
+// listen on every interface and expose the daemon to the network.
+func CheckListenAddress(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		every := ""
+		if host == "" || ip.IsUnspecified() {
+			every = " (it listens on every interface)"
+		}
+		return fmt.Errorf("host %q is not a loopback address%s: %s", host, every, LoopbackOnly)
+	}
+	return nil
 }
 
 // InstallParams are the parameters of MethodInstall.

@@ -39,5 +39,5 @@ func (c *Conn) AgentRPC(ctx context.Context, binary, method string, op api.Opera
 
 // Operator describes who is connected, for the agent's audit log.
 func (c *Conn) Operator(localUser string) api.Operator {
-	return api.Operator{LocalUser: localUser, SSHUser: c.User(), KeyFingerprint: c.authFingerprint}
+	return api.Operator{LocalUser: localUser, SSHUser: c.User(), KeyFingerprint: c.authFingerprint()}
 }

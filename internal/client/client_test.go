@@ -56,6 +56,12 @@ func TestParseFacts(t *testing.T) {
 				Architecture: "aarch64", InitSystem: "systemd", SudoError: "sudo: a password is required"},
 		},
 		{name: "no machine id", in: "hostname=x\narch=x86_64\n", wantErr: "no /etc/machine-id"},
+		{
+			name: "line too long hides a sudo refusal",
+			in: "hostname=db\nmachine_id=0123456789abcdef0123456789abcdef\narch=x86_64\nos_PRETTY_NAME=" + strings.Repeat("x", 100<<10) +
+				"\nsudo_error=sudo: a password is required\n",
+			wantErr: "a line is longer than 64 KiB",
+		},
 		{name: "garbage", in: "Welcome to the machine\nmachine_id=0123456789abcdef0123456789abcdef\n", wantErr: "unexpected answer"},
 	}
 	for _, tc := range cases {
@@ -141,19 +147,46 @@ func TestRetryable(t *testing.T) {
 
 func TestPoolKey(t *testing.T) {
 	t.Parallel()
-	a := Config{Hop: Hop{Host: "10.0.0.5", User: "deploy"}}
-	b := Config{Hop: Hop{Host: "10.0.0.5", User: "deploy", Port: 22}, Sudo: true, Timeout: 5}
-	c := Config{Hop: Hop{Host: "10.0.0.5", User: "deploy"}, Bastions: []Hop{{Host: "bastion", User: "jump"}}}
-	d := Config{Hop: Hop{Host: "10.0.0.5", User: "root"}}
-	if a.poolKey() != b.poolKey() {
-		t.Errorf("same host, user, port and route must share a connection: %q vs %q", a.poolKey(), b.poolKey())
+	p := NewPool()
+	a := Config{Hop: Hop{Host: "10.0.0.5", User: "deploy", PrivateKeyFile: "/k"}}
+	pw := Config{Hop: Hop{Host: "10.0.0.5", User: "deploy", PrivateKeyFile: "/k", Password: "hunter2"}}
+	same := []Config{
+		{Hop: Hop{Host: "10.0.0.5", User: "deploy", Port: 22, PrivateKeyFile: "/k"}, Sudo: true, Timeout: 5},
+		// Trust is checked per configuration on the shared connection, not keyed.
+		{Hop: Hop{Host: "10.0.0.5", User: "deploy", PrivateKeyFile: "/k", HostKey: testHostKey}},
 	}
-	for _, other := range []Config{c, d} {
-		if a.poolKey() == other.poolKey() {
-			t.Errorf("%q must not share a connection with %q", other.poolKey(), a.poolKey())
+	other := []Config{
+		{Hop: Hop{Host: "10.0.0.5", User: "deploy", PrivateKeyFile: "/k"}, Bastions: []Hop{{Host: "bastion", User: "jump", PrivateKeyFile: "/k"}}},
+		{Hop: Hop{Host: "10.0.0.5", User: "root", PrivateKeyFile: "/k"}},
+		{Hop: Hop{Host: "10.0.0.5", User: "deploy", PrivateKeyFile: "/other"}},
+		{Hop: Hop{Host: "10.0.0.5", User: "deploy", PrivateKeyFile: "/k", PrivateKeyPassphrase: "x"}},
+		{Hop: Hop{Host: "10.0.0.5", User: "deploy", PrivateKeyFile: "/k", Certificate: "ssh-ed25519-cert-v01@openssh.com AAAA"}},
+		{Hop: Hop{Host: "10.0.0.5", User: "deploy", PrivateKeyFile: "/k", UseAgent: true, AgentSocket: "/run/agent"}},
+		pw,
+		{Hop: Hop{Host: "10.0.0.5", User: "deploy", PrivateKey: "/k"}},
+	}
+	for _, c := range same {
+		if p.key(a) != p.key(c) {
+			t.Errorf("%+v must share a connection with %+v: %q vs %q", c, a, p.key(c), p.key(a))
 		}
 	}
-	if want := "jump@bastion:22 -> deploy@10.0.0.5:22"; c.poolKey() != want {
-		t.Errorf("route key = %q, want %q", c.poolKey(), want)
+	for _, c := range other {
+		if p.key(a) == p.key(c) {
+			t.Errorf("%+v must not share a connection with %+v", c, a)
+		}
+	}
+	// Bastion credentials count as much as the target's.
+	b1 := other[0]
+	b2 := b1
+	b2.Bastions = []Hop{{Host: "bastion", User: "jump", PrivateKeyFile: "/other"}}
+	if p.key(b1) == p.key(b2) {
+		t.Errorf("routes whose bastion logs in with other keys share a connection")
+	}
+	if k := p.key(b1); !strings.HasPrefix(k, "jump@bastion:22#") || !strings.Contains(k, " -> deploy@10.0.0.5:22#") {
+		t.Errorf("route key = %q, want the bastion then the target", k)
+	}
+	// Secrets never appear in a key, and another pool digests them differently.
+	if strings.Contains(p.key(pw), "hunter2") || p.key(pw) == NewPool().key(pw) {
+		t.Errorf("pool key %q shows the password or is the same in every pool", p.key(pw))
 	}
 }

@@ -66,14 +66,9 @@ func (h Hop) label() string {
 	return h.User + "@" + h.Address()
 }
 
-// poolKey identifies a connection: same host, port, user and route share one.
-func (c Config) poolKey() string {
-	parts := make([]string, 0, len(c.Bastions)+1)
-	for _, b := range c.Bastions {
-		parts = append(parts, b.label())
-	}
-	parts = append(parts, c.label())
-	return strings.Join(parts, " -> ")
+// hops returns the bastions in order, then the target.
+func (c Config) hops() []Hop {
+	return append(append([]Hop{}, c.Bastions...), c.Hop)
 }
 
 func (c Config) timeout() time.Duration {

@@ -152,9 +152,13 @@ func dialHop(ctx context.Context, conn net.Conn, h Hop) (*ssh.Client, ssh.Public
 type route struct {
 	bastions []*ssh.Client
 	target   *ssh.Client
-	hostKey  ssh.PublicKey
+	// hostKeys and remotes are, hop by hop (bastions, then the target), the
+	// key each host presented as the handshake verified it and its address.
+	hostKeys []ssh.PublicKey
+	remotes  []net.Addr
 	// authFingerprint identifies the credential that logged in to the target.
 	authFingerprint string
+	gen             int64 // Which dial of its connection made it: 1, then one more per redial.
 }
 
 func (r *route) close() {
@@ -169,7 +173,7 @@ func (r *route) close() {
 // dialRoute opens the TCP connection to the first hop and tunnels each later
 // hop through the previous one.
 func dialRoute(ctx context.Context, cfg Config) (*route, error) {
-	hops := append(append([]Hop{}, cfg.Bastions...), cfg.Hop)
+	hops := cfg.hops()
 	r := &route{}
 	var prev *ssh.Client
 	for i, h := range hops {
@@ -196,10 +200,11 @@ func dialRoute(ctx context.Context, cfg Config) (*route, error) {
 			}
 			return nil, err
 		}
+		r.hostKeys, r.remotes = append(r.hostKeys, key), append(r.remotes, c.RemoteAddr())
 		if i < len(hops)-1 {
 			r.bastions = append(r.bastions, c)
 		} else {
-			r.target, r.hostKey, r.authFingerprint = c, key, fp
+			r.target, r.authFingerprint = c, fp
 		}
 		prev = c
 	}

@@ -18,6 +18,9 @@ import (
 
 // testSSHServer serves SSH handshakes on loopback with an ed25519 host key and
 // a host certificate for it, accepting the password "pw".
+//
+// With an exec handler it plays a host that runs commands: the handler writes
+// the command's output to the channel and returns its exit status.
 type testSSHServer struct {
 	host, ca ssh.Signer
 	port     int
@@ -36,7 +39,10 @@ func newTestSigner(t *testing.T) ssh.Signer {
 	return s
 }
 
-func newTestSSHServer(t *testing.T) *testSSHServer {
+// testExecHandler answers one exec request of a session.
+type testExecHandler func(ch ssh.Channel, command string) (exitStatus uint32)
+
+func newTestSSHServer(t *testing.T, exec testExecHandler) *testSSHServer {
 	t.Helper()
 	srv := &testSSHServer{host: newTestSigner(t), ca: newTestSigner(t)}
 	cert := &ssh.Certificate{Key: srv.host.PublicKey(), CertType: ssh.HostCert, ValidPrincipals: []string{"127.0.0.1"},
@@ -74,8 +80,12 @@ func newTestSSHServer(t *testing.T) *testSSHServer {
 					return
 				}
 				go ssh.DiscardRequests(reqs)
-				for ch := range chans {
-					_ = ch.Reject(ssh.Prohibited, "test server")
+				for nc := range chans {
+					if exec == nil || nc.ChannelType() != "session" {
+						_ = nc.Reject(ssh.Prohibited, "test server")
+						continue
+					}
+					go serveTestSession(nc, exec)
 				}
 				_ = sc.Wait()
 			}()
@@ -85,12 +95,38 @@ func newTestSSHServer(t *testing.T) *testSSHServer {
 	return srv
 }
 
+// serveTestSession runs the first exec request of a session through exec and
+// reports its exit status.
+func serveTestSession(nc ssh.NewChannel, exec testExecHandler) {
+	ch, reqs, err := nc.Accept()
+	if err != nil {
+		return
+	}
+	defer func() { _ = ch.Close() }()
+	for req := range reqs {
+		if req.Type != "exec" {
+			_ = req.Reply(false, nil)
+			continue
+		}
+		var payload struct{ Command string }
+		if err := ssh.Unmarshal(req.Payload, &payload); err != nil {
+			_ = req.Reply(false, nil)
+			return
+		}
+		_ = req.Reply(true, nil)
+		go ssh.DiscardRequests(reqs) // signals, once the command runs
+		status := exec(ch, payload.Command)
+		_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{status}))
+		return
+	}
+}
+
 // TestDialHop_hostKeyTrust checks each host-key trust source against a real
 // handshake: the key that passes is the one reported, and a key that fails
 // comes back as a *HostKeyMismatchError naming the presented key.
 func TestDialHop_hostKeyTrust(t *testing.T) {
 	t.Parallel()
-	srv := newTestSSHServer(t)
+	srv := newTestSSHServer(t, nil)
 	hostKey := string(ssh.MarshalAuthorizedKey(srv.host.PublicKey()))
 	other := newTestSigner(t)
 	knownHosts := func(line string) string {

@@ -67,3 +67,18 @@ type ExitError struct {
 func (e *ExitError) Error() string {
 	return fmt.Sprintf("%s exited with status %d: %s", e.Command, e.Status, e.Stderr)
 }
+
+// OutputLimitError means a command printed more than MaxOutput on one stream;
+// the command was stopped and its output dropped.
+type OutputLimitError struct {
+	Command string
+	Address string
+	Stream  string // "stdout" or "stderr".
+	Limit   int
+}
+
+func (e *OutputLimitError) Error() string {
+	return fmt.Sprintf("run %s on %s: %s exceeded the limit of %d MiB, so Steward ended the command: it keeps no more of a "+
+		"command's output in memory; a host that sends more is misbehaving or compromised, and a deploy step must print less",
+		e.Command, e.Address, e.Stream, e.Limit>>20)
+}

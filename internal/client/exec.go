@@ -25,6 +25,48 @@ type Command struct {
 	AsLoginUser bool
 }
 
+// MaxOutput bounds what one command may print, on stdout and on stderr each.
+// The provider keeps a command's output in memory, so a compromised or broken
+// host could otherwise exhaust it. The largest legitimate answers are a few
+// MiB: an agent RPC listing a year of hourly backups (about 3 MiB of JSON),
+// the host inspection, a deploy step's log; 16 MiB leaves room above them
+// while bounding a hostile host to 16 MiB per stream of each of its
+// MaxSessionsPerConn sessions.
+const MaxOutput = 16 << 20
+
+// cappedBuffer keeps at most limit bytes; a write past the limit fails and
+// closes over, so Exec stops the command instead of buffering without end.
+// The buffer is a field, not embedded: an embedded bytes.Buffer would give
+// io.Copy its ReadFrom, which reads past any limit.
+type cappedBuffer struct {
+	buf   bytes.Buffer
+	limit int
+	over  chan struct{}
+}
+
+func newCappedBuffer(limit int) *cappedBuffer {
+	return &cappedBuffer{limit: limit, over: make(chan struct{})}
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	if b.buf.Len()+len(p) > b.limit {
+		if !b.exceeded() {
+			close(b.over)
+		}
+		return 0, errors.New("output limit exceeded")
+	}
+	return b.buf.Write(p)
+}
+
+func (b *cappedBuffer) exceeded() bool {
+	select {
+	case <-b.over:
+		return true
+	default:
+		return false
+	}
+}
+
 // Result is what a command printed and how it exited.
 type Result struct {
 	Stdout     []byte
@@ -77,21 +119,36 @@ func (c *Conn) Exec(ctx context.Context, cmd Command) (Result, error) {
 	}
 	defer release()
 	defer func() { _ = sess.Close() }() // io.EOF after Wait is normal
-	var stdout, stderr bytes.Buffer
-	sess.Stdout, sess.Stderr, sess.Stdin = &stdout, &stderr, cmd.Stdin
+	stdout, stderr := newCappedBuffer(MaxOutput), newCappedBuffer(MaxOutput)
+	sess.Stdout, sess.Stderr, sess.Stdin = stdout, stderr, cmd.Stdin
 	if err := sess.Start(commandLine(args)); err != nil {
 		return Result{}, fmt.Errorf("start %s on %s: %w", cmd.Args[0], c.Address(), err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- sess.Wait() }()
+	stop := func() {
+		_ = sess.Signal(ssh.SIGKILL)
+		_ = sess.Close()
+	}
 	select {
 	case err = <-done:
 	case <-ctx.Done():
-		_ = sess.Signal(ssh.SIGKILL)
-		_ = sess.Close()
+		stop()
 		return Result{}, fmt.Errorf("run %s on %s: %w", cmd.Args[0], c.Address(), ctx.Err())
+	case <-stdout.over:
+		stop()
+	case <-stderr.over:
+		stop()
 	}
-	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+	for _, s := range []struct {
+		name string
+		buf  *cappedBuffer
+	}{{"stdout", stdout}, {"stderr", stderr}} {
+		if s.buf.exceeded() {
+			return Result{}, &OutputLimitError{Command: cmd.Args[0], Address: c.Address(), Stream: s.name, Limit: MaxOutput}
+		}
+	}
+	res := Result{Stdout: stdout.buf.Bytes(), Stderr: stderr.buf.Bytes()}
 	var exitErr *ssh.ExitError
 	switch {
 	case err == nil:

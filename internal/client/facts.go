@@ -115,6 +115,11 @@ func ParseFacts(out []byte) (Facts, error) {
 			f.SudoError = v
 		}
 	}
+	// Reading from memory, the only error is bufio.ErrTooLong: the lines after
+	// the long one (sudo_error among them) were never read.
+	if err := sc.Err(); err != nil {
+		return f, fmt.Errorf("parse the facts script's answer: a line is longer than %d KiB, which no fact is: %w", bufio.MaxScanTokenSize>>10, err)
+	}
 	if f.HostID == "" {
 		return f, fmt.Errorf("the host has no /etc/machine-id; Steward identifies hosts by it (run systemd-machine-id-setup)")
 	}

@@ -3,13 +3,20 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // These tests need the fleet (test/fleet/fleet.sh up) and TF_ACC=1, like the
@@ -21,7 +28,15 @@ type testFleetHost struct {
 	HostKey string `json:"host_key"`
 }
 
-func fleetConfig(t *testing.T, user string) Config {
+type testFleet struct {
+	PrivateKeyFile  string          `json:"private_key_file"`
+	UserCAKeyFile   string          `json:"user_ca_key_file"`
+	HostCAPublicKey string          `json:"host_ca_public_key"`
+	Hosts           []testFleetHost `json:"hosts"`
+}
+
+// loadTestFleet reads the fleet description, or skips without the fleet.
+func loadTestFleet(t *testing.T) testFleet {
 	t.Helper()
 	if os.Getenv("TF_ACC") == "" {
 		t.Skip("needs the test fleet: set TF_ACC=1 and run test/fleet/fleet.sh up")
@@ -34,15 +49,25 @@ func fleetConfig(t *testing.T, user string) Config {
 	if err != nil {
 		t.Fatalf("read fleet description: %v", err)
 	}
-	var f struct {
-		PrivateKeyFile string          `json:"private_key_file"`
-		Hosts          []testFleetHost `json:"hosts"`
-	}
+	var f testFleet
 	if err := json.Unmarshal(b, &f); err != nil {
 		t.Fatal(err)
 	}
-	h := f.Hosts[0]
+	if len(f.Hosts) < 3 {
+		t.Fatalf("the fleet has %d hosts, these tests need 3", len(f.Hosts))
+	}
+	return f
+}
+
+// config returns the configuration of user on host i, its key pinned.
+func (f testFleet) config(i int, user string) Config {
+	h := f.Hosts[i]
 	return Config{Hop: Hop{Host: h.Address, User: user, PrivateKeyFile: f.PrivateKeyFile, HostKey: h.HostKey}, Timeout: 20 * time.Second}
+}
+
+func fleetConfig(t *testing.T, user string) Config {
+	t.Helper()
+	return loadTestFleet(t).config(0, user)
 }
 
 func mustOutput(t *testing.T, c *Conn, args ...string) string {
@@ -200,5 +225,251 @@ func TestAccExec_exitStatusAndStdin(t *testing.T) {
 	start := time.Now()
 	if _, err := c.Exec(ctx, Command{Args: []string{"sleep", "30"}}); err == nil || time.Since(start) > 5*time.Second {
 		t.Errorf("cancelled command: err=%v after %s", err, time.Since(start))
+	}
+}
+
+// newTestKey returns a fresh ed25519 key as OpenSSH private key text and its signer.
+func newTestKey(t *testing.T) (string, ssh.Signer) {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(block)), signer
+}
+
+// signTestCert signs key with the CA key in caFile as a user or host
+// certificate for principals, valid for an hour.
+func signTestCert(t *testing.T, caFile string, key ssh.PublicKey, certType uint32, principals ...string) string {
+	t.Helper()
+	b, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := ssh.ParsePrivateKey(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := &ssh.Certificate{Key: key, Serial: 1, CertType: certType, KeyId: "steward-client-test", ValidPrincipals: principals,
+		ValidAfter: uint64(time.Now().Add(-time.Minute).Unix()), ValidBefore: uint64(time.Now().Add(time.Hour).Unix())}
+	if certType == ssh.UserCert {
+		cert.Extensions = map[string]string{"permit-pty": ""}
+	}
+	if err := cert.SignCert(rand.Reader, ca); err != nil {
+		t.Fatal(err)
+	}
+	return string(ssh.MarshalAuthorizedKey(cert))
+}
+
+// TestAccPool_credentialsPerConfiguration: a configuration never runs
+// commands on a login made with another configuration's credentials. One
+// whose key sshd refuses gets sshd's refusal; one with a key of its own that
+// sshd accepts gets its own login, audited under its own key.
+func TestAccPool_credentialsPerConfiguration(t *testing.T) {
+	f := loadTestFleet(t)
+	pool := NewPool()
+	defer pool.Close()
+	ctx := context.Background()
+	a := f.config(0, "deploy")
+	ca, err := pool.Get(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := mustOutput(t, ca, "id", "-un"); got != "deploy\n" {
+		t.Fatalf("id -un = %q", got)
+	}
+
+	// A key that is in no authorized_keys file.
+	refused := a
+	refusedKey, _ := newTestKey(t)
+	refused.PrivateKeyFile, refused.PrivateKey = "", refusedKey
+	c, err := pool.Get(ctx, refused)
+	var ae *AuthError
+	if !errors.As(err, &ae) {
+		var out []byte
+		if c != nil {
+			out, _ = c.Output(ctx, Command{Args: []string{"id", "-un"}})
+		}
+		t.Fatalf("a key sshd refuses got a connection (id -un: %q, err %v), want sshd's refusal", out, err)
+	}
+
+	// A key sshd accepts through a user certificate: its own login, its own fingerprint.
+	certified := a
+	certKey, certSigner := newTestKey(t)
+	certified.PrivateKeyFile, certified.PrivateKey = "", certKey
+	certified.Certificate = signTestCert(t, f.UserCAKeyFile, certSigner.PublicKey(), ssh.UserCert, "deploy")
+	cc, err := pool.Get(ctx, certified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc.shared == ca.shared {
+		t.Error("the certified key was handed the connection of the fleet key")
+	}
+	if got := mustOutput(t, cc, "id", "-un"); got != "deploy\n" {
+		t.Errorf("id -un over the certified login = %q", got)
+	}
+	if got, want := cc.Operator("").KeyFingerprint, ssh.FingerprintSHA256(certSigner.PublicKey()); got != want {
+		t.Errorf("the certified configuration is audited as %s, want its own key %s", got, want)
+	}
+	if got, other := ca.Operator("").KeyFingerprint, ssh.FingerprintSHA256(certSigner.PublicKey()); got == other {
+		t.Errorf("the fleet key's configuration is audited under the certified key %s", got)
+	}
+}
+
+// TestAccPool_bastionTrustPerConfiguration: a configuration that pins another
+// key for the bastion does not get the pooled route through it.
+func TestAccPool_bastionTrustPerConfiguration(t *testing.T) {
+	f := loadTestFleet(t)
+	pool := NewPool()
+	defer pool.Close()
+	ctx := context.Background()
+	bastion := f.config(0, "deploy").Hop
+	a := f.config(1, "deploy")
+	a.Bastions = []Hop{bastion}
+	ca, err := pool.Get(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := mustOutput(t, ca, "cat", "/etc/hostname"); got != f.Hosts[1].Name+"\n" {
+		t.Fatalf("through the bastion, hostname = %q, want %s", got, f.Hosts[1].Name)
+	}
+	wrong := a
+	wrong.Bastions = []Hop{bastion}
+	wrong.Bastions[0].HostKey = f.Hosts[2].HostKey // another host's key
+	c, err := pool.Get(ctx, wrong)
+	var mm *HostKeyMismatchError
+	if !errors.As(err, &mm) || !strings.Contains(err.Error(), "bastion 1") {
+		t.Fatalf("a configuration pinning another bastion key got %v, %v; want a host key mismatch for bastion 1", c, err)
+	}
+	if want, _ := Fingerprint(f.Hosts[2].HostKey); mm.Expected != want {
+		t.Errorf("mismatch expects %s, want the pinned %s", mm.Expected, want)
+	}
+}
+
+// TestAccPool_redialCheckedPerConfiguration: after a dropped connection is
+// redialled to a host that has been re-keyed, and the new key is accepted
+// through an @cert-authority line of the configuration that dialled first, a
+// configuration sharing the connection that pins the old key is refused,
+// both on its handle and on a new Get.
+func TestAccPool_redialCheckedPerConfiguration(t *testing.T) {
+	f := loadTestFleet(t)
+	const hi = 2
+	h := f.Hosts[hi]
+	ctx := context.Background()
+	knownHosts := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(knownHosts, []byte("@cert-authority "+h.Address+" "+f.HostCAPublicKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	viaCA := func(user string) Config {
+		c := f.config(hi, user)
+		c.HostKey, c.KnownHostsFile = "", knownHosts
+		return c
+	}
+	// root, trusting the CA, re-keys the host and puts it back whatever the
+	// key is by then.
+	admin := NewPool()
+	t.Cleanup(admin.Close) // after the restore below: cleanups run last first
+	root, err := admin.Get(ctx, viaCA("root"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const dropIn, newKey = "/etc/ssh/sshd_config.d/00-steward-client-test.conf", "/etc/ssh/steward_client_test_ed25519"
+	t.Cleanup(func() {
+		restore := Script(`rm -f -- "$1" "$2" "$2-cert.pub" && systemctl reload ssh`, dropIn, newKey)
+		if _, err := root.Output(ctx, restore); err != nil {
+			t.Errorf("restore the host key of fleet host %s: %v (remove %s and reload ssh by hand)", h.Name, err, dropIn)
+			return
+		}
+		// The host presents its own key again, as fleet.json pins it.
+		check := NewPool()
+		defer check.Close()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			_, err := check.Get(ctx, f.config(hi, "root"))
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("fleet host %s does not present its own key again after the test: %v", h.Name, err)
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+
+	pool := NewPool()
+	defer pool.Close()
+	first, err := pool.Get(ctx, viaCA("deploy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinned := f.config(hi, "deploy")
+	old, err := pool.Get(ctx, pinned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old.shared != first.shared {
+		t.Fatal("the two configurations do not share the connection; the test needs them to")
+	}
+	mustOutput(t, old, "true")
+
+	// Re-key: a new host key, certified by the fleet's host CA.
+	keyText, signer := newTestKey(t)
+	cert := signTestCert(t, filepath.Join(filepath.Dir(f.PrivateKeyFile), "host_ca"), signer.PublicKey(), ssh.HostCert, h.Address, h.Name)
+	for _, file := range []File{
+		{Path: newKey, Mode: 0o600, Content: strings.NewReader(keyText)},
+		{Path: newKey + "-cert.pub", Mode: 0o644, Content: strings.NewReader(cert)},
+		{Path: dropIn, Mode: 0o644, Content: strings.NewReader("HostKey " + newKey + "\nHostCertificate " + newKey + "-cert.pub\n")},
+	} {
+		if err := root.Upload(ctx, file); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustOutput(t, root, "sshd", "-t")
+	mustOutput(t, root, "systemctl", "reload", "ssh")
+	// The connection drops; the next command redials with the first
+	// configuration, whose CA accepts the new key.
+	mustOutput(t, root, "sh", "-c", "pkill -KILL -u deploy -x sshd || true")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, err := first.Output(ctx, Command{Args: []string{"echo", "back"}})
+		if err == nil && string(out) == "back\n" && first.Dials() == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first configuration did not redial to the re-keyed host: %q, %v, %d dials", out, err, first.Dials())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	rekeyed := ssh.FingerprintSHA256(signer.PublicKey())
+	fresh := NewPool()
+	defer fresh.Close()
+	if c, err := fresh.Get(ctx, viaCA("deploy")); err != nil {
+		t.Fatalf("a fresh dial to the re-keyed host: %v", err)
+	} else if got := c.HostKeyFingerprint(); got != rekeyed {
+		t.Fatalf("the host was not re-keyed: a fresh dial sees %s, want %s", got, rekeyed)
+	}
+	if got := first.HostKeyFingerprint(); got != rekeyed {
+		t.Errorf("after the redial the connection reports host key %s, want the new key %s", got, rekeyed)
+	}
+
+	var mm *HostKeyMismatchError
+	out, err := old.Output(ctx, Command{Args: []string{"id", "-un"}})
+	if !errors.As(err, &mm) {
+		t.Errorf("the configuration pinning the old key ran a command on the re-keyed host: %q, %v", out, err)
+	}
+	if c, err := pool.Get(ctx, pinned); !errors.As(err, &mm) {
+		t.Errorf("a new Get pinning the old key got %v, %v; want a host key mismatch", c, err)
+	}
+	if got := mustOutput(t, first, "id", "-un"); got != "deploy\n" {
+		t.Errorf("the first configuration after the refusal: %q", got)
 	}
 }

@@ -2,12 +2,19 @@ package client
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
+	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -20,31 +27,68 @@ const MaxSessionsPerConn = 8
 // keepaliveInterval is how often an idle connection is probed.
 const keepaliveInterval = 15 * time.Second
 
-// Pool keeps one SSH connection per (host, port, user, route). It is safe for
+// Pool keeps one SSH connection per route: the same hosts, ports and users
+// in the same order, logging in with the same credentials. It is safe for
 // concurrent use: Terraform calls a provider from many goroutines at once.
 type Pool struct {
 	mu    sync.Mutex
 	conns map[string]*poolEntry
 	dials int
+	// secret keys the digests of credentials in pool keys, so a key held in
+	// memory or printed while debugging says nothing about a password.
+	secret []byte
 }
 
 type poolEntry struct {
 	ready chan struct{}
-	conn  *Conn
+	conn  *shared
 	err   error
 }
 
 // NewPool returns an empty pool.
 func NewPool() *Pool {
-	return &Pool{conns: map[string]*poolEntry{}}
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret) // crypto/rand.Read never returns an error
+	return &Pool{conns: map[string]*poolEntry{}, secret: secret}
+}
+
+// key identifies the connection cfg may use. Each hop's credentials are part
+// of it, so a configuration whose key, certificate, agent or password sshd
+// would refuse never borrows a login made with another, and each connection
+// is audited under the key that really logged in. Host-key trust is not part
+// of it: every hop's key, as verified by the handshake, is checked against
+// the trust of each configuration that uses the connection (Conn.client).
+func (p *Pool) key(cfg Config) string {
+	hops := cfg.hops()
+	parts := make([]string, len(hops))
+	for i, h := range hops {
+		parts[i] = h.label() + "#" + p.credentialDigest(h)
+	}
+	return strings.Join(parts, " -> ")
+}
+
+// credentialDigest is a keyed digest of everything a hop logs in with.
+func (p *Pool) credentialDigest(h Hop) string {
+	sock := h.AgentSocket
+	if h.UseAgent && sock == "" {
+		sock = os.Getenv("SSH_AUTH_SOCK")
+	}
+	mac := hmac.New(sha256.New, p.secret)
+	for _, f := range []string{h.PrivateKey, h.PrivateKeyFile, h.PrivateKeyPassphrase, h.Certificate,
+		strconv.FormatBool(h.UseAgent), sock, h.Password} {
+		// Length-prefixed, so no two different credentials encode alike.
+		_, _ = fmt.Fprintf(mac, "%d:%s;", len(f), f)
+	}
+	return hex.EncodeToString(mac.Sum(nil)[:16])
 }
 
 // Get returns the pooled connection for cfg, dialling it if needed. Callers
 // for the same key wait for one dial instead of each opening their own. A
-// pooled connection is still checked against cfg's host-key trust, so two
-// configurations that disagree about a host's key cannot share a connection.
+// pooled connection is still checked against cfg's host-key trust for every
+// hop, so two configurations that disagree about a host's or a bastion's key
+// cannot share a connection.
 func (p *Pool) Get(ctx context.Context, cfg Config) (*Conn, error) {
-	key := cfg.poolKey()
+	key := p.key(cfg)
 	p.mu.Lock()
 	e, ok := p.conns[key]
 	if !ok {
@@ -60,7 +104,10 @@ func (p *Pool) Get(ctx context.Context, cfg Config) (*Conn, error) {
 			p.mu.Unlock()
 		}
 		close(e.ready)
-		return e.conn, e.err
+		if e.err != nil {
+			return nil, e.err
+		}
+		return e.conn.handle(cfg)
 	}
 	p.mu.Unlock()
 	select {
@@ -71,10 +118,7 @@ func (p *Pool) Get(ctx context.Context, cfg Config) (*Conn, error) {
 	if e.err != nil {
 		return p.Get(ctx, cfg)
 	}
-	if err := e.conn.checkTrust(cfg); err != nil {
-		return nil, err
-	}
-	return e.conn.withSudo(cfg.Sudo), nil
+	return e.conn.handle(cfg)
 }
 
 // Close closes every pooled connection.
@@ -85,7 +129,7 @@ func (p *Pool) Close() {
 		select {
 		case <-e.ready:
 			if e.conn != nil {
-				e.conn.Close()
+				e.conn.close()
 			}
 		default:
 		}
@@ -93,63 +137,115 @@ func (p *Pool) Close() {
 	}
 }
 
-// Conn is a connection to one host, shared by everything that talks to it.
-// A dropped connection is redialled on next use.
+// Conn is one configuration's handle on a connection to a host, shared by
+// everything that talks to it with the same credentials. A dropped
+// connection is redialled on next use, and the new route is checked against
+// this configuration's host-key trust before the handle uses it.
 type Conn struct {
 	*shared
 	sudo bool
+	// trust is the configuration this handle was made for, with
+	// trust-on-first-use hops pinned to the keys the handle first accepted.
+	trust Config
+	// checked is the generation of the last route that passed trust.
+	checked atomic.Int64
 }
 
 type shared struct {
-	// Set by the first dial and never changed.
-	cfg             Config
-	authFingerprint string        // Of the key (or method) the login used, for audit records.
-	hostKey         ssh.PublicKey // The target's key (or certificate) as verified by the first dial.
-	sessions        chan struct{}
+	// Set by the first dial and never changed; redials use it.
+	cfg      Config
+	sessions chan struct{}
 
 	mu     sync.Mutex
-	route  *route
-	remote net.Addr
+	route  *route // nil while dropped
+	last   *route // the latest route dialled, still there when route is dropped
 	closed bool
 	dials  int
 }
 
-func dial(ctx context.Context, cfg Config) (*Conn, error) {
+func dial(ctx context.Context, cfg Config) (*shared, error) {
 	r, err := dialWithRetry(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	s := &shared{cfg: cfg, authFingerprint: r.authFingerprint, hostKey: r.hostKey, sessions: make(chan struct{}, MaxSessionsPerConn),
-		route: r, remote: r.target.RemoteAddr(), dials: 1}
-	if cfg.TrustOnFirstUse {
-		// From now on the key seen first is the only one accepted, also on redial.
-		s.cfg.TrustOnFirstUse = false
-		s.cfg.HostKey = string(ssh.MarshalAuthorizedKey(plainKey(r.hostKey)))
-	}
+	r.gen = 1
+	// From now on the keys seen first are the only ones a redial accepts.
+	s := &shared{cfg: pinFirstUse(cfg, r), sessions: make(chan struct{}, MaxSessionsPerConn), route: r, last: r, dials: 1}
 	go s.keepalive(r)
-	return &Conn{shared: s, sudo: cfg.Sudo}, nil
+	return s, nil
 }
 
-func (c *Conn) withSudo(sudo bool) *Conn {
-	return &Conn{shared: c.shared, sudo: sudo}
+// pinFirstUse returns cfg with every trust-on-first-use hop pinned to the key
+// that hop presented on r.
+func pinFirstUse(cfg Config, r *route) Config {
+	cfg.Bastions = slices.Clone(cfg.Bastions)
+	pin := func(h *Hop, key ssh.PublicKey) {
+		if h.TrustOnFirstUse {
+			h.TrustOnFirstUse = false
+			h.HostKey = string(ssh.MarshalAuthorizedKey(plainKey(key)))
+		}
+	}
+	for i := range cfg.Bastions {
+		pin(&cfg.Bastions[i], r.hostKeys[i])
+	}
+	pin(&cfg.Hop, r.hostKeys[len(r.hostKeys)-1])
+	return cfg
 }
 
-func (s *shared) checkTrust(cfg Config) error {
+// handle returns a handle for cfg once the current route passes cfg's trust.
+func (s *shared) handle(cfg Config) (*Conn, error) {
 	s.mu.Lock()
-	remote := s.remote
+	r := s.last
 	s.mu.Unlock()
-	return verifyKnownKey(cfg.Hop, remote, s.hostKey)
+	if err := checkRoute(cfg, r); err != nil {
+		return nil, err
+	}
+	c := &Conn{shared: s, sudo: cfg.Sudo, trust: pinFirstUse(cfg, r)}
+	c.checked.Store(r.gen)
+	return c, nil
+}
+
+// checkRoute checks the key every hop of r presented against cfg's trust for
+// that hop, without a new handshake.
+func checkRoute(cfg Config, r *route) error {
+	hops := cfg.hops()
+	if len(hops) != len(r.hostKeys) {
+		return fmt.Errorf("connection to %s: the pooled route has %d hops, the configuration %d; please report this to the provider developers",
+			cfg.Address(), len(r.hostKeys), len(hops))
+	}
+	for i, h := range hops {
+		if err := verifyKnownKey(h, r.remotes[i], r.hostKeys[i]); err != nil {
+			if i < len(hops)-1 {
+				return fmt.Errorf("bastion %d (%s): %w", i+1, h.label(), err)
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // HostKey returns the target's host public key in authorized_keys format
 // (without trailing newline), as verified during the handshake.
 func (c *Conn) HostKey() string {
-	return strings.TrimSuffix(string(ssh.MarshalAuthorizedKey(plainKey(c.hostKey))), "\n")
+	return strings.TrimSuffix(string(ssh.MarshalAuthorizedKey(plainKey(c.targetKey()))), "\n")
 }
 
 // HostKeyFingerprint returns the SHA256 fingerprint of the target's host key.
 func (c *Conn) HostKeyFingerprint() string {
-	return ssh.FingerprintSHA256(plainKey(c.hostKey))
+	return ssh.FingerprintSHA256(plainKey(c.targetKey()))
+}
+
+func (s *shared) targetKey() ssh.PublicKey {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last.hostKeys[len(s.last.hostKeys)-1]
+}
+
+// authFingerprint identifies the credential the login used, for audit records.
+func (s *shared) authFingerprint() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last.authFingerprint
 }
 
 // Address returns host:port of the target.
@@ -165,26 +261,48 @@ func (c *Conn) Dials() int {
 	return c.dials
 }
 
-// Close closes the connection and its bastion hops.
-func (c *Conn) Close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.closed = true
-	if c.route != nil {
-		c.route.close()
-		c.route = nil
+// Close closes the connection and its bastion hops, for every handle on it.
+func (c *Conn) Close() { c.close() }
+
+func (s *shared) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if s.route != nil {
+		s.route.close()
+		s.route = nil
 	}
 }
 
-// client returns the live SSH client, redialling if the connection dropped.
-func (s *shared) client(ctx context.Context, stale *ssh.Client) (*ssh.Client, error) {
+// client returns the live SSH client, redialling if the connection dropped
+// (stale is the client found dead). A route dialled since this handle last
+// looked is first checked against the handle's own trust: the redial used the
+// first configuration's, and a host re-keyed in between (accepted, say,
+// through an @cert-authority line) must not pass for a configuration that
+// pins its old key.
+func (c *Conn) client(ctx context.Context, stale *ssh.Client) (*ssh.Client, error) {
+	r, err := c.liveRoute(ctx, stale)
+	if err != nil {
+		return nil, err
+	}
+	if c.checked.Load() != r.gen {
+		if err := checkRoute(c.trust, r); err != nil {
+			return nil, err
+		}
+		c.checked.Store(r.gen)
+	}
+	return r.target, nil
+}
+
+// liveRoute returns the live route, redialling if the connection dropped.
+func (s *shared) liveRoute(ctx context.Context, stale *ssh.Client) (*route, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, errors.New("connection closed")
 	}
 	if s.route != nil && s.route.target != stale {
-		return s.route.target, nil
+		return s.route, nil
 	}
 	if s.route != nil {
 		s.route.close()
@@ -195,10 +313,11 @@ func (s *shared) client(ctx context.Context, stale *ssh.Client) (*ssh.Client, er
 	if err != nil {
 		return nil, fmt.Errorf("reconnect: %w", err)
 	}
-	s.route, s.remote = r, r.target.RemoteAddr()
 	s.dials++
+	r.gen = int64(s.dials)
+	s.route, s.last = r, r
 	go s.keepalive(r)
-	return r.target, nil
+	return r, nil
 }
 
 // keepalive probes the connection; when the host stops answering, the

@@ -87,8 +87,16 @@ func inspectHost(ctx context.Context, conn *client.Conn, op api.Operator, packag
 	if err != nil {
 		return hostState{}, fmt.Errorf("inspect %s: %w", conn.Address(), err)
 	}
-	return parseHostState(out, packages)
+	s, err := parseHostState(out, packages)
+	if err != nil {
+		return s, fmt.Errorf("inspect %s: %w", conn.Address(), err)
+	}
+	return s, nil
 }
+
+// maxInspectLine bounds one line of inspectScript's output; the longest, the
+// base64 agent.json and the health answer, are a few KiB.
+const maxInspectLine = 1 << 20
 
 // parseHostState parses inspectScript's output.
 func parseHostState(out []byte, packages []string) (hostState, error) {
@@ -97,7 +105,7 @@ func parseHostState(out []byte, packages []string) (hostState, error) {
 		s.Packages[p] = ""
 	}
 	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	sc.Buffer(make([]byte, 0, 64<<10), maxInspectLine)
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), "=")
 		if !ok {
@@ -142,6 +150,13 @@ func parseHostState(out []byte, packages []string) (hostState, error) {
 				s.Packages[name] = strings.TrimSpace(version)
 			}
 		}
+	}
+	// A line the scanner cannot hold ends the scan: what follows it was never
+	// read, so the state would be wrong, not just incomplete.
+	// Reading from memory, the only error is bufio.ErrTooLong.
+	if err := sc.Err(); err != nil {
+		return s, fmt.Errorf("parse the host's answer: a line is longer than %d MiB, which no part of the inspection prints, so the host may be misbehaving: %w",
+			maxInspectLine>>20, err)
 	}
 	if s.HostID == "" {
 		return s, fmt.Errorf("the host reported no /etc/machine-id: %q", strings.TrimSpace(string(out)))

@@ -420,7 +420,13 @@ func TestHost_invalidConfig(t *testing.T) {
 	cases := []struct{ name, body, want string }{
 		{"package name with a space", `packages = ["nginx; rm -rf /"]`, `(?s)packages.*must be a package name`},
 		{"package option", `packages = ["--reinstall"]`, `(?s)packages.*must be a package name`},
-		{"listen address", `listen_address = "everywhere"`, `(?s)listen_address must be a host:port address`},
+		{"listen address", `listen_address = "everywhere"`, `(?s)listen_address must be a loopback host:port address`},
+		// The daemon's endpoints have no TLS or authentication: never on the network.
+		{"listen on every interface", `listen_address = "0.0.0.0:9276"`, loopbackOnly(`"0\.0\.0\.0"\s+is\s+not\s+a\s+loopback`)},
+		{"listen with an empty host", `listen_address = ":9276"`, loopbackOnly(`""\s+is\s+not\s+a\s+loopback`)},
+		{"listen on every IPv6 interface", `listen_address = "[::]:9276"`, loopbackOnly(`"::"\s+is\s+not\s+a\s+loopback`)},
+		{"listen on a network address", `listen_address = "10.213.7.11:9276"`, loopbackOnly(`"10\.213\.7\.11"\s+is\s+not\s+a\s+loopback`)},
+		{"listen on a host name", `listen_address = "h1:9276"`, loopbackOnly(`"h1"\s+is\s+not\s+a\s+loopback`)},
 		{"health timeout", `health_timeout = "-5s"`, `(?s)health_timeout must be a positive duration`},
 	}
 	for _, tc := range cases {
@@ -428,6 +434,12 @@ func TestHost_invalidConfig(t *testing.T) {
 			expectPlanError(t, providerBlock("")+"resource \"steward_host\" \"h\" {\n"+host+"  "+tc.body+"\n}\n", tc.want)
 		})
 	}
+}
+
+// loopbackOnly is the plan error for a non-loopback listen_address: it names
+// the attribute, the address, what is accepted and why.
+func loopbackOnly(address string) string {
+	return `(?s)listen_address\s+must\s+be\s+a\s+loopback.*` + address + `.*127\.0\.0\.0/8,\s+::1\s+or\s+localhost.*without\s+TLS\s+or\s+authentication`
 }
 
 // TestAccHost_connectionTrustOnFirstUse: the key seen at creation is pinned in
@@ -466,7 +478,13 @@ func TestAccHost_purgeOnDestroy(t *testing.T) {
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{{
 			Config: hostConfig(f, h, "  purge_on_destroy = true"),
-			Check:  hostCheck(t, f, h, "test -s /var/log/steward/audit.log && test -d /var/lib/steward && echo present", "present"),
+			Check: resource.ComposeAggregateTestCheckFunc(
+				hostCheck(t, f, h, "test -s /var/log/steward/audit.log && test -d /var/lib/steward && echo present", "present"),
+				// Beside the operator the provider claims, the audit log records who the
+				// agent saw: the sudo user, and the SSH client (this machine, on the bridge).
+				hostCheck(t, f, h, `tail -n 1 /var/log/steward/audit.log | python3 -c 'import json, sys; o = json.load(sys.stdin)["observed"]; print(o["sudo_user"], o["sudo_uid"], o["ssh_client"].rsplit(":", 1)[0])'`,
+					"deploy 1000 "+f.BridgeAddress),
+			),
 		}},
 		CheckDestroy: hostCheck(t, f, h, "ls -d /var/lib/steward /var/log/steward /usr/local/lib/steward /etc/steward 2>/dev/null | wc -l", "0"),
 	})

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -31,10 +30,14 @@ type Entry struct {
 	Result   string       `json:"result"`           // "ok", or what went wrong.
 }
 
-// record is the line as written: the entry and the link to the line before.
+// record is the line as written: the entry, who the agent saw run it, and the
+// link to the line before. Observed is set by Append, never by the caller;
+// lines written before it existed lack it and still verify, as the chain
+// covers a line's bytes, whatever fields they hold.
 type record struct {
 	Entry
-	Prev string `json:"prev"`
+	Observed Observed `json:"observed,omitzero"`
+	Prev     string   `json:"prev"`
 }
 
 // BrokenError reports the first line at which the chain of a log breaks.
@@ -55,7 +58,12 @@ func lineHash(line []byte) string {
 }
 
 // Append adds e to the log at path, creating the log (0600) and its directory
-// (0700) when missing. It returns only once the line is on disk.
+// (0700) when missing. It returns only once the line is on disk. Beside the
+// operator e claims, the line records who the agent observes running it.
+//
+// The log's directory belongs to the log: Append makes it the agent's own,
+// mode 0700, when it is not. It never writes through a symlink, and refuses a
+// log that is not a regular file with one link owned by the agent's user.
 //
 // A log whose last line was cut short (the host crashed mid-write) is not
 // repaired: the cut line is ended with a newline and the new line chains to
@@ -65,10 +73,7 @@ func Append(path string, e Entry) error {
 		e.Time = time.Now()
 	}
 	e.Time = e.Time.UTC()
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("append to audit log %s: create directory: %w", path, err)
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := openLog(path)
 	if err != nil {
 		return fmt.Errorf("append to audit log %s: %w", path, err)
 	}
@@ -90,7 +95,7 @@ func Append(path string, e Entry) error {
 	if err != nil {
 		return fmt.Errorf("append to audit log %s: read last line: %w", path, err)
 	}
-	rec := record{Entry: e, Prev: GenesisPrev}
+	rec := record{Entry: e, Observed: observe(os.Getenv), Prev: GenesisPrev}
 	if last != nil {
 		rec.Prev = lineHash(last)
 	}
