@@ -105,12 +105,35 @@ type BackupDump struct {
 }
 
 // BackupName names a schedule in a request.
-type BackupName struct {
-	Name string `json:"name"`
-}
+type BackupName = ObjectName
 
-// Validate checks the name.
-func (n BackupName) Validate() error { return validateScheduleName(n.Name) }
+// BackupKind is the managed-object kind of steward_backup_schedule: the
+// methods backup.configure, backup.remove and backup.status, and the files
+// /etc/steward/backups/<name>.json.
+var BackupKind = Kind[BackupSchedule, BackupObserved]{Name: "backup", Dir: "backups"}
+
+// Backup methods beside the lifecycle.
+var (
+	// BackupRun runs one backup of a schedule now (with retention and
+	// verification), as the daemon's scheduler would.
+	BackupRun = Method[ObjectName, BackupRunResult]{Name: MethodBackupRun}
+	// BackupCatalog lists a schedule's snapshots.
+	BackupCatalog = Method[ObjectName, BackupList]{Name: MethodBackupList}
+)
+
+// BackupObserved is what backup.status observes of a schedule: the runs'
+// results and the catalog at the destination.
+type BackupObserved struct {
+	LastSuccessAt  time.Time `json:"last_success_at,omitzero"`
+	LastSnapshotID string    `json:"last_snapshot_id,omitempty"`
+	SnapshotCount  int       `json:"snapshot_count"`
+	LastVerifiedAt time.Time `json:"last_verified_at,omitzero"`
+	LastError      string    `json:"last_error,omitempty"`
+	// NextSnapshotKind is SnapshotFull or SnapshotIncremental: what the next
+	// run takes. It is full when the recipients differ from those of the
+	// chain the run would continue.
+	NextSnapshotKind string `json:"next_snapshot_kind,omitempty"`
+}
 
 // BackupStatus is the result of MethodBackupStatus.
 type BackupStatus struct {
@@ -167,6 +190,9 @@ type BackupList struct {
 
 // Validate checks the name, which the agent turns into file names.
 func (b BackupSchedule) Validate() error { return validateScheduleName(b.Name) }
+
+// ObjectName is the schedule's name.
+func (b BackupSchedule) ObjectName() string { return b.Name }
 
 // Render is the exact content of the schedule's configuration file.
 func (b BackupSchedule) Render() []byte {

@@ -41,3 +41,17 @@ func (c *Conn) AgentRPC(ctx context.Context, binary, method string, op api.Opera
 func (c *Conn) Operator(localUser string) api.Operator {
 	return api.Operator{LocalUser: localUser, SSHUser: c.User(), KeyFingerprint: c.authFingerprint()}
 }
+
+// RPCCaller is what Call needs: a Conn, or an in-process twin of a host in
+// tests.
+type RPCCaller interface {
+	AgentRPC(ctx context.Context, binary, method string, op api.Operator, params, result any) error
+}
+
+// Call runs method m of the current agent on the host with params and
+// returns its result; m ties params and result to their types.
+func Call[P, R any](ctx context.Context, c RPCCaller, m api.Method[P, R], op api.Operator, params P) (R, error) {
+	var r R
+	err := c.AgentRPC(ctx, api.AgentCurrent, m.Name, op, params, &r)
+	return r, err
+}
