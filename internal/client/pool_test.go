@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -289,4 +291,49 @@ func TestPool_bastionTrust(t *testing.T) {
 	} else if out, err := run(c); err != nil || out != "target\n" {
 		t.Fatalf("a fresh dial through the re-keyed bastion: %q, %v", out, err)
 	}
+}
+
+// TestPool_sharedAcrossTrustForms: configurations that agree about a host,
+// one pinning its plain key and one trusting its host CA, share the
+// connection whichever dials first: the route carries the host's
+// certificate, which both can verify.
+func TestPool_sharedAcrossTrustForms(t *testing.T) {
+	t.Parallel()
+	srv := newTestSSHServer(t, func(ch ssh.Channel, _ string) uint32 {
+		_, _ = io.WriteString(ch, "ok\n")
+		return 0
+	})
+	knownHosts := filepath.Join(t.TempDir(), "known_hosts")
+	line := "@cert-authority [127.0.0.1]:" + strconv.Itoa(srv.port) + " " + string(ssh.MarshalAuthorizedKey(srv.ca.PublicKey()))
+	if err := os.WriteFile(knownHosts, []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hop := Hop{Host: "127.0.0.1", Port: srv.port, User: "u", Password: "pw"}
+	pinned, viaCA, tofu := hop, hop, hop
+	pinned.HostKey = string(ssh.MarshalAuthorizedKey(srv.host.PublicKey()))
+	viaCA.KnownHostsFile = knownHosts
+	tofu.TrustOnFirstUse = true
+	for _, first := range []Hop{pinned, tofu} {
+		pool := NewPool()
+		a, err := pool.Get(context.Background(), Config{Hop: first})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := pool.Get(context.Background(), Config{Hop: viaCA})
+		if err != nil {
+			t.Errorf("after a dial trusting %s, the configuration trusting the host CA was refused: %v", trustName(first), err)
+		} else if b.shared != a.shared {
+			t.Errorf("after a dial trusting %s, the configuration trusting the host CA got a connection of its own", trustName(first))
+		} else if out, err := b.Output(context.Background(), Command{Args: []string{"true"}}); err != nil || string(out) != "ok\n" {
+			t.Errorf("over the shared connection: %q, %v", out, err)
+		}
+		pool.Close()
+	}
+}
+
+func trustName(h Hop) string {
+	if h.TrustOnFirstUse {
+		return "on first use"
+	}
+	return "a pinned key"
 }
