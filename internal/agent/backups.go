@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -379,7 +378,7 @@ func drillDue(cfg api.BackupSchedule, st backupRunStatus, now time.Time) bool {
 
 func runHooks(ctx context.Context, stage string, cmds []string) error {
 	for i, c := range cmds {
-		out, err := exec.CommandContext(ctx, "sh", "-c", c).CombinedOutput()
+		out, err := backup.CommandContext(ctx, "sh", "-c", c).CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("%s[%d] %q: %w: %s", stage, i, c, err, lastLines(string(out), 5))
 		}

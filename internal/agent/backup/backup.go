@@ -12,7 +12,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -417,7 +416,7 @@ func (r *snapshotRun) spoolDumps() error {
 		}
 		r.dumpSpools = append(r.dumpSpools, f)
 		var stderr tailBuffer
-		cmd := exec.CommandContext(r.ctx, d.Command[0], d.Command[1:]...)
+		cmd := CommandContext(r.ctx, d.Command[0], d.Command[1:]...)
 		cmd.Stdout = f
 		cmd.Stderr = &stderr
 		if err := cmd.Run(); err != nil {
