@@ -139,6 +139,7 @@ func TestCLI(t *testing.T) {
 		},
 		{name: "audit verify missing", args: []string{"audit", "verify"}, wantCode: exitFailure, wantStderr: []string{"no such file"}},
 		{name: "daemon bad interval", args: []string{"daemon", "--heartbeat-interval", "0s"}, wantCode: exitUsage, wantStderr: []string{"must be positive"}},
+		{name: "daemon bad grace", args: []string{"daemon", "--shutdown-grace", "0s"}, wantCode: exitUsage, wantStderr: []string{"--shutdown-grace must be positive"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

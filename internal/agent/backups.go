@@ -9,12 +9,9 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -310,6 +307,7 @@ func RunBackup(ctx context.Context, deps Deps, cfg api.BackupSchedule, op api.Op
 	st := readRunStatus(p, cfg.Name)
 	st.LastRunAt = deps.Now()
 	fail := func(err error) (api.BackupRunResult, error) {
+		err = interruption(ctx, err)
 		st.LastError = err.Error()
 		_ = writeRunStatus(p, cfg.Name, st)
 		_ = record(p, op, "backup/"+cfg.Name, "run", "", "", err.Error())
@@ -443,110 +441,4 @@ func lockExclusive(path string) (func(), error) {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	return func() { _ = f.Close() }, nil
-}
-
-// backupScheduler runs due backups from the daemon: it looks at every
-// schedule each tick, runs one that is due (one catch-up run after downtime,
-// never two runs of one schedule at once), and waits its random delay first.
-type backupScheduler struct {
-	deps    Deps
-	mu      sync.Mutex
-	running map[string]bool
-}
-
-func (s *backupScheduler) tick(ctx context.Context) {
-	p := s.deps.Paths
-	entries, err := os.ReadDir(p.backupConfigDir())
-	if err != nil {
-		return
-	}
-	now := s.deps.Now()
-	for _, e := range entries {
-		name, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok {
-			continue
-		}
-		cfg, _, err := LoadBackupSchedule(p, name)
-		if err != nil {
-			s.deps.Logger.Warn("unreadable backup schedule", "schedule", name, "error", err)
-			continue
-		}
-		sched, err := cron.Parse(cfg.Schedule)
-		if err != nil {
-			continue
-		}
-		last := readRunStatus(p, name).LastRunAt
-		if last.IsZero() {
-			// Never ran: the first run is the first scheduled time after the schedule appeared.
-			if info, err := e.Info(); err == nil {
-				last = info.ModTime()
-			}
-		}
-		due, catchUp, _ := cron.PlanRun(sched, last, now, 0, nil)
-		if !due {
-			continue
-		}
-		s.mu.Lock()
-		busy := s.running[name]
-		if !busy {
-			s.running[name] = true
-		}
-		s.mu.Unlock()
-		if busy {
-			continue
-		}
-		var delay time.Duration
-		if d, err := api.ParseDuration(cfg.RandomDelay); err == nil && cfg.RandomDelay != "" {
-			delay = rand.N(d)
-		}
-		go func() {
-			defer func() { s.mu.Lock(); delete(s.running, name); s.mu.Unlock() }()
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(delay):
-			}
-			s.deps.Logger.Info("scheduled backup", "schedule", name, "catch_up", catchUp)
-			_, _ = RunBackup(ctx, s.deps, cfg, api.Operator{LocalUser: "steward-agent daemon"})
-		}()
-	}
-}
-
-// run ticks until ctx ends.
-func (s *backupScheduler) run(ctx context.Context, every time.Duration) {
-	s.running = map[string]bool{}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		s.tick(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// backupMetrics writes the freshness of every schedule in the Prometheus
-// text format.
-func backupMetrics(p Paths) string {
-	entries, _ := os.ReadDir(p.backupConfigDir())
-	var names []string
-	for _, e := range entries {
-		if name, ok := strings.CutSuffix(e.Name(), ".json"); ok {
-			names = append(names, name)
-		}
-	}
-	sort.Strings(names)
-	var b strings.Builder
-	b.WriteString("# HELP steward_backup_last_success_timestamp_seconds When the schedule's last backup succeeded (0: never).\n")
-	b.WriteString("# TYPE steward_backup_last_success_timestamp_seconds gauge\n")
-	for _, n := range names {
-		var ts int64
-		if st := readRunStatus(p, n); !st.LastSuccessAt.IsZero() {
-			ts = st.LastSuccessAt.Unix()
-		}
-		fmt.Fprintf(&b, "steward_backup_last_success_timestamp_seconds{schedule=%q} %d\n", n, ts)
-	}
-	return b.String()
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 )
@@ -77,8 +78,12 @@ func TestRunBackup_drillFailureEmitsEvent(t *testing.T) {
 	if st := readRunStatus(p, "data"); st.LastError == "" || st.LastSnapshotID != first.Snapshot.ID {
 		t.Errorf("status after the failed run: %+v", st)
 	}
-	if want := `steward_backup_last_success_timestamp_seconds{schedule="data"} 1795660200`; !strings.Contains(backupMetrics(p), want) {
-		t.Errorf("metrics: %s", backupMetrics(p))
+	want := `# HELP steward_backup_last_success_timestamp_seconds When the schedule's last backup succeeded (0: never).
+# TYPE steward_backup_last_success_timestamp_seconds gauge
+steward_backup_last_success_timestamp_seconds{schedule="data"} 1795660200
+`
+	if err := testutil.CollectAndCompare(newBackupScheduler(deps), strings.NewReader(want)); err != nil {
+		t.Errorf("metrics: %v", err)
 	}
 }
 

@@ -23,7 +23,7 @@ const ServiceName = "steward-agent.service"
 // unitFile is the systemd unit. It starts whatever `current` points to, so an
 // upgrade or a rollback is a link swap and a restart.
 const unitFile = `[Unit]
-Description=Steward agent (heartbeat, health, and later metrics, alerts, backups)
+Description=Steward agent (heartbeat, health, metrics, backups; later alerts)
 Documentation=https://registry.terraform.io/providers/stewardhq/steward/latest/docs/resources/host
 After=network-online.target
 
@@ -32,6 +32,11 @@ Type=simple
 ExecStart=/usr/local/lib/steward/current daemon
 Restart=on-failure
 RestartSec=2
+# SIGTERM goes to the daemon alone, so the hooks of a running backup are not
+# killed under it; the daemon gives running work 30 s (DefaultShutdownGrace),
+# then cuts it short and records that, well before systemd would kill it.
+KillMode=mixed
+TimeoutStopSec=60
 UMask=0077
 
 [Install]
