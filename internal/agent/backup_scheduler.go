@@ -34,6 +34,8 @@ type backupScheduler struct {
 
 	mu      sync.Mutex
 	running map[string]bool // Outlives Run: runs go on while Run restarts.
+
+	known map[string]string // Schedule name → digest of its file as last logged; Run's goroutine only.
 }
 
 var _ Component = (*backupScheduler)(nil)
@@ -45,6 +47,7 @@ func newBackupScheduler(deps Deps) *backupScheduler {
 			"When the schedule's last backup succeeded (0: never).", []string{"schedule"}, nil),
 		ended:   make(chan struct{}, 1),
 		running: map[string]bool{},
+		known:   map[string]string{},
 	}
 }
 
@@ -94,12 +97,14 @@ func (s *backupScheduler) startDue(ctx context.Context, rt *Runtime) (time.Time,
 	now := s.deps.Now()
 	var next time.Time
 	var errs []error
+	seen := map[string]bool{}
 	for _, e := range entries {
 		name, ok := strings.CutSuffix(e.Name(), ".json")
 		if !ok {
 			continue
 		}
-		cfg, _, err := LoadBackupSchedule(p, name)
+		seen[name] = true
+		cfg, raw, err := LoadBackupSchedule(p, name)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("read backup schedule %s: %w", name, err))
 			continue
@@ -120,8 +125,18 @@ func (s *backupScheduler) startDue(ctx context.Context, rt *Runtime) (time.Time,
 		if !wake.IsZero() && (next.IsZero() || wake.Before(next)) {
 			next = wake
 		}
+		if sum := digest(raw); s.known[name] != sum {
+			s.known[name] = sum
+			rt.Logger.Info("backup schedule read", "schedule", name, "due", due, "next_run", wake)
+		}
 		if due && s.claim(name) {
 			s.start(ctx, rt, cfg, catchUp)
+		}
+	}
+	for name := range s.known {
+		if !seen[name] {
+			delete(s.known, name)
+			rt.Logger.Info("backup schedule removed", "schedule", name)
 		}
 	}
 	return next, errors.Join(errs...)
