@@ -2,8 +2,6 @@ package agent
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -31,9 +30,9 @@ import (
 // Backup schedules: the configuration the provider writes, the state the
 // runs leave, and the run itself (hooks, snapshot, verification, retention).
 
-func (p Paths) backupConfigDir() string { return filepath.Join(p.ConfigDir, "backups") }
+func (p Paths) backupConfigDir() string { return filepath.Join(p.ConfigDir, api.BackupKind.Dir) }
 func (p Paths) backupConfig(name string) string {
-	return filepath.Join(p.backupConfigDir(), name+".json")
+	return p.objectFile(api.BackupKind.Dir, name)
 }
 func (p Paths) backupStateDir() string { return filepath.Join(p.StateDir, "backups") }
 func (p Paths) backupStatus(name string) string {
@@ -130,102 +129,73 @@ func engineConfig(p Paths, cfg api.BackupSchedule) (backup.Config, error) {
 	return ec, nil
 }
 
-func handleBackupConfigure(ctx context.Context, deps Deps, req api.Request) (any, error) {
-	var cfg api.BackupSchedule
-	if err := DecodeParams(req, &cfg); err != nil {
-		return nil, err
-	}
-	deps = deps.withDefaults()
-	p := deps.Paths
+// backupController is the managed-object controller of backup schedules:
+// the daemon's scheduler reads the spec files, so applying one only checks
+// it, and removing one leaves its snapshots at the destination.
+type backupController struct{ deps Deps }
+
+func newBackupController(deps Deps) Controller[api.BackupSchedule, api.BackupObserved] {
+	return backupController{deps: deps}
+}
+
+// Check refuses a schedule that cannot run: a bad cron expression, a path
+// that does not exist.
+func (c backupController) Check(_ context.Context, cfg api.BackupSchedule) error {
 	if _, err := cron.Parse(cfg.Schedule); err != nil {
-		return nil, badRequest("%v", err)
+		return badRequest("%v", err)
 	}
 	var missing []string
 	for _, path := range cfg.Paths {
-		if _, err := os.Lstat(filepath.Join(p.Root, path)); err != nil {
+		if _, err := os.Lstat(filepath.Join(c.deps.Paths.Root, path)); err != nil {
 			missing = append(missing, path)
 		}
 	}
 	if len(missing) > 0 {
-		return nil, &api.Error{Code: api.CodePathMissing, Message: "these paths do not exist: " + strings.Join(missing, ", ")}
+		return &api.Error{Code: api.CodePathMissing, Message: "these paths do not exist: " + strings.Join(missing, ", ")}
 	}
-	if err := os.MkdirAll(p.backupConfigDir(), 0o700); err != nil {
-		return nil, fmt.Errorf("create %s: %w", p.backupConfigDir(), err)
-	}
-	rendered := cfg.Render()
-	changed, before, err := writeIfChanged(p.backupConfig(cfg.Name), rendered, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if changed {
-		if err := record(p, req.Operator, "backup/"+cfg.Name, "configure", before, digest(rendered)); err != nil {
-			return nil, err
+	return nil
+}
+
+// Apply has nothing to do beyond the spec file, which the scheduler reads.
+func (c backupController) Apply(context.Context, api.BackupSchedule, *api.BackupSchedule) (Applied, error) {
+	return Applied{}, nil
+}
+
+// Remove keeps the snapshots: removing a schedule never deletes backups.
+func (c backupController) Remove(context.Context, api.BackupSchedule) error { return nil }
+
+// Observe reports the runs' results and the catalog at the destination. A
+// failure to reach the destination is reported in LastError, not as an
+// error: the schedule itself is there.
+func (c backupController) Observe(ctx context.Context, cfg api.BackupSchedule) (api.BackupObserved, error) {
+	p := c.deps.Paths
+	run := readRunStatus(p, cfg.Name)
+	o := api.BackupObserved{LastSuccessAt: run.LastSuccessAt, LastSnapshotID: run.LastSnapshotID,
+		LastVerifiedAt: run.LastVerifiedAt, LastError: run.LastError}
+	fail := func(what string, err error) {
+		if o.LastError == "" {
+			o.LastError = what + ": " + err.Error()
 		}
 	}
-	return backupStatus(ctx, deps, cfg.Name)
-}
-
-func handleBackupRemove(_ context.Context, deps Deps, req api.Request) (any, error) {
-	var n api.BackupName
-	if err := DecodeParams(req, &n); err != nil {
-		return nil, err
-	}
-	deps = deps.withDefaults()
-	p := deps.Paths
-	old, err := os.ReadFile(p.backupConfig(n.Name))
-	if errors.Is(err, fs.ErrNotExist) {
-		return struct{}{}, nil
-	}
-	if err := os.Remove(p.backupConfig(n.Name)); err != nil {
-		return nil, fmt.Errorf("remove %s: %w", p.backupConfig(n.Name), err)
-	}
-	// Snapshots stay at the destination: removing a schedule never deletes backups.
-	return struct{}{}, record(p, req.Operator, "backup/"+n.Name, "remove", digest(old), "")
-}
-
-func handleBackupStatus(ctx context.Context, deps Deps, req api.Request) (any, error) {
-	var n api.BackupName
-	if err := DecodeParams(req, &n); err != nil {
-		return nil, err
-	}
-	return backupStatus(ctx, deps.withDefaults(), n.Name)
-}
-
-func backupStatus(ctx context.Context, deps Deps, name string) (api.BackupStatus, error) {
-	p := deps.Paths
-	hostID, err := ReadHostID(p)
+	eng, closeEng, err := OpenBackupEngine(ctx, p, cfg, c.deps.Logger)
 	if err != nil {
-		return api.BackupStatus{}, err
-	}
-	cfg, raw, err := LoadBackupSchedule(p, name)
-	if errors.Is(err, fs.ErrNotExist) {
-		return api.BackupStatus{HostID: hostID}, nil
-	}
-	if err != nil {
-		return api.BackupStatus{}, err
-	}
-	sum := sha256.Sum256(raw)
-	run := readRunStatus(p, name)
-	st := api.BackupStatus{HostID: hostID, Present: true, Config: &cfg, ConfigSHA256: hex.EncodeToString(sum[:]),
-		LastSuccessAt: run.LastSuccessAt, LastSnapshotID: run.LastSnapshotID, LastVerifiedAt: run.LastVerifiedAt, LastError: run.LastError}
-	eng, closeEng, err := OpenBackupEngine(ctx, p, cfg, deps.Logger)
-	if err != nil {
-		st.LastError = err.Error()
-		return st, nil
+		fail("open destination", err)
+		return o, nil
 	}
 	defer closeEng()
-	if snaps, err := eng.List(ctx, name); err == nil {
-		st.SnapshotCount = len(snaps)
-	} else if st.LastError == "" {
-		st.LastError = "list snapshots: " + err.Error()
+	if snaps, err := eng.List(ctx, cfg.Name); err == nil {
+		o.SnapshotCount = len(snaps)
+		o.LastSnapshotMissing = run.LastSnapshotID != "" &&
+			!slices.ContainsFunc(snaps, func(s backup.Snapshot) bool { return s.ID == run.LastSnapshotID })
+	} else {
+		fail("list snapshots", err)
 	}
 	if ec, err := engineConfig(p, cfg); err == nil {
-		st.NextSnapshotKind, err = eng.NextKind(ctx, ec)
-		if err != nil && st.LastError == "" {
-			st.LastError = "next snapshot: " + err.Error()
+		if o.NextSnapshotKind, err = eng.NextKind(ctx, ec); err != nil {
+			fail("next snapshot", err)
 		}
 	}
-	return st, nil
+	return o, nil
 }
 
 func handleBackupList(ctx context.Context, deps Deps, req api.Request) (any, error) {

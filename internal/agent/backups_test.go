@@ -97,11 +97,11 @@ func TestBackupMethods_refusePathNames(t *testing.T) {
 	deps := Deps{Paths: p, Services: &fakeServices{}}
 	for _, name := range []string{"../agent", "..", "a/b", "", "UPPER", strings.Repeat("x", 64)} {
 		for method, params := range map[string]any{
-			api.MethodBackupRemove:    api.BackupName{Name: name},
-			api.MethodBackupStatus:    api.BackupName{Name: name},
+			api.BackupKind.Remove().Name:    api.BackupName{Name: name},
+			api.BackupKind.Status().Name:    api.BackupName{Name: name},
 			api.MethodBackupList:      api.BackupName{Name: name},
 			api.MethodBackupRun:       api.BackupName{Name: name},
-			api.MethodBackupConfigure: api.BackupSchedule{Name: name, Paths: []string{p.Root}, Schedule: "@daily"},
+			api.BackupKind.Configure().Name: api.BackupSchedule{Name: name, Paths: []string{p.Root}, Schedule: "@daily"},
 		} {
 			err := call(t, deps, method, params, nil)
 			if e, ok := err.(*api.Error); !ok || e.Code != api.CodeBadRequest {

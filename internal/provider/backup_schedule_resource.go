@@ -217,7 +217,8 @@ func backupScheduleResourceSchemaV0() schema.Schema {
 			"snapshot_count":   schema.Int64Attribute{Computed: true, MarkdownDescription: "Snapshots in the catalog."},
 			"last_verified_at": schema.StringAttribute{Computed: true, MarkdownDescription: "When a snapshot was last verified (RFC 3339)."},
 			"fresh": schema.BoolAttribute{Computed: true,
-				MarkdownDescription: "Whether the last successful backup is younger than `stale_after` (always true without it)."},
+				MarkdownDescription: "Whether the last successful backup's snapshot is still at the destination and, with `stale_after`, " +
+					"younger than that. When it is not, `terraform plan` shows it and the apply runs a backup."},
 			"next_snapshot_kind": schema.StringAttribute{Computed: true,
 				MarkdownDescription: "`full` or `incremental`: what the next run takes. A plan that changes `recipients` (or the destination, " +
 					"or adds or removes `passphrase_file`) shows `full`: a snapshot never continues a chain encrypted to other keys."},
@@ -266,7 +267,12 @@ func (r *backupScheduleResource) ModifyPlan(ctx context.Context, req resource.Mo
 		// Nothing to run: the status stays as it is.
 		plan.LastSuccessAt, plan.LastSnapshotID, plan.SnapshotCount, plan.LastVerifiedAt, plan.NextKind =
 			state.LastSuccessAt, state.LastSnapshotID, state.SnapshotCount, state.LastVerifiedAt, state.NextKind
-	case startsNewChain(state, plan) && !runs:
+	case runs:
+		// The apply takes a backup: what it changes is known only after it.
+		plan.LastSuccessAt, plan.LastSnapshotID, plan.LastVerifiedAt, plan.NextKind =
+			types.StringUnknown(), types.StringUnknown(), types.StringUnknown(), types.StringUnknown()
+		plan.SnapshotCount = types.Int64Unknown()
+	case startsNewChain(state, plan):
 		plan.NextKind = types.StringValue(api.SnapshotFull)
 	}
 	if !plan.Fingerprints.Equal(state.Fingerprints) && !state.Fingerprints.IsNull() {
@@ -364,8 +370,7 @@ func (r *backupScheduleResource) apply(ctx context.Context, m *backupScheduleMod
 		return diags
 	}
 	op := conn.Operator(localUser())
-	var st api.BackupStatus
-	err := conn.AgentRPC(ctx, agentCurrent, api.MethodBackupConfigure, op, cfg, &st)
+	st, err := client.Call(ctx, conn, api.BackupKind.Configure(), op, cfg)
 	var ae *api.Error
 	switch {
 	case errors.As(err, &ae) && ae.Code == api.CodePathMissing:
@@ -376,13 +381,12 @@ func (r *backupScheduleResource) apply(ctx context.Context, m *backupScheduleMod
 		return diags
 	}
 	if runNow {
-		var res api.BackupRunResult
-		if err := conn.AgentRPC(ctx, agentCurrent, api.MethodBackupRun, op, api.BackupName{Name: cfg.Name}, &res); err != nil {
+		if _, err := client.Call(ctx, conn, api.BackupRun, op, api.ObjectName{Name: cfg.Name}); err != nil {
 			diags.AddError("Backup Failed", fmt.Sprintf("The backup %q on %s failed: %v", cfg.Name, conn.Address(), err))
 			return diags
 		}
 		// The run changed the catalog: read the status again.
-		if err := conn.AgentRPC(ctx, agentCurrent, api.MethodBackupStatus, op, api.BackupName{Name: cfg.Name}, &st); err != nil {
+		if st, err = client.Call(ctx, conn, api.BackupKind.Status(), op, api.ObjectName{Name: cfg.Name}); err != nil {
 			diags.Append(agentDiagnostic("Unable to Read Backup Status", conn, err))
 			return diags
 		}
@@ -406,8 +410,19 @@ func (r *backupScheduleResource) Read(ctx context.Context, req resource.ReadRequ
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	var st api.BackupStatus
-	if err := conn.AgentRPC(ctx, agentCurrent, api.MethodBackupStatus, conn.Operator(localUser()), api.BackupName{Name: state.Name.ValueString()}, &st); err != nil {
+	st, err := client.Call(ctx, conn, api.BackupKind.Status(), conn.Operator(localUser()), api.ObjectName{Name: state.Name.ValueString()})
+	if why := agentUnusable(err); why != "" {
+		// The host's agent cannot answer now; steward_host redeploys it in
+		// the same apply, and this schedule is written again after it.
+		resp.Diagnostics.AddWarning("Backup Schedule Will Be Written Again",
+			fmt.Sprintf("The Steward agent on %s %s, so the schedule %q cannot be read; the plan writes it again. "+
+				"Apply its steward_host in the same run (one plain terraform apply does both, the host first).\n\n%v",
+				conn.Address(), why, state.Name.ValueString(), err))
+		state.ConfigSHA256 = types.StringValue("")
+		resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+		return
+	}
+	if err != nil {
 		resp.Diagnostics.Append(agentDiagnostic("Unable to Read Backup Status", conn, err))
 		return
 	}
@@ -416,11 +431,13 @@ func (r *backupScheduleResource) Read(ctx context.Context, req resource.ReadRequ
 	}
 	state.ID = types.StringValue(st.HostID + "/" + state.Name.ValueString())
 	state.HostID = types.StringValue(st.HostID)
-	if !st.Present || st.Config == nil {
+	if !st.Present {
 		resp.State.RemoveResource(ctx) // deleted on the host: plan to create it again
 		return
 	}
-	resp.Diagnostics.Append(state.fromAPI(ctx, *st.Config)...)
+	if st.Spec != nil { // else the file does not parse: its digest differs, and the plan writes it again
+		resp.Diagnostics.Append(state.fromAPI(ctx, *st.Spec)...)
+	}
 	state.setStatus(st, time.Now())
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
@@ -436,8 +453,7 @@ func (r *backupScheduleResource) Delete(ctx context.Context, req resource.Delete
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	var out struct{}
-	if err := conn.AgentRPC(ctx, agentCurrent, api.MethodBackupRemove, conn.Operator(localUser()), api.BackupName{Name: state.Name.ValueString()}, &out); err != nil {
+	if _, err := client.Call(ctx, conn, api.BackupKind.Remove(), conn.Operator(localUser()), api.ObjectName{Name: state.Name.ValueString()}); err != nil {
 		resp.Diagnostics.Append(agentDiagnostic("Unable to Remove Backup Schedule", conn, err))
 	}
 }
@@ -488,16 +504,30 @@ func (r *backupScheduleResource) connect(ctx context.Context, m *backupScheduleM
 	return conn, facts.HostID, diags
 }
 
+// agentDiagnostic maps an agent error to a diagnostic by its kind and
+// api.Error code, never by its text.
 func agentDiagnostic(summary string, conn *client.Conn, err error) diag.Diagnostic {
-	var ae *api.Error
 	detail := err.Error()
-	if errors.As(err, &ae) && ae.Code == api.CodeUnknownMethod {
-		detail += "\n\nThe agent on this host is too old for backups: apply its steward_host to upgrade it."
-	}
-	if strings.Contains(detail, "No such file") || strings.Contains(detail, "not found") {
-		detail += "\n\nIs the Steward agent deployed on " + conn.Address() + "? Create a steward_host for it first."
+	if why := agentUnusable(err); why != "" {
+		detail += "\n\nThe Steward agent on " + conn.Address() + " " + why + ": create or apply its steward_host first."
 	}
 	return diag.NewErrorDiagnostic(summary, detail)
+}
+
+// agentUnusable says why the agent cannot answer a request (missing,
+// broken, too old), or "" when err is not about the agent itself.
+func agentUnusable(err error) string {
+	var ae *api.Error
+	var ua *client.AgentUnavailableError
+	switch {
+	case errors.As(err, &ua) && ua.Missing():
+		return "is not installed"
+	case errors.As(err, &ua):
+		return "does not answer (replaced or broken)"
+	case errors.As(err, &ae) && (ae.Code == api.CodeUnknownMethod || ae.Code == api.CodeProtocolMismatch):
+		return "is older than this provider"
+	}
+	return ""
 }
 
 type sftpModel struct {
@@ -639,21 +669,22 @@ func (m *backupScheduleModel) fromAPI(ctx context.Context, c api.BackupSchedule)
 	return diags
 }
 
-func (m *backupScheduleModel) setStatus(st api.BackupStatus, now time.Time) {
-	m.ConfigSHA256 = types.StringValue(st.ConfigSHA256)
-	m.LastSuccessAt = types.StringValue(rfc3339(st.LastSuccessAt))
-	m.LastSnapshotID = types.StringValue(st.LastSnapshotID)
-	m.SnapshotCount = types.Int64Value(int64(st.SnapshotCount))
-	m.LastVerifiedAt = types.StringValue(rfc3339(st.LastVerifiedAt))
-	fresh := true
+func (m *backupScheduleModel) setStatus(st api.ObjectStatus[api.BackupSchedule, api.BackupObserved], now time.Time) {
+	o := st.Observed
+	m.ConfigSHA256 = types.StringValue(st.SpecSHA256)
+	m.LastSuccessAt = types.StringValue(rfc3339(o.LastSuccessAt))
+	m.LastSnapshotID = types.StringValue(o.LastSnapshotID)
+	m.SnapshotCount = types.Int64Value(int64(o.SnapshotCount))
+	m.LastVerifiedAt = types.StringValue(rfc3339(o.LastVerifiedAt))
+	fresh := !o.LastSnapshotMissing
 	if d, err := api.ParseDuration(m.StaleAfter.ValueString()); err == nil && !m.StaleAfter.IsNull() {
-		fresh = !st.LastSuccessAt.IsZero() && now.Sub(st.LastSuccessAt) < d
+		fresh = fresh && !o.LastSuccessAt.IsZero() && now.Sub(o.LastSuccessAt) < d
 	}
 	m.Fresh = types.BoolValue(fresh)
-	m.NextKind = types.StringValue(st.NextSnapshotKind)
-	if st.Config != nil {
+	m.NextKind = types.StringValue(o.NextSnapshotKind)
+	if st.Spec != nil {
 		var diags diag.Diagnostics // a list of strings always converts
-		m.Fingerprints = fingerprintList(st.Config.Recipients, &diags)
+		m.Fingerprints = fingerprintList(st.Spec.Recipients, &diags)
 	}
 	for _, b := range []*types.Bool{&m.RunOnCreate, &m.RunOnChange} {
 		if b.IsNull() || b.IsUnknown() {
