@@ -99,8 +99,8 @@ func TestBackupMethods_refusePathNames(t *testing.T) {
 		for method, params := range map[string]any{
 			api.BackupKind.Remove().Name:    api.BackupName{Name: name},
 			api.BackupKind.Status().Name:    api.BackupName{Name: name},
-			api.MethodBackupList:      api.BackupName{Name: name},
-			api.MethodBackupRun:       api.BackupName{Name: name},
+			api.MethodBackupList:            api.BackupName{Name: name},
+			api.MethodBackupRun:             api.BackupName{Name: name},
 			api.BackupKind.Configure().Name: api.BackupSchedule{Name: name, Paths: []string{p.Root}, Schedule: "@daily"},
 		} {
 			err := call(t, deps, method, params, nil)
