@@ -140,14 +140,21 @@ func handleBackupConfigure(ctx context.Context, deps Deps, req api.Request) (any
 	if _, err := cron.Parse(cfg.Schedule); err != nil {
 		return nil, badRequest("%v", err)
 	}
-	var missing []string
+	var missing, symlinked []string
 	for _, path := range cfg.Paths {
-		if _, err := os.Lstat(filepath.Join(p.Root, path)); err != nil {
+		err := backup.CheckSourcePath(filepath.Join(p.Root, path))
+		switch {
+		case errors.Is(err, backup.ErrSymlinkInPath):
+			symlinked = append(symlinked, err.Error())
+		case err != nil:
 			missing = append(missing, path)
 		}
 	}
 	if len(missing) > 0 {
 		return nil, &api.Error{Code: api.CodePathMissing, Message: "these paths do not exist: " + strings.Join(missing, ", ")}
+	}
+	if len(symlinked) > 0 {
+		return nil, &api.Error{Code: api.CodePathSymlink, Message: strings.Join(symlinked, "; ")}
 	}
 	if err := os.MkdirAll(p.backupConfigDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", p.backupConfigDir(), err)

@@ -40,6 +40,11 @@ const (
 // CodePathMissing means a configured path does not exist on the host.
 const CodePathMissing = "path_missing"
 
+// CodePathSymlink means a directory of a configured path is a symlink. The
+// agent resolves configured paths without following symlinks, because
+// whoever may write the directory holding one could point it elsewhere.
+const CodePathSymlink = "path_symlink"
+
 // BackupSchedule is /etc/steward/backups/<name>.json.
 type BackupSchedule struct {
 	Name                 string            `json:"name"`

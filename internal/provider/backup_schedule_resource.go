@@ -150,8 +150,10 @@ func backupScheduleResourceSchemaV0() schema.Schema {
 				Validators: []validator.String{stringvalidator.RegexMatches(api.ScheduleNamePattern,
 					"must be 1-63 lower-case letters, digits, '_' or '-', starting with a letter or digit")}},
 			"paths": schema.ListAttribute{Required: true, ElementType: types.StringType,
-				MarkdownDescription: "Absolute paths to back up. A path that does not exist on the host fails the apply naming it.",
-				Validators:          []validator.List{listvalidator.SizeAtLeast(1), listvalidator.ValueStringsAre(absolutePathValidator)}},
+				MarkdownDescription: "Absolute paths to back up. A path that does not exist on the host fails the apply naming it, and so does one " +
+					"with a symlink among its directories (give the path it points to): the agent never follows a symlink there, nor anywhere " +
+					"in the tree it backs up. A symlink as the last component is backed up as a symlink.",
+				Validators: []validator.List{listvalidator.SizeAtLeast(1), listvalidator.ValueStringsAre(absolutePathValidator)}},
 			"schedule": schema.StringAttribute{Required: true, Validators: []validator.String{cronValidator},
 				MarkdownDescription: "When to run, in the host's time zone: a 5-field cron expression or `@daily`-style. " +
 					"After downtime one catch-up run happens; runs of one schedule never overlap."},
@@ -298,6 +300,9 @@ func (r *backupScheduleResource) apply(ctx context.Context, m *backupScheduleMod
 	switch {
 	case errors.As(err, &ae) && ae.Code == api.CodePathMissing:
 		diags.AddAttributeError(tfpath.Root("paths"), "Backup Path Missing", fmt.Sprintf("On %s: %s.", conn.Address(), ae.Message))
+		return diags
+	case errors.As(err, &ae) && ae.Code == api.CodePathSymlink:
+		diags.AddAttributeError(tfpath.Root("paths"), "Backup Path Through a Symlink", fmt.Sprintf("On %s: %s.", conn.Address(), ae.Message))
 		return diags
 	case err != nil:
 		diags.Append(agentDiagnostic("Unable to Configure Backup", conn, err))

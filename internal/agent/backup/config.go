@@ -121,8 +121,11 @@ func (cfg Config) validate() ([]age.Recipient, []string, error) {
 // directory could otherwise point the walk at any tree on the host. A
 // symlink as the last component is fine; it is backed up as a symlink.
 func CheckSourcePath(abs string) error {
+	if !filepath.IsAbs(abs) {
+		return fmt.Errorf("path %q is not absolute", abs)
+	}
 	var st unix.Stat_t
-	return lstatNoFollow(abs, &st)
+	return lstatNoFollow(filepath.Clean(abs), &st)
 }
 
 // foldRoots sorts roots in walk order and drops any root inside another.

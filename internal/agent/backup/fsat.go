@@ -89,9 +89,9 @@ func appendDirents(out []dirEntry, b []byte) []dirEntry {
 	return out
 }
 
-// errSymlinkInPath is wrapped by the error for a configured path that
-// has a symlink among its components.
-var errSymlinkInPath = errors.New("is a symbolic link, and configured paths are resolved without following symlinks: configure the path it points to")
+// ErrSymlinkInPath is wrapped by the error for a configured path that
+// has a symlink among its directories.
+var ErrSymlinkInPath = errors.New("is a symbolic link, and configured paths are resolved without following symlinks: configure the path it points to")
 
 // openDirChain opens the directory abs (absolute and clean) from "/", one
 // component at a time, never following a symlink. visit, if not nil, sees
@@ -130,7 +130,7 @@ func openDirChain(abs string, create bool, visit func(prefix string, st *unix.St
 			}
 		}
 		if err != nil {
-			err = explainOpenDir(fd, name, prefix, err)
+			err = explainOpenDir(fd, name, prefix, err, ErrSymlinkInPath)
 		}
 		closeFD(fd)
 		if err != nil {
@@ -142,12 +142,12 @@ func openDirChain(abs string, create bool, visit func(prefix string, st *unix.St
 
 // explainOpenDir turns the error of opening name in dir as a directory
 // into one that says why: O_NOFOLLOW answers ELOOP (or ENOTDIR, with
-// O_DIRECTORY) for a symlink.
-func explainOpenDir(dir int, name, prefix string, err error) error {
+// O_DIRECTORY) for a symlink, which becomes "<prefix> <symlinkErr>".
+func explainOpenDir(dir int, name, prefix string, err, symlinkErr error) error {
 	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
 		var st unix.Stat_t
 		if lstatAt(dir, name, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
-			return fmt.Errorf("%s %w", prefix, errSymlinkInPath)
+			return fmt.Errorf("%s %w", prefix, symlinkErr)
 		}
 	}
 	return &fs.PathError{Op: "open", Path: prefix, Err: err}

@@ -144,7 +144,7 @@ func TestBackup_symlinkInConfiguredPath(t *testing.T) {
 	id := testIdentity(t)
 	_, err := e.Backup(context.Background(), testConfig(id, filepath.Join(home, "proj", "secret.txt")))
 	want := filepath.Join(home, "proj") + " is a symbolic link"
-	if err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, errSymlinkInPath) {
+	if err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, ErrSymlinkInPath) {
 		t.Fatalf("backup of a path through a symlink: %v, want an error saying %q", err, want)
 	}
 
