@@ -60,10 +60,10 @@ func (r *snapshotRun) walkEntries(fd int, dirAbs string) error {
 	}
 	entries, err := readDirAt(fd, r.dirBuf)
 	if err != nil {
+		// Stored without its entries, as filepath.WalkDir did.
 		r.partialNote("%s: %v", orRoot(dirAbs), &fs.PathError{Op: "readdirent", Path: orRoot(dirAbs), Err: err})
-		return nil
 	}
-	for _, d := range entries {
+	for _, d := range entries { // none after an error
 		if err := r.visit(fd, d.name, dirAbs+"/"+d.name, d.typ); err != nil {
 			return err
 		}
