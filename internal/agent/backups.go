@@ -89,7 +89,7 @@ func OpenBackupEngine(ctx context.Context, p Paths, cfg api.BackupSchedule, log 
 	eng = &backup.Engine{StateDir: p.backupStateDir(), Logger: log}
 	s := cfg.Destination.SFTP
 	if s == nil {
-		eng.Dest = backup.Dir{Path: cfg.Destination.Path}
+		eng.Dest = backup.Dir{Path: cfg.Destination.Path, Shared: cfg.Destination.Shared}
 		return eng, func() {}, nil
 	}
 	pool := client.NewPool()
@@ -155,6 +155,15 @@ func handleBackupConfigure(ctx context.Context, deps Deps, req api.Request) (any
 	}
 	if len(symlinked) > 0 {
 		return nil, &api.Error{Code: api.CodePathSymlink, Message: strings.Join(symlinked, "; ")}
+	}
+	if cfg.Destination.SFTP == nil && cfg.Destination.Path != "" {
+		err := backup.Dir{Path: cfg.Destination.Path, Shared: cfg.Destination.Shared}.Check()
+		switch {
+		case errors.Is(err, backup.ErrUnsafeDestination), errors.Is(err, backup.ErrSymlinkInPath):
+			return nil, &api.Error{Code: api.CodeDestinationUnsafe, Message: err.Error()}
+		case err != nil:
+			return nil, fmt.Errorf("check destination: %w", err)
+		}
 	}
 	if err := os.MkdirAll(p.backupConfigDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", p.backupConfigDir(), err)

@@ -149,3 +149,38 @@ func TestBackupConfigure_refusesPathThroughSymlink(t *testing.T) {
 		t.Fatalf("configure the real path: %v", err)
 	}
 }
+
+// TestBackupConfigure_refusesUnsafeDestination: a destination another user
+// owns is refused when the schedule is applied, naming it and the setting
+// that allows it; marked shared, it is accepted.
+func TestBackupConfigure_refusesUnsafeDestination(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the destination to another user")
+	}
+	p := newTestHost(t)
+	dest := filepath.Join(p.Root, "home/u/backups")
+	if err := os.MkdirAll(dest, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dest, 1001, 1001); err != nil {
+		t.Fatal(err)
+	}
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := Deps{Paths: p, Services: &fakeServices{}}
+	cfg := api.BackupSchedule{Name: "data", Paths: []string{"/home"}, Schedule: "@daily",
+		Destination: api.BackupDestination{Path: dest}, Recipients: []string{id.Recipient().String()}}
+	err = call(t, deps, api.MethodBackupConfigure, cfg, nil)
+	e, ok := err.(*api.Error)
+	if !ok || e.Code != api.CodeDestinationUnsafe || !strings.Contains(e.Message, dest+" is owned by another user (owner uid 1001") ||
+		!strings.Contains(e.Message, "destination_shared = true") {
+		t.Fatalf("configure a destination uid 1001 owns: %v, want %s naming it and destination_shared", err, api.CodeDestinationUnsafe)
+	}
+	cfg.Destination.Shared = true
+	if err := call(t, deps, api.MethodBackupConfigure, cfg, nil); err != nil {
+		t.Fatalf("configure the shared destination: %v", err)
+	}
+}

@@ -4,24 +4,28 @@ import (
 	"crypto/rand"
 	"fmt"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
 	"filippo.io/age"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 )
 
 // Acceptance tests of what a local unprivileged user (the fleet's nosudo)
 // can do to the root agent's backups (issue 11).
 
-// onHostAs runs a shell command on a fleet host as user, who logs in with
-// the fleet's key.
-func onHostAs(t *testing.T, f fleet, h fleetHost, user, cmd string) (string, error) {
+// asNosudo runs a shell command on a fleet host as nosudo, the user
+// without sudo, who logs in with the fleet's key.
+func asNosudo(t *testing.T, f fleet, h fleetHost, cmd string) (string, error) {
 	t.Helper()
 	out, err := exec.Command("ssh", "-q", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-		"-o", "ConnectTimeout=10", "-i", f.PrivateKeyFile, user+"@"+h.Address, cmd).CombinedOutput()
+		"-o", "ConnectTimeout=10", "-i", f.PrivateKeyFile, "nosudo@"+h.Address, cmd).CombinedOutput()
 	return string(out), err
 }
 
@@ -85,7 +89,7 @@ printf '%s\n' '` + id.String() + `' > /root/steward-test.key; chmod 600 /root/st
 	userSetup := `set -e; mkdir ` + tree + ` ` + tree + `/sub; echo own > ` + tree + `/sub/own
 for i in $(seq -w 0 199); do head -c 32768 /dev/urandom > ` + tree + `/a$i; done
 for i in $(seq -w 0 19); do echo mine > ` + tree + `/f$i; done`
-	if out, err := onHostAs(t, f, h, "nosudo", userSetup); err != nil {
+	if out, err := asNosudo(t, f, h, userSetup); err != nil {
 		t.Fatalf("set up nosudo's tree: %v\n%s", err, out)
 	}
 	t.Cleanup(func() {
@@ -95,7 +99,7 @@ for i in $(seq -w 0 19); do echo mine > ` + tree + `/f$i; done`
 	cfg := strings.Replace(backupConfig(f, h, id.Recipient().String(), "  full_every = 1"), `["/srv/data"]`, `["`+tree+`"]`, 1)
 
 	flips := func() (int, error) {
-		out, err := onHostAs(t, f, h, "nosudo", "cat "+tree+".count")
+		out, err := asNosudo(t, f, h, "cat "+tree+".count")
 		n, cerr := strconv.Atoi(strings.TrimSpace(out))
 		if err != nil || cerr != nil {
 			return 0, fmt.Errorf("read the flipper's count: %q %v %v", out, err, cerr)
@@ -105,7 +109,7 @@ for i in $(seq -w 0 19); do echo mine > ` + tree + `/f$i; done`
 	race := func(*terraform.State) error {
 		start := fmt.Sprintf("cat > %[1]s.py <<'EOF'\n%[2]sEOF\ncd /tmp; setsid -f python3 %[1]s.py %[1]s /root/walkrace-secret /root/walkrace-secretdir </dev/null >/dev/null 2>&1\n"+
 			"for i in $(seq 1 50); do [ -s %[1]s.count ] && exit 0; sleep 0.1; done; exit 1", tree, walkRaceFlipper)
-		if out, err := onHostAs(t, f, h, "nosudo", start); err != nil {
+		if out, err := asNosudo(t, f, h, start); err != nil {
 			return fmt.Errorf("start the flipper as nosudo: %v\n%s", err, out)
 		}
 		before, err := flips()
@@ -124,7 +128,7 @@ for i in $(seq -w 0 19); do echo mine > ` + tree + `/f$i; done`
 		if after-before < 100 {
 			return fmt.Errorf("the flipper made only %d flips during the backups", after-before)
 		}
-		if out, err := onHostAs(t, f, h, "nosudo", "touch "+tree+".stop"); err != nil {
+		if out, err := asNosudo(t, f, h, "touch "+tree+".stop"); err != nil {
 			return fmt.Errorf("stop the flipper: %v\n%s", err, out)
 		}
 		// Every snapshot, restored: no file holds the secret.
@@ -143,5 +147,75 @@ echo "$ids" | wc -l; grep -rlF '`+marker+`' /tmp/walkrace || true`)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps:                    []resource.TestStep{{Config: cfg, Check: race}},
+	})
+}
+
+// TestAccBackupSchedule_userOwnedDestination: a destination in nosudo's
+// home is refused unless destination_shared is set, with an error naming
+// the first directory nosudo could change, its owner and the setting.
+// Shared, it works, and the attack shown live no longer does: nosudo
+// plants <schedule>/.lock -> /etc/nologin, and after root's run
+// /etc/nologin does not exist and nosudo still logs in.
+func TestAccBackupSchedule_userOwnedDestination(t *testing.T) {
+	f := testFleet(t, 1)
+	h := f.Hosts[0]
+	testAgent(t)
+	cleanHost(t, f, h)
+	const dest = "/home/nosudo/steward-dest"
+	t.Cleanup(func() {
+		// A failing run must not leave the host refusing logins to the next test.
+		_, _ = onHost(t, f, h, "rm -f /etc/nologin; rm -rf "+dest)
+	})
+	if out, err := onHost(t, f, h, "rm -f /etc/nologin; rm -rf /srv/data "+dest+" && mkdir -p /srv/data && echo x > /srv/data/x"); err != nil {
+		t.Fatalf("set up: %v\n%s", err, out)
+	}
+	if out, err := asNosudo(t, f, h, "mkdir "+dest); err != nil {
+		t.Fatalf("create the destination as nosudo: %v\n%s", err, out)
+	}
+	id, _ := age.GenerateX25519Identity()
+	base := strings.Replace(backupConfig(f, h, id.Recipient().String(), ""), `"/var/backups/steward"`, hcl(dest), 1)
+	shared := strings.Replace(base, "schedule    = \"@daily\"\n", "schedule    = \"@daily\"\n  destination_shared = true\n", 1)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: base,
+				ExpectError: regexp.MustCompile(`(?s)Unsafe Backup Destination.*` +
+					phrase("/home/nosudo is owned by another user (owner uid 1001 (nosudo)").String() + `.*` + phrase("destination_shared = true").String()),
+			},
+			{
+				Config: shared,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(backupAddr, tfjsonpath.New("destination_shared"), knownvalue.Bool(true)),
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					func(*terraform.State) error {
+						if out, err := asNosudo(t, f, h, "mkdir -p "+dest+"/data && ln -s /etc/nologin "+dest+"/data/.lock"); err != nil {
+							return fmt.Errorf("plant the lock symlink as nosudo: %v\n%s", err, out)
+						}
+						out, err := onHost(t, f, h, "/usr/local/lib/steward/current backup run --schedule data 2>&1")
+						if err == nil || !strings.Contains(out, dest+"/data/.lock is a symbolic link, which the destination never follows") {
+							return fmt.Errorf("the run with a planted lock symlink: %v, want it refused naming the symlink:\n%s", err, out)
+						}
+						return nil
+					},
+					hostCheck(t, f, h, "test -e /etc/nologin && echo nologin-created || echo absent", "absent"),
+					func(*terraform.State) error {
+						if out, err := asNosudo(t, f, h, "echo logged-in"); err != nil || strings.TrimSpace(out) != "logged-in" {
+							return fmt.Errorf("nosudo cannot log in after the run: %v\n%s", err, out)
+						}
+						return nil
+					},
+					// Without the plant, the shared destination takes snapshots.
+					func(*terraform.State) error {
+						if out, err := asNosudo(t, f, h, "rm "+dest+"/data/.lock"); err != nil {
+							return fmt.Errorf("remove the plant: %v\n%s", err, out)
+						}
+						return nil
+					},
+					hostCheck(t, f, h, "/usr/local/lib/steward/current backup run --schedule data >/dev/null && ls "+dest+"/data | grep -c 'index.json$'", "1"),
+				),
+			},
+		},
 	})
 }

@@ -123,21 +123,29 @@ func openDirChain(abs string, create bool, visit func(prefix string, st *unix.St
 		var name string
 		name, rest = firstComponent(rest)
 		prefix += "/" + name
-		sub, err := openDirAt(fd, name)
-		if create && errors.Is(err, unix.ENOENT) {
-			if err = mkdirAt(fd, name); err == nil || errors.Is(err, unix.EEXIST) {
-				sub, err = openDirAt(fd, name)
-			}
-		}
-		if err != nil {
-			err = explainOpenDir(fd, name, prefix, err, ErrSymlinkInPath)
-		}
+		sub, err := openDirIn(fd, name, prefix, create, ErrSymlinkInPath)
 		closeFD(fd)
 		if err != nil {
 			return -1, err
 		}
 		fd = sub
 	}
+}
+
+// openDirIn opens the directory name in dir without following a symlink,
+// creating it (mode 0700) when it is missing and create is set; prefix is
+// its path, for errors, and symlinkErr what a symlink there is.
+func openDirIn(dir int, name, prefix string, create bool, symlinkErr error) (int, error) {
+	fd, err := openDirAt(dir, name)
+	if create && errors.Is(err, unix.ENOENT) {
+		if err = mkdirAt(dir, name); err == nil || errors.Is(err, unix.EEXIST) {
+			fd, err = openDirAt(dir, name)
+		}
+	}
+	if err != nil {
+		return -1, explainOpenDir(dir, name, prefix, err, symlinkErr)
+	}
+	return fd, nil
 }
 
 // explainOpenDir turns the error of opening name in dir as a directory
