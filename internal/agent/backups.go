@@ -88,7 +88,7 @@ func OpenBackupEngine(ctx context.Context, p Paths, cfg api.BackupSchedule, log 
 	eng = &backup.Engine{StateDir: p.backupStateDir(), Logger: log}
 	s := cfg.Destination.SFTP
 	if s == nil {
-		eng.Dest = backup.Dir{Path: cfg.Destination.Path}
+		eng.Dest = backup.Dir{Path: cfg.Destination.Path, Shared: cfg.Destination.Shared}
 		return eng, func() {}, nil
 	}
 	pool := client.NewPool()
@@ -144,14 +144,30 @@ func (c backupController) Check(_ context.Context, cfg api.BackupSchedule) error
 	if _, err := cron.Parse(cfg.Schedule); err != nil {
 		return badRequest("%v", err)
 	}
-	var missing []string
+	var missing, symlinked []string
 	for _, path := range cfg.Paths {
-		if _, err := os.Lstat(filepath.Join(c.deps.Paths.Root, path)); err != nil {
+		err := backup.CheckSourcePath(filepath.Join(c.deps.Paths.Root, path))
+		switch {
+		case errors.Is(err, backup.ErrSymlinkInPath):
+			symlinked = append(symlinked, err.Error())
+		case err != nil:
 			missing = append(missing, path)
 		}
 	}
 	if len(missing) > 0 {
 		return &api.Error{Code: api.CodePathMissing, Message: "these paths do not exist: " + strings.Join(missing, ", ")}
+	}
+	if len(symlinked) > 0 {
+		return &api.Error{Code: api.CodePathSymlink, Message: strings.Join(symlinked, "; ")}
+	}
+	if cfg.Destination.SFTP == nil && cfg.Destination.Path != "" {
+		err := backup.Dir{Path: cfg.Destination.Path, Shared: cfg.Destination.Shared}.Check()
+		switch {
+		case errors.Is(err, backup.ErrUnsafeDestination), errors.Is(err, backup.ErrSymlinkInPath):
+			return &api.Error{Code: api.CodeDestinationUnsafe, Message: err.Error()}
+		case err != nil:
+			return fmt.Errorf("check destination: %w", err)
+		}
 	}
 	return nil
 }

@@ -40,6 +40,16 @@ const (
 // CodePathMissing means a configured path does not exist on the host.
 const CodePathMissing = "path_missing"
 
+// CodePathSymlink means a directory of a configured path is a symlink. The
+// agent resolves configured paths without following symlinks, because
+// whoever may write the directory holding one could point it elsewhere.
+const CodePathSymlink = "path_symlink"
+
+// CodeDestinationUnsafe means a directory destination, or a directory on
+// the way to it, is one a user other than root could change, and the
+// destination is not marked shared.
+const CodeDestinationUnsafe = "destination_unsafe"
+
 // BackupSchedule is /etc/steward/backups/<name>.json.
 type BackupSchedule struct {
 	Name                 string            `json:"name"`
@@ -63,8 +73,11 @@ type BackupSchedule struct {
 // BackupDestination says where snapshots go: a directory on the host, or
 // SFTP to another machine.
 type BackupDestination struct {
-	Path string      `json:"path,omitempty"` // A directory on the host (may be an NFS mount).
-	SFTP *BackupSFTP `json:"sftp,omitempty"`
+	Path string `json:"path,omitempty"` // A directory on the host (may be an NFS mount).
+	// Shared accepts a Path that users other than root own or may write;
+	// without it the agent refuses such a path (CodeDestinationUnsafe).
+	Shared bool        `json:"shared,omitempty"`
+	SFTP   *BackupSFTP `json:"sftp,omitempty"`
 }
 
 // BackupSFTP is a destination on another machine reached over SFTP, with its

@@ -56,6 +56,7 @@ type backupScheduleModel struct {
 	Schedule             types.String `tfsdk:"schedule"`
 	RandomDelay          types.String `tfsdk:"random_delay"`
 	Destination          types.String `tfsdk:"destination"`
+	DestinationShared    types.Bool   `tfsdk:"destination_shared"`
 	SFTP                 types.Object `tfsdk:"sftp"`
 	Recipients           types.List   `tfsdk:"recipients"`
 	PassphraseFile       types.String `tfsdk:"passphrase_file"`
@@ -153,13 +154,26 @@ func backupScheduleResourceSchemaV0() schema.Schema {
 				Validators: []validator.String{stringvalidator.RegexMatches(api.ScheduleNamePattern,
 					"must be 1-63 lower-case letters, digits, '_' or '-', starting with a letter or digit")}},
 			"paths": schema.ListAttribute{Required: true, ElementType: types.StringType,
-				MarkdownDescription: "Absolute paths to back up. A path that does not exist on the host fails the apply naming it.",
-				Validators:          []validator.List{listvalidator.SizeAtLeast(1), listvalidator.ValueStringsAre(absolutePathValidator)}},
+				MarkdownDescription: "Absolute paths to back up. A path that does not exist on the host fails the apply naming it, and so does one " +
+					"with a symlink among its directories (give the path it points to): the agent never follows a symlink there, nor anywhere " +
+					"in the tree it backs up. A symlink as the last component is backed up as a symlink.",
+				Validators: []validator.List{listvalidator.SizeAtLeast(1), listvalidator.ValueStringsAre(absolutePathValidator)}},
 			"schedule": schema.StringAttribute{Required: true, Validators: []validator.String{cronValidator},
 				MarkdownDescription: "When to run, in the host's time zone: a 5-field cron expression or `@daily`-style. " +
 					"After downtime one catch-up run happens; runs of one schedule never overlap."},
 			"destination": schema.StringAttribute{Optional: true, Validators: []validator.String{absolutePathValidator},
-				MarkdownDescription: "Directory on the host (may be an NFS mount) that receives the snapshots. Set this or `sftp`."},
+				MarkdownDescription: "Directory on the host (may be an NFS mount) that receives the snapshots. Set this or `sftp`. " +
+					"Every directory from `/` down to it must be one only root can change, unless `destination_shared` is set; " +
+					"a symlink on the way is refused either way (give the path it points to)."},
+			"destination_shared": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
+				MarkdownDescription: "Accept a `destination` that users other than root own or may write: a shared directory, an NFS export " +
+					"with root squashed. Without it such a destination is refused at apply and at every run, naming the directory, its owner " +
+					"and mode: every directory from `/` down to the destination (and the schedule's directory in it) must be owned by root " +
+					"and writable by neither its group nor others; only a directory above the destination may be world-writable, and then " +
+					"only with the sticky bit, like `/tmp`. **The risk:** whoever can write the destination can delete or replace snapshots " +
+					"(restore detects a replaced one by its authenticated index, but cannot bring it back) and fill its file system. " +
+					"They still cannot make the agent follow a symlink, in the destination or on the way to it. Defaults to `false`; " +
+					"has no effect with `sftp`."},
 			"sftp": schema.SingleNestedAttribute{Optional: true,
 				MarkdownDescription: "Send the snapshots to another machine over SFTP instead, with that machine's host key pinned. Set this or `destination`.",
 				Attributes: map[string]schema.Attribute{
@@ -376,6 +390,12 @@ func (r *backupScheduleResource) apply(ctx context.Context, m *backupScheduleMod
 	case errors.As(err, &ae) && ae.Code == api.CodePathMissing:
 		diags.AddAttributeError(tfpath.Root("paths"), "Backup Path Missing", fmt.Sprintf("On %s: %s.", conn.Address(), ae.Message))
 		return diags
+	case errors.As(err, &ae) && ae.Code == api.CodePathSymlink:
+		diags.AddAttributeError(tfpath.Root("paths"), "Backup Path Through a Symlink", fmt.Sprintf("On %s: %s.", conn.Address(), ae.Message))
+		return diags
+	case errors.As(err, &ae) && ae.Code == api.CodeDestinationUnsafe:
+		diags.AddAttributeError(tfpath.Root("destination"), "Unsafe Backup Destination", fmt.Sprintf("On %s: %s.", conn.Address(), ae.Message))
+		return diags
 	case err != nil:
 		diags.Append(agentDiagnostic("Unable to Configure Backup", conn, err))
 		return diags
@@ -548,7 +568,7 @@ func (r *backupScheduleResource) ConfigValidators(context.Context) []resource.Co
 }
 
 func (m backupScheduleModel) known() bool {
-	for _, v := range []attr.Value{m.Paths, m.Exclude, m.Schedule, m.Destination, m.SFTP, m.Recipients, m.Dumps, m.Pre, m.Post,
+	for _, v := range []attr.Value{m.Paths, m.Exclude, m.Schedule, m.Destination, m.DestinationShared, m.SFTP, m.Recipients, m.Dumps, m.Pre, m.Post,
 		m.FullEvery, m.KeepWithin, m.RandomDelay, m.PassphraseFile, m.FullMaxAge, m.VerifyEvery, m.IncludeStewardConfig} {
 		if v.IsUnknown() {
 			return false
@@ -568,7 +588,7 @@ func (m backupScheduleModel) toAPI(ctx context.Context) (api.BackupSchedule, dia
 		Exclude:              stringList(ctx, m.Exclude, &diags),
 		Schedule:             m.Schedule.ValueString(),
 		RandomDelay:          m.RandomDelay.ValueString(),
-		Destination:          api.BackupDestination{Path: m.Destination.ValueString()},
+		Destination:          api.BackupDestination{Path: m.Destination.ValueString(), Shared: m.DestinationShared.ValueBool()},
 		Recipients:           stringList(ctx, m.Recipients, &diags),
 		PassphraseFile:       m.PassphraseFile.ValueString(),
 		FullEvery:            intOf(m.FullEvery),
@@ -629,6 +649,7 @@ func (m *backupScheduleModel) fromAPI(ctx context.Context, c api.BackupSchedule)
 	m.Schedule = types.StringValue(c.Schedule)
 	m.RandomDelay = str(m.RandomDelay, c.RandomDelay)
 	m.Destination = str(m.Destination, c.Destination.Path)
+	m.DestinationShared = types.BoolValue(c.Destination.Shared)
 	if s := c.Destination.SFTP; s != nil {
 		port := types.Int64Null()
 		if s.Port != 0 {

@@ -60,8 +60,10 @@ type Engine struct {
 	Now      func() time.Time
 	Logger   *slog.Logger
 
-	// open opens a file for reading; tests replace it to inject faults.
-	open func(name string) (*os.File, error)
+	// beforeOpen, when set, runs just before the backup walk opens the
+	// entry abs (dir: as a directory) and fails that open with its error;
+	// tests use it to inject faults and to race the walk.
+	beforeOpen func(abs string, dir bool) error
 	// scryptWorkFactor overrides age's scrypt cost; tests lower it.
 	scryptWorkFactor int
 	// afterMove runs after a restore moves each entry into an existing
