@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"filippo.io/age"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -15,14 +14,7 @@ import (
 // is repaired by one plain terraform apply (no -target), after which the
 // plan is empty (the testing framework checks that after every step).
 func TestAccBackupSchedule_convergence(t *testing.T) {
-	f := testFleet(t, 1)
-	h := f.Hosts[0]
-	testAgent(t)
-	cleanHost(t, f, h)
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, h, id := backupTestHost(t)
 	if out, err := onHost(t, f, h, "rm -rf /srv/data /var/backups/steward; mkdir -p /srv/data /var/backups && echo x > /srv/data/x"); err != nil {
 		t.Fatalf("set up /srv/data: %v\n%s", err, out)
 	}

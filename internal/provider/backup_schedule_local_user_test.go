@@ -67,14 +67,7 @@ while not os.path.exists(d + '.stop') and time.time() < end:
 // tree up again and again. No snapshot may hold the secret's bytes:
 // restored, it would hand them to nosudo.
 func TestAccBackupSchedule_localUserRacesWalk(t *testing.T) {
-	f := testFleet(t, 1)
-	h := f.Hosts[0]
-	testAgent(t)
-	cleanHost(t, f, h)
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, h, id := backupTestHost(t)
 	marker := "steward-walk-secret-" + rand.Text()
 	const tree = "/home/nosudo/walkrace"
 	setup := `set -e; rm -rf /var/backups/steward /tmp/walkrace /root/walkrace-secret /root/walkrace-secretdir ` + tree + `*
