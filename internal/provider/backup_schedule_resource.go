@@ -260,8 +260,9 @@ func planBackupSchedule(ctx context.Context, plan, state *backupScheduleModel, s
 			types.StringUnknown(), types.StringUnknown(), types.StringUnknown(), types.StringUnknown()
 		plan.SnapshotCount = types.Int64Unknown()
 	default:
-		// Only the spec changes; freshness depends on when the apply runs.
-		plan.Fresh = types.BoolUnknown()
+		// Only the spec changes; freshness depends on when the apply runs,
+		// and the next snapshot's kind on the new spec.
+		plan.Fresh, plan.NextKind = types.BoolUnknown(), types.StringUnknown()
 		if startsNewChain(*state, *plan) {
 			plan.NextKind = types.StringValue(api.SnapshotFull)
 		}
@@ -274,7 +275,7 @@ func planBackupSchedule(ctx context.Context, plan, state *backupScheduleModel, s
 // runBackupIfDue runs one backup during the apply that creates the
 // schedule (run_on_create), that changes it (run_on_change), or that finds
 // it stale, and reads the status again.
-func runBackupIfDue(ctx context.Context, conn *client.Conn, plan, state *backupScheduleModel, st *api.ObjectStatus[api.BackupSchedule, api.BackupObserved]) diag.Diagnostics {
+func runBackupIfDue(ctx context.Context, conn hostConn, plan, state *backupScheduleModel, st *api.ObjectStatus[api.BackupSchedule, api.BackupObserved]) diag.Diagnostics {
 	var diags diag.Diagnostics
 	run := plan.RunOnCreate.ValueBool()
 	if state != nil {
@@ -292,7 +293,7 @@ func runBackupIfDue(ctx context.Context, conn *client.Conn, plan, state *backupS
 	// The run changed the catalog: read the status again.
 	s, err := client.Call(ctx, conn, api.BackupKind.Status(), op, name)
 	if err != nil {
-		diags.Append(agentDiagnostic("Unable to Read Backup Schedule", conn, err))
+		diags.Append(agentDiagnostic("Unable to Read Backup Schedule", conn.Address(), err))
 		return diags
 	}
 	*st = s
@@ -350,10 +351,10 @@ func fingerprintList(recipients []string, diags *diag.Diagnostics) types.List {
 
 // agentDiagnostic maps an agent error to a diagnostic by its kind and
 // api.Error code, never by its text.
-func agentDiagnostic(summary string, conn *client.Conn, err error) diag.Diagnostic {
+func agentDiagnostic(summary, address string, err error) diag.Diagnostic {
 	detail := err.Error()
 	if why := agentUnusable(err); why != "" {
-		detail += "\n\nThe Steward agent on " + conn.Address() + " " + why + ": create or apply its steward_host first."
+		detail += "\n\nThe Steward agent on " + address + " " + why + ": create or apply its steward_host first."
 	}
 	return diag.NewErrorDiagnostic(summary, detail)
 }
@@ -511,7 +512,6 @@ func (m *backupScheduleModel) fromAPI(ctx context.Context, c api.BackupSchedule)
 
 func (m *backupScheduleModel) setStatus(st api.ObjectStatus[api.BackupSchedule, api.BackupObserved], now time.Time) {
 	o := st.Observed
-	m.ConfigSHA256 = types.StringValue(st.SpecSHA256)
 	m.LastSuccessAt = types.StringValue(rfc3339(o.LastSuccessAt))
 	m.LastSnapshotID = types.StringValue(o.LastSnapshotID)
 	m.SnapshotCount = types.Int64Value(int64(o.SnapshotCount))

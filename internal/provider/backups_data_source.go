@@ -85,7 +85,7 @@ func (d *backupsDataSource) Read(ctx context.Context, req datasource.ReadRequest
 	}
 	var list api.BackupList
 	if err := conn.AgentRPC(ctx, agentCurrent, api.MethodBackupList, conn.Operator(localUser()), api.BackupName{Name: m.Schedule.ValueString()}, &list); err != nil {
-		resp.Diagnostics.Append(agentDiagnostic("Unable to List Backups", conn, err))
+		resp.Diagnostics.Append(agentDiagnostic("Unable to List Backups", conn.Address(), err))
 		return
 	}
 	if expectedID != "" && list.HostID != expectedID {

@@ -67,7 +67,8 @@ type objectKind[M any, S api.Spec, O any] struct {
 	toSpec func(ctx context.Context, m *M) (S, diag.Diagnostics)
 	// fromSpec copies the spec the host has into the model (drift).
 	fromSpec func(ctx context.Context, m *M, s S) diag.Diagnostics
-	// observe sets the model's computed values from a status.
+	// observe sets the kind's computed values from a status with a spec
+	// (objectResource sets config_sha256).
 	observe func(m *M, st api.ObjectStatus[S, O], now time.Time)
 
 	// plan, when set, adjusts a planned create (state nil) or update after
@@ -75,7 +76,7 @@ type objectKind[M any, S api.Spec, O any] struct {
 	plan func(ctx context.Context, plan, state *M, specChanged bool, diags *diag.Diagnostics)
 	// afterConfigure, when set, runs after the spec is configured (a
 	// backup run, say) and may read the status again into st.
-	afterConfigure func(ctx context.Context, conn *client.Conn, plan, state *M, st *api.ObjectStatus[S, O]) diag.Diagnostics
+	afterConfigure func(ctx context.Context, conn hostConn, plan, state *M, st *api.ObjectStatus[S, O]) diag.Diagnostics
 	// configureError, when set, turns a kind's own api.Error codes into
 	// diagnostics blamed on its attributes; ok false leaves the default.
 	configureError func(ae *api.Error, address string) (d diag.Diagnostic, ok bool)
@@ -208,7 +209,7 @@ func (r *objectResource[M, PM, S, O]) apply(ctx context.Context, plan, state *M)
 				return diags
 			}
 		}
-		diags.Append(agentDiagnostic("Unable to Configure "+r.noun(), conn, err))
+		diags.Append(agentDiagnostic("Unable to Configure "+r.noun(), conn.Address(), err))
 		return diags
 	}
 	if r.k.afterConfigure != nil {
@@ -219,6 +220,7 @@ func (r *objectResource[M, PM, S, O]) apply(ctx context.Context, plan, state *M)
 	o := PM(plan).object()
 	o.ID = types.StringValue(hostID + "/" + spec.ObjectName())
 	o.HostID = types.StringValue(hostID)
+	o.ConfigSHA256 = types.StringValue(st.SpecSHA256)
 	r.k.observe(plan, st, time.Now())
 	return diags
 }
@@ -231,7 +233,7 @@ func (r *objectResource[M, PM, S, O]) Read(ctx context.Context, req resource.Rea
 	}
 	o := PM(state).object()
 	// One round trip: the status carries the host's identity too.
-	conn, expectedID, diags := r.data.connect(ctx, tfpath.Root("host"), o.Host)
+	conn, expectedID, diags := r.data.connectHost(ctx, tfpath.Root("host"), o.Host)
 	if resp.Diagnostics.Append(diags...); resp.Diagnostics.HasError() {
 		return
 	}
@@ -248,7 +250,7 @@ func (r *objectResource[M, PM, S, O]) Read(ctx context.Context, req resource.Rea
 		return
 	}
 	if err != nil {
-		resp.Diagnostics.Append(agentDiagnostic("Unable to Read "+r.noun(), conn, err))
+		resp.Diagnostics.Append(agentDiagnostic("Unable to Read "+r.noun(), conn.Address(), err))
 		return
 	}
 	if resp.Diagnostics.Append(checkIdentity(conn.Address(), st.HostID, expectedID, o.HostID.ValueString())...); resp.Diagnostics.HasError() {
@@ -260,10 +262,11 @@ func (r *objectResource[M, PM, S, O]) Read(ctx context.Context, req resource.Rea
 		resp.State.RemoveResource(ctx) // deleted on the host: plan to create it again
 		return
 	}
+	o.ConfigSHA256 = types.StringValue(st.SpecSHA256)
 	if st.Spec != nil { // else the file does not parse: its digest differs, and the plan writes it again
 		resp.Diagnostics.Append(r.k.fromSpec(ctx, state, *st.Spec)...)
+		r.k.observe(state, st, time.Now())
 	}
-	r.k.observe(state, st, time.Now())
 	resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
 }
 
@@ -279,7 +282,7 @@ func (r *objectResource[M, PM, S, O]) Delete(ctx context.Context, req resource.D
 		return
 	}
 	if _, err := client.Call(ctx, conn, r.k.api.Remove(), conn.Operator(localUser()), api.ObjectName{Name: o.Name.ValueString()}); err != nil {
-		resp.Diagnostics.Append(agentDiagnostic("Unable to Remove "+r.noun(), conn, err))
+		resp.Diagnostics.Append(agentDiagnostic("Unable to Remove "+r.noun(), conn.Address(), err))
 	}
 }
 
@@ -304,8 +307,8 @@ func (r *objectResource[M, PM, S, O]) ImportState(ctx context.Context, req resou
 
 // connect reaches the host and proves its identity before a change: the
 // host must be the machine the connection and the state name.
-func (r *objectResource[M, PM, S, O]) connect(ctx context.Context, o *objectState, state *M) (*client.Conn, string, diag.Diagnostics) {
-	conn, expectedID, diags := r.data.connect(ctx, tfpath.Root("host"), o.Host)
+func (r *objectResource[M, PM, S, O]) connect(ctx context.Context, o *objectState, state *M) (hostConn, string, diag.Diagnostics) {
+	conn, expectedID, diags := r.data.connectHost(ctx, tfpath.Root("host"), o.Host)
 	if diags.HasError() {
 		return nil, "", diags
 	}
