@@ -85,7 +85,8 @@ func LoadBackupSchedule(p Paths, name string) (api.BackupSchedule, []byte, error
 // OpenBackupEngine returns the snapshot engine of a schedule, connected to
 // its destination; close releases an SFTP connection.
 func OpenBackupEngine(ctx context.Context, p Paths, cfg api.BackupSchedule, log *slog.Logger) (eng *backup.Engine, closeFn func(), err error) {
-	eng = &backup.Engine{StateDir: p.backupStateDir(), Logger: log}
+	// One engine serves one request or one run: it reads the indexes once.
+	eng = &backup.Engine{StateDir: p.backupStateDir(), Logger: log, CacheIndexes: true}
 	s := cfg.Destination.SFTP
 	if s == nil {
 		eng.Dest = backup.Dir{Path: cfg.Destination.Path, Shared: cfg.Destination.Shared}

@@ -685,6 +685,7 @@ func (r *snapshotRun) publish(key []byte) (Snapshot, error) {
 
 	// The snapshot exists. Local bookkeeping failures from here on are
 	// reported but do not unpublish it.
+	r.e.changeIndexes(r.cfg.Name, func(ixs []index) []index { return append(ixs, ix) })
 	var errs []error
 	cache := r.e.manifestCacheFile(r.cfg.Name, r.id)
 	if err := r.cacheFile.Close(); err != nil {
