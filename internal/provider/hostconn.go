@@ -36,3 +36,25 @@ func (p *providerData) connectHost(ctx context.Context, root path.Path, obj type
 	}
 	return conn, id, diags
 }
+
+// readFromAgent is the one shape of data sources that only read from the
+// agent (steward_backups; metrics, alert history, compliance and the audit
+// log next): connect to host, call method m with params, and check that the
+// host answered as the machine the connection names. hostID picks the
+// host_id out of the result; summary titles a failure.
+func readFromAgent[P, R any](ctx context.Context, data *providerData, host types.Object, summary string, m api.Method[P, R], params P, hostID func(R) string) (R, diag.Diagnostics) {
+	var zero R
+	conn, expectedID, diags := data.connectHost(ctx, path.Root("host"), host)
+	if diags.HasError() {
+		return zero, diags
+	}
+	res, err := client.Call(ctx, conn, m, conn.Operator(localUser()), params)
+	if err != nil {
+		diags.Append(agentDiagnostic(summary, conn.Address(), err))
+		return zero, diags
+	}
+	if diags.Append(checkIdentity(conn.Address(), hostID(res), expectedID)...); diags.HasError() {
+		return zero, diags
+	}
+	return res, diags
+}

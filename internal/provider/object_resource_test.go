@@ -204,3 +204,49 @@ resource "steward_backup_schedule" "b" {
 		t.Errorf("audit log has %d configure entries (%v), want one per change", strings.Count(string(audit), `"action":"configure"`), err)
 	}
 }
+
+// TestBackupsDataSource_onTwin reads a catalog through the shared
+// agent-reading data source shape, and refuses a host that answers as
+// another machine than the connection's host_id.
+func TestBackupsDataSource_onTwin(t *testing.T) {
+	requireTerraform(t)
+	twin := newHostTwin(t)
+	src, dest := t.TempDir(), t.TempDir()
+	if err := os.MkdirAll(twin.file(src), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := age.GenerateX25519Identity()
+	config := func(hostID string) string {
+		return fmt.Sprintf(`
+resource "steward_backup_schedule" "b" {
+  host        = { host = "192.0.2.1", trust_on_first_use = true }
+  name        = "data"
+  paths       = [%s]
+  destination = %s
+  recipients  = [%s]
+  schedule    = "@daily"
+}
+
+data "steward_backups" "b" {
+  host     = { host = "192.0.2.1", trust_on_first_use = true, host_id = %s }
+  schedule = steward_backup_schedule.b.name
+}
+`, hcl(src), hcl(dest), hcl(id.Recipient().String()), hcl(hostID))
+	}
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: twinFactories(twin),
+		Steps: []resource.TestStep{
+			{
+				Config: config(twin.hostID),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("data.steward_backups.b", tfjsonpath.New("id"), knownvalue.StringExact(twin.hostID+"/data")),
+					statecheck.ExpectKnownValue("data.steward_backups.b", tfjsonpath.New("snapshots"), knownvalue.ListExact([]knownvalue.Check{})),
+				},
+			},
+			{
+				Config:      config("fedcba9876543210fedcba9876543210"),
+				ExpectError: regexp.MustCompile(`Host Identity Mismatch`),
+			},
+		},
+	})
+}
