@@ -28,7 +28,7 @@ func TestBackupScheduler_seesRPCConfigureWithinOneSecond(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // the daemon's first look at the (empty) configuration is over
 
 	cfg := testSchedule(t, p, "data", "* * * * *")
-	req, err := api.NewRequest(api.MethodBackupConfigure, api.Operator{SSHUser: "deploy"}, cfg)
+	req, err := api.NewRequest(api.BackupKind.Configure().Name, api.Operator{SSHUser: "deploy"}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,6 @@ package agent
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -27,9 +26,9 @@ import (
 // Backup schedules: the configuration the provider writes, the state the
 // runs leave, and the run itself (hooks, snapshot, verification, retention).
 
-func (p Paths) backupConfigDir() string { return filepath.Join(p.ConfigDir, "backups") }
+func (p Paths) backupConfigDir() string { return filepath.Join(p.ConfigDir, api.BackupKind.Dir) }
 func (p Paths) backupConfig(name string) string {
-	return filepath.Join(p.backupConfigDir(), name+".json")
+	return p.objectFile(api.BackupKind.Dir, name)
 }
 func (p Paths) backupStateDir() string { return filepath.Join(p.StateDir, "backups") }
 func (p Paths) backupStatus(name string) string {
@@ -82,10 +81,11 @@ func LoadBackupSchedule(p Paths, name string) (api.BackupSchedule, []byte, error
 // OpenBackupEngine returns the snapshot engine of a schedule, connected to
 // its destination; close releases an SFTP connection.
 func OpenBackupEngine(ctx context.Context, p Paths, cfg api.BackupSchedule, log *slog.Logger) (eng *backup.Engine, closeFn func(), err error) {
-	eng = &backup.Engine{StateDir: p.backupStateDir(), Logger: log}
+	// One engine serves one request or one run: it reads the indexes once.
+	eng = &backup.Engine{StateDir: p.backupStateDir(), Logger: log, CacheIndexes: true}
 	s := cfg.Destination.SFTP
 	if s == nil {
-		eng.Dest = backup.Dir{Path: cfg.Destination.Path}
+		eng.Dest = backup.Dir{Path: cfg.Destination.Path, Shared: cfg.Destination.Shared}
 		return eng, func() {}, nil
 	}
 	pool := client.NewPool()
@@ -126,102 +126,89 @@ func engineConfig(p Paths, cfg api.BackupSchedule) (backup.Config, error) {
 	return ec, nil
 }
 
-func handleBackupConfigure(ctx context.Context, deps Deps, req api.Request) (any, error) {
-	var cfg api.BackupSchedule
-	if err := DecodeParams(req, &cfg); err != nil {
-		return nil, err
-	}
-	deps = deps.withDefaults()
-	p := deps.Paths
+// backupController is the managed-object controller of backup schedules:
+// the daemon's scheduler reads the spec files, so applying one only checks
+// it, and removing one leaves its snapshots at the destination.
+type backupController struct{ deps Deps }
+
+func newBackupController(deps Deps) Controller[api.BackupSchedule, api.BackupObserved] {
+	return backupController{deps: deps}
+}
+
+// Check refuses a schedule that cannot run: a bad cron expression, a path
+// that does not exist.
+func (c backupController) Check(_ context.Context, cfg api.BackupSchedule) error {
 	if _, err := cron.Parse(cfg.Schedule); err != nil {
-		return nil, badRequest("%v", err)
+		return badRequest("%v", err)
 	}
-	var missing []string
+	var missing, symlinked []string
 	for _, path := range cfg.Paths {
-		if _, err := os.Lstat(filepath.Join(p.Root, path)); err != nil {
+		err := backup.CheckSourcePath(filepath.Join(c.deps.Paths.Root, path))
+		switch {
+		case errors.Is(err, backup.ErrSymlinkInPath):
+			symlinked = append(symlinked, err.Error())
+		case err != nil:
 			missing = append(missing, path)
 		}
 	}
 	if len(missing) > 0 {
-		return nil, &api.Error{Code: api.CodePathMissing, Message: "these paths do not exist: " + strings.Join(missing, ", ")}
+		return &api.Error{Code: api.CodePathMissing, Message: "these paths do not exist: " + strings.Join(missing, ", ")}
 	}
-	if err := os.MkdirAll(p.backupConfigDir(), 0o700); err != nil {
-		return nil, fmt.Errorf("create %s: %w", p.backupConfigDir(), err)
+	if len(symlinked) > 0 {
+		return &api.Error{Code: api.CodePathSymlink, Message: strings.Join(symlinked, "; ")}
 	}
-	rendered := cfg.Render()
-	changed, before, err := writeIfChanged(p.backupConfig(cfg.Name), rendered, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if changed {
-		if err := record(p, req.Operator, "backup/"+cfg.Name, "configure", before, digest(rendered)); err != nil {
-			return nil, err
+	if cfg.Destination.SFTP == nil && cfg.Destination.Path != "" {
+		err := backup.Dir{Path: cfg.Destination.Path, Shared: cfg.Destination.Shared}.Check()
+		switch {
+		case errors.Is(err, backup.ErrUnsafeDestination), errors.Is(err, backup.ErrSymlinkInPath):
+			return &api.Error{Code: api.CodeDestinationUnsafe, Message: err.Error()}
+		case err != nil:
+			return fmt.Errorf("check destination: %w", err)
 		}
 	}
-	return backupStatus(ctx, deps, cfg.Name)
+	return nil
 }
 
-func handleBackupRemove(_ context.Context, deps Deps, req api.Request) (any, error) {
-	var n api.BackupName
-	if err := DecodeParams(req, &n); err != nil {
-		return nil, err
-	}
-	deps = deps.withDefaults()
-	p := deps.Paths
-	old, err := os.ReadFile(p.backupConfig(n.Name))
-	if errors.Is(err, fs.ErrNotExist) {
-		return struct{}{}, nil
-	}
-	if err := os.Remove(p.backupConfig(n.Name)); err != nil {
-		return nil, fmt.Errorf("remove %s: %w", p.backupConfig(n.Name), err)
-	}
-	// Snapshots stay at the destination: removing a schedule never deletes backups.
-	return struct{}{}, record(p, req.Operator, "backup/"+n.Name, "remove", digest(old), "")
+// Apply has nothing to do beyond the spec file, which the scheduler reads.
+func (c backupController) Apply(context.Context, api.BackupSchedule, *api.BackupSchedule) (Applied, error) {
+	return Applied{}, nil
 }
 
-func handleBackupStatus(ctx context.Context, deps Deps, req api.Request) (any, error) {
-	var n api.BackupName
-	if err := DecodeParams(req, &n); err != nil {
-		return nil, err
-	}
-	return backupStatus(ctx, deps.withDefaults(), n.Name)
-}
+// Remove keeps the snapshots: removing a schedule never deletes backups.
+func (c backupController) Remove(context.Context, api.BackupSchedule) error { return nil }
 
-func backupStatus(ctx context.Context, deps Deps, name string) (api.BackupStatus, error) {
-	p := deps.Paths
-	hostID, err := ReadHostID(p)
-	if err != nil {
-		return api.BackupStatus{}, err
+// Observe reports the runs' results and the catalog at the destination. A
+// failure to reach the destination is reported in LastError, not as an
+// error: the schedule itself is there.
+func (c backupController) Observe(ctx context.Context, cfg api.BackupSchedule) (api.BackupObserved, error) {
+	p := c.deps.Paths
+	run := readRunStatus(p, cfg.Name)
+	o := api.BackupObserved{LastSuccessAt: run.LastSuccessAt, LastSnapshotID: run.LastSnapshotID,
+		LastVerifiedAt: run.LastVerifiedAt, LastError: run.LastError}
+	fail := func(what string, err error) {
+		if o.LastError == "" {
+			o.LastError = what + ": " + err.Error()
+		}
 	}
-	cfg, raw, err := LoadBackupSchedule(p, name)
-	if errors.Is(err, fs.ErrNotExist) {
-		return api.BackupStatus{HostID: hostID}, nil
-	}
+	eng, closeEng, err := OpenBackupEngine(ctx, p, cfg, c.deps.Logger)
 	if err != nil {
-		return api.BackupStatus{}, err
-	}
-	sum := sha256.Sum256(raw)
-	run := readRunStatus(p, name)
-	st := api.BackupStatus{HostID: hostID, Present: true, Config: &cfg, ConfigSHA256: hex.EncodeToString(sum[:]),
-		LastSuccessAt: run.LastSuccessAt, LastSnapshotID: run.LastSnapshotID, LastVerifiedAt: run.LastVerifiedAt, LastError: run.LastError}
-	eng, closeEng, err := OpenBackupEngine(ctx, p, cfg, deps.Logger)
-	if err != nil {
-		st.LastError = err.Error()
-		return st, nil
+		fail("open destination", err)
+		return o, nil
 	}
 	defer closeEng()
-	if snaps, err := eng.List(ctx, name); err == nil {
-		st.SnapshotCount = len(snaps)
-	} else if st.LastError == "" {
-		st.LastError = "list snapshots: " + err.Error()
+	if snaps, err := eng.List(ctx, cfg.Name); err == nil {
+		o.SnapshotCount = len(snaps)
+		o.LastSnapshotMissing = run.LastSnapshotID != "" &&
+			!slices.ContainsFunc(snaps, func(s backup.Snapshot) bool { return s.ID == run.LastSnapshotID })
+	} else {
+		fail("list snapshots", err)
 	}
 	if ec, err := engineConfig(p, cfg); err == nil {
-		st.NextSnapshotKind, err = eng.NextKind(ctx, ec)
-		if err != nil && st.LastError == "" {
-			st.LastError = "next snapshot: " + err.Error()
+		if o.NextSnapshotKind, err = eng.NextKind(ctx, ec); err != nil {
+			fail("next snapshot", err)
 		}
 	}
-	return st, nil
+	return o, nil
 }
 
 func handleBackupList(ctx context.Context, deps Deps, req api.Request) (any, error) {

@@ -22,6 +22,7 @@ var _ provider.Provider = (*stewardProvider)(nil)
 // connection defaults and the pool that keeps one SSH connection per host.
 type stewardProvider struct {
 	version string
+	twin    hostConn // unit tests: every host is this in-process twin
 }
 
 // stewardProviderModel is the provider block.
@@ -31,6 +32,7 @@ type stewardProviderModel struct {
 
 // providerData is handed to resources and data sources in Configure.
 type providerData struct {
+	twin     hostConn
 	pool     *client.Pool
 	defaults connectionModel
 	getenv   func(string) string
@@ -91,7 +93,7 @@ func (p *stewardProvider) Configure(ctx context.Context, req provider.ConfigureR
 		resp.Diagnostics.AddAttributeError(path.Root("default_connection").AtName("bastions"), "Invalid Bastions", "The bastions list could not be read.")
 		return
 	}
-	data := &providerData{pool: client.NewPool(), defaults: defaults, getenv: osGetenv, version: p.version}
+	data := &providerData{twin: p.twin, pool: client.NewPool(), defaults: defaults, getenv: osGetenv, version: p.version}
 	resp.DataSourceData = data
 	resp.ResourceData = data
 }

@@ -16,11 +16,11 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"filippo.io/age"
 	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sys/unix"
 )
 
 // Backup makes one snapshot of cfg and publishes it. It holds the schedule's
@@ -103,7 +103,7 @@ func (e *Engine) Backup(ctx context.Context, cfg Config) (snap Snapshot, err err
 		return Snapshot{}, err
 	}
 	for _, root := range roots {
-		if err := filepath.WalkDir(root, run.visit); err != nil {
+		if err := run.walkRoot(root); err != nil {
 			return Snapshot{}, fmt.Errorf("back up %s: %w", root, err)
 		}
 	}
@@ -254,9 +254,11 @@ type snapshotRun struct {
 	manBuf    []byte // entries not yet handed to manZ
 	cacheFile *os.File
 
-	links map[devIno]hardLinkTarget
-	hash  hash.Hash
-	buf   []byte
+	links    map[devIno]hardLinkTarget
+	hash     hash.Hash
+	buf      []byte
+	dirBuf   []byte      // getdents scratch space of the walk
+	fileStat unix.Stat_t // fstat of the file being stored
 
 	trailer manifestTrailer
 }
@@ -601,292 +603,6 @@ func (r *snapshotRun) copyContent(f io.Reader, name string, size int64) (string,
 	return hex.EncodeToString(r.hash.Sum(nil)), nil
 }
 
-// visit is the filepath.WalkDir callback.
-func (r *snapshotRun) visit(abs string, d fs.DirEntry, walkErr error) error {
-	if err := r.ctx.Err(); err != nil {
-		return err
-	}
-	if walkErr != nil {
-		r.partialNote("%s: %v", abs, walkErr)
-		if d != nil && d.IsDir() {
-			return fs.SkipDir
-		}
-		return nil
-	}
-	name := archiveName(abs)
-	if name == "" {
-		return nil // the root directory itself has no name in the archive
-	}
-	if excluded(r.cfg.Exclude, abs) {
-		if d.IsDir() {
-			return fs.SkipDir
-		}
-		return nil
-	}
-	if d.Type().IsRegular() {
-		if err := r.skipDeleted(name); err != nil {
-			return err
-		}
-		if r.prevCur == nil || string(r.prevCur.Path) != name {
-			// A file the parent does not have is read whatever its lstat
-			// says, so it is described by an fstat of the open file alone.
-			return r.storeFile(abs, &manifestEntry{Path: rawPath(name), Type: typeFile}, false)
-		}
-	}
-	info, err := d.Info()
-	if err != nil {
-		r.note("%s: vanished during the backup: %v", abs, err)
-		return nil
-	}
-	m := &manifestEntry{Path: rawPath(name)}
-	switch info.Mode().Type() {
-	case 0:
-		m.Type = typeFile
-	case fs.ModeDir:
-		m.Type = typeDir
-	case fs.ModeSymlink:
-		m.Type = typeSymlink
-		target, err := os.Readlink(abs)
-		if err != nil {
-			r.partialNote("%s: read link: %v", abs, err)
-			return nil
-		}
-		m.Link = rawPath(target)
-	default:
-		r.note("%s: skipped %s", abs, describeSpecial(info.Mode()))
-		return nil
-	}
-	st, ok := info.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fmt.Errorf("stat %s: no unix stat data", abs)
-	}
-	fillStat(m, st)
-
-	prev, err := r.matchParent(name)
-	if err != nil {
-		return err
-	}
-	key := devIno{uint64(st.Dev), uint64(st.Ino)} //nolint:unconvert // field types differ across architectures
-	if prev != nil && unchanged(prev, m) {
-		m.SHA256 = prev.SHA256
-		if m.Type == typeFile && st.Nlink > 1 {
-			if first, ok := r.links[key]; ok {
-				m.HardLink = rawPath(first.path)
-			} else {
-				r.links[key] = hardLinkTarget{name, m.SHA256}
-			}
-		}
-		r.countTree(m)
-		return r.writeEntry(m)
-	}
-
-	if m.Type == typeFile {
-		return r.storeFile(abs, m, true)
-	}
-	m.Stored = true
-	hdr := entryHeader(m)
-	if m.Type == typeDir {
-		hdr.typeflag, hdr.name = tarDir, hdr.name+"/"
-	} else {
-		hdr.typeflag, hdr.linkname = tarSymlink, string(m.Link)
-	}
-	return r.storeHeader(hdr, m)
-}
-
-// entryHeader is the tar header of m, but for its type.
-func entryHeader(m *manifestEntry) *tarHeader {
-	return &tarHeader{name: string(m.Path), mode: int64(m.Mode), uid: m.UID, gid: m.GID, mtimeNS: m.MtimeNS}
-}
-
-// storeHeader stores an entry that is its header alone: a directory, a
-// symlink or a hard link.
-func (r *snapshotRun) storeHeader(hdr *tarHeader, m *manifestEntry) error {
-	if err := r.tw.writeHeader(hdr); err != nil {
-		return fmt.Errorf("write archive: %w", unwrapWrite(err))
-	}
-	r.trailer.Files++
-	r.countTree(m)
-	return r.writeEntry(m)
-}
-
-// storeFile stores a regular file, described as opened, which is what gets
-// read. lstatted says whether the walk saw the file with lstat already; if
-// not, a file gone by now has merely vanished.
-func (r *snapshotRun) storeFile(abs string, m *manifestEntry, lstatted bool) error {
-	f, st, err := r.openSource(abs)
-	if err != nil {
-		if !lstatted && errors.Is(err, fs.ErrNotExist) {
-			r.note("%s: vanished during the backup: %v", abs, err)
-			return nil
-		}
-		r.partialNote("%s: not backed up: %v", abs, err)
-		return nil
-	}
-	defer func() { _ = f.Close() }() // opened read-only
-	if st == nil {
-		r.note("%s: changed type during the backup, skipped", abs)
-		return nil
-	}
-	fillStat(m, st)
-	m.Stored = true
-	hdr := entryHeader(m)
-	key := devIno{uint64(st.Dev), uint64(st.Ino)} //nolint:unconvert // field types differ across architectures
-	linked := st.Nlink > 1
-	if first, ok := r.links[key]; ok && linked {
-		hdr.typeflag, hdr.linkname = tarLink, first.path
-		m.HardLink = rawPath(first.path)
-		m.SHA256 = first.sha256
-		return r.storeHeader(hdr, m)
-	}
-	hdr.typeflag = tarReg
-	hdr.size = m.Size
-	if err := r.tw.writeHeader(hdr); err != nil {
-		return fmt.Errorf("write archive: %w", unwrapWrite(err))
-	}
-	sum, err := r.copyContent(f, abs, m.Size)
-	if err != nil {
-		return fmt.Errorf("write archive: %w", unwrapWrite(err))
-	}
-	m.SHA256 = sum
-	if linked {
-		r.links[key] = hardLinkTarget{string(m.Path), sum}
-	}
-	r.trailer.Files++
-	r.trailer.SourceBytes += m.Size
-	r.countTree(m)
-	return r.writeEntry(m)
-}
-
-// source is a file being read into the archive.
-type source interface {
-	io.Reader
-	Close() error
-}
-
-// openSource opens a file to back up and fstats it; the Stat_t is nil when
-// it is no longer a regular file.
-func (r *snapshotRun) openSource(abs string) (source, *syscall.Stat_t, error) {
-	if r.e.open != nil {
-		f, err := r.e.open(abs)
-		if err != nil {
-			return nil, nil, err
-		}
-		info, err := f.Stat()
-		if err != nil {
-			_ = f.Close() // opened read-only
-			return nil, nil, err
-		}
-		st, ok := info.Sys().(*syscall.Stat_t)
-		if !ok || !info.Mode().IsRegular() {
-			return f, nil, nil
-		}
-		return f, st, nil
-	}
-	return openRaw(abs)
-}
-
-// rawFile reads a file with plain system calls: an *os.File would cost
-// three more (registering with the poller fails for regular files) per
-// file. O_NONBLOCK keeps a FIFO that replaced the file from blocking the
-// open; it does not affect reads of regular files.
-type rawFile struct {
-	fd   int
-	name string
-}
-
-func openRaw(name string) (source, *syscall.Stat_t, error) {
-	var fd int
-	var err error
-	for {
-		fd, err = syscall.Open(name, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0)
-		if err != syscall.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		return nil, nil, &fs.PathError{Op: "open", Path: name, Err: err}
-	}
-	f := &rawFile{fd: fd, name: name}
-	st := new(syscall.Stat_t)
-	if err := syscall.Fstat(fd, st); err != nil {
-		_ = f.Close() // opened read-only
-		return nil, nil, &fs.PathError{Op: "stat", Path: name, Err: err}
-	}
-	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
-		return f, nil, nil
-	}
-	return f, st, nil
-}
-
-func (f *rawFile) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	for {
-		n, err := syscall.Read(f.fd, p)
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			return 0, &fs.PathError{Op: "read", Path: f.name, Err: err}
-		}
-		if n == 0 {
-			return 0, io.EOF
-		}
-		return n, nil
-	}
-}
-
-func (f *rawFile) Close() error { return syscall.Close(f.fd) }
-
-func (r *snapshotRun) countTree(m *manifestEntry) {
-	r.trailer.TotalFiles++
-	if m.Type == typeFile {
-		r.trailer.TotalBytes += m.Size
-	}
-}
-
-// fillStat describes m from its lstat or fstat. The mode is the
-// permission bits with setuid, setgid and sticky, exactly unixMode of the
-// fs.FileMode that os derives from st.
-func fillStat(m *manifestEntry, st *syscall.Stat_t) {
-	m.Mode = uint32(st.Mode) & 0o7777 //nolint:unconvert // field types differ across architectures
-	m.MtimeNS = st.Mtim.Nano()
-	m.CtimeNS = st.Ctim.Nano()
-	m.Inode = st.Ino
-	m.UID = int(st.Uid)
-	m.GID = int(st.Gid)
-	if m.Type == typeFile {
-		m.Size = st.Size
-		if st.Nlink > 1 {
-			m.Nlink = uint64(st.Nlink) //nolint:unconvert // uint32 on arm64
-		}
-	}
-}
-
-// unchanged reports whether the parent's entry still describes the file:
-// same type, size, mtime, ctime and inode. Any write, chmod, chown or rename
-// over the path changes one of these, so the file is not read again.
-func unchanged(prev, cur *manifestEntry) bool {
-	return prev.Type == cur.Type && prev.Size == cur.Size && prev.MtimeNS == cur.MtimeNS &&
-		prev.CtimeNS == cur.CtimeNS && prev.Inode == cur.Inode && prev.Link == cur.Link &&
-		(prev.Type != typeFile || prev.SHA256 != "")
-}
-
-func describeSpecial(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	case m&fs.ModeNamedPipe != 0:
-		return "named pipe"
-	case m&fs.ModeCharDevice != 0:
-		return "character device"
-	case m&fs.ModeDevice != 0:
-		return "block device"
-	}
-	return "special file " + m.String()
-}
-
 func (r *snapshotRun) closeArchive() error {
 	if err := r.tw.Close(); err != nil {
 		return fmt.Errorf("write archive: %w", unwrapWrite(err))
@@ -968,6 +684,7 @@ func (r *snapshotRun) publish(key []byte) (Snapshot, error) {
 
 	// The snapshot exists. Local bookkeeping failures from here on are
 	// reported but do not unpublish it.
+	r.e.changeIndexes(r.cfg.Name, func(ixs []index) []index { return append(ixs, ix) })
 	var errs []error
 	cache := r.e.manifestCacheFile(r.cfg.Name, r.id)
 	if err := r.cacheFile.Close(); err != nil {
