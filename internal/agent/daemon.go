@@ -18,7 +18,7 @@ import (
 
 // DefaultListen is where the daemon serves /healthz unless told otherwise:
 // loopback only, so nothing about the host is exposed to the network.
-const DefaultListen = "127.0.0.1:9276"
+const DefaultListen = api.DefaultListen
 
 // shutdownTimeout bounds how long a cancelled daemon waits for HTTP requests in flight.
 const shutdownTimeout = 5 * time.Second
