@@ -14,7 +14,7 @@ import (
 // AgentUnit is the content of UnitFile. It starts whatever `current` points
 // to, so an upgrade or a rollback is a link swap and a restart.
 const AgentUnit = `[Unit]
-Description=Steward agent (heartbeat, health, and later metrics, alerts, backups)
+Description=Steward agent (heartbeat, health, metrics, backups; later alerts)
 Documentation=https://registry.terraform.io/providers/stewardhq/steward/latest/docs/resources/host
 After=network-online.target
 
@@ -23,6 +23,11 @@ Type=simple
 ExecStart=` + AgentCurrent + ` daemon
 Restart=on-failure
 RestartSec=2
+# SIGTERM goes to the daemon alone, so the hooks of a running backup are not
+# killed under it; the daemon gives running work 30 s (DefaultShutdownGrace),
+# then cuts it short and records that, well before systemd would kill it.
+KillMode=mixed
+TimeoutStopSec=60
 UMask=0077
 
 [Install]

@@ -23,6 +23,7 @@ var _ provider.Provider = (*stewardProvider)(nil)
 // connection defaults and the pool that keeps one SSH connection per host.
 type stewardProvider struct {
 	version string
+	twin    hostConn // unit tests: every host is this in-process twin
 
 	poolOnce sync.Once
 	pool     *client.Pool
@@ -35,6 +36,7 @@ type stewardProviderModel struct {
 
 // providerData is handed to resources and data sources in Configure.
 type providerData struct {
+	twin     hostConn
 	pool     *client.Pool
 	defaults connectionModel
 	getenv   func(string) string
@@ -95,7 +97,7 @@ func (p *stewardProvider) Configure(ctx context.Context, req provider.ConfigureR
 		resp.Diagnostics.AddAttributeError(path.Root("default_connection").AtName("bastions"), "Invalid Bastions", "The bastions list could not be read.")
 		return
 	}
-	data := &providerData{pool: p.connectionPool(), defaults: defaults, getenv: osGetenv, version: p.version}
+	data := &providerData{twin: p.twin, pool: p.connectionPool(), defaults: defaults, getenv: osGetenv, version: p.version}
 	resp.DataSourceData = data
 	resp.ResourceData = data
 }
