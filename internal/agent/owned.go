@@ -116,7 +116,7 @@ func disableDropIns(p Paths, op api.Operator, now time.Time) (bool, error) {
 	for _, dir := range api.UnitDirs {
 		base := filepath.Join(root, dir)
 		// Skip a directory that is missing or an alias of another one.
-		if real, err := filepath.EvalSymlinks(base); err != nil || real != base {
+		if resolved, err := filepath.EvalSymlinks(base); err != nil || resolved != base {
 			continue
 		}
 		confs, err := filepath.Glob(filepath.Join(base, api.UnitDropInDir, "*.conf"))

@@ -503,7 +503,7 @@ func applyLiveState(ctx context.Context, m *hostResourceModel, live hostState) d
 	pv, d := types.MapValueFrom(ctx, types.StringType, live.Packages)
 	diags.Append(d...)
 	m.PackageVersions = pv
-	diags.Append(live.installation.setIn(ctx, m)...)
+	diags.Append(live.setIn(ctx, m)...)
 	return diags
 }
 
