@@ -36,6 +36,10 @@ func ensureOwned(p Paths, op api.Operator) error {
 			if err := os.MkdirAll(path, o.Mode); err != nil {
 				return fmt.Errorf("create %s: %w", path, err)
 			}
+			// The mode MkdirAll gives is filtered by the umask.
+			if err := os.Chmod(path, o.Mode); err != nil {
+				return fmt.Errorf("create %s: %w", path, err)
+			}
 			continue
 		case got.Kind == api.KindMissing && o.Path == api.AuditLog:
 			// Deleted by hand: the entry recording it starts a new log.

@@ -27,6 +27,11 @@ func TestInstall_repairsChangesByHand(t *testing.T) {
 		{name: "config directory opened", change: func(t *testing.T, p Paths) { chmod(t, p.ConfigDir, 0o755) }},
 		{name: "lib directory world-writable", change: func(t *testing.T, p Paths) { chmod(t, p.LibDir, 0o777) }},
 		{name: "state directory setgid", change: func(t *testing.T, p Paths) { chmod(t, p.StateDir, os.ModeSetgid|0o700) }},
+		{name: "state directory deleted", change: func(t *testing.T, p Paths) {
+			if err := os.RemoveAll(p.StateDir); err != nil {
+				t.Fatal(err)
+			}
+		}},
 		{name: "audit directory opened", change: func(t *testing.T, p Paths) { chmod(t, filepath.Dir(p.AuditLog), 0o755) }},
 		{name: "agent.json readable by all", change: func(t *testing.T, p Paths) { chmod(t, p.agentConfig(), 0o644) }},
 		{name: "agent.json given away", change: func(t *testing.T, p Paths) {
