@@ -168,7 +168,8 @@ type Conn struct {
 }
 
 type shared struct {
-	// Set by the first dial and never changed; redials use it.
+	// Set by the first dial and never changed; each redial uses the trust
+	// of the handle that finds the connection dropped.
 	cfg      Config
 	sessions chan struct{}
 
@@ -290,14 +291,16 @@ func (s *shared) close() {
 	}
 }
 
-// client returns the live SSH client, redialling if the connection dropped
-// (stale is the client found dead). A route dialled since this handle last
-// looked is first checked against the handle's own trust: the redial used the
-// first configuration's, and a host re-keyed in between (accepted, say,
-// through an @cert-authority line) must not pass for a configuration that
-// pins its old key.
+// client returns the live SSH client, redialling with this handle's own
+// trust if the connection dropped (stale is the client found dead): another
+// configuration's trust source may be gone by then (a known_hosts file of a
+// finished run). A route dialled since this handle last looked is first
+// checked against the handle's own trust: another handle may have redialled
+// it, and a host re-keyed in between (accepted, say, through an
+// @cert-authority line) must not pass for a configuration that pins its old
+// key.
 func (c *Conn) client(ctx context.Context, stale *ssh.Client) (*ssh.Client, error) {
-	r, err := c.liveRoute(ctx, stale)
+	r, err := c.liveRoute(ctx, stale, c.trust)
 	if err != nil {
 		return nil, err
 	}
@@ -310,8 +313,9 @@ func (c *Conn) client(ctx context.Context, stale *ssh.Client) (*ssh.Client, erro
 	return r.target, nil
 }
 
-// liveRoute returns the live route, redialling if the connection dropped.
-func (s *shared) liveRoute(ctx context.Context, stale *ssh.Client) (*route, error) {
+// liveRoute returns the live route, redialling with cfg (same credentials as
+// every user of s, its own trust) if the connection dropped.
+func (s *shared) liveRoute(ctx context.Context, stale *ssh.Client, cfg Config) (*route, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -325,7 +329,7 @@ func (s *shared) liveRoute(ctx context.Context, stale *ssh.Client) (*route, erro
 		s.route = nil
 	}
 	slog.Debug("redialling dropped ssh connection", "address", s.cfg.Address())
-	r, err := dialWithRetry(ctx, s.cfg)
+	r, err := dialWithRetry(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("reconnect: %w", err)
 	}
