@@ -168,19 +168,53 @@ boot_host() {
   start_container "$name" "$rootfs"
 }
 
+# cgroup_roots prints the cgroup hierarchies systemd tracks units in: the
+# unified one alone, or the named systemd hierarchy and the unified one
+# beside it (hybrid, as on this machine).
+cgroup_roots() {
+  if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+    echo /sys/fs/cgroup
+  else
+    local d
+    for d in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified; do [[ -d $d ]] && echo "$d"; done
+  fi
+}
+
+# Each host runs in cgroups of its own, named for the fleet and the host.
+# nspawn puts its container under the cgroup it starts in; started from one
+# cgroup, every host's systemd made its units in the same one
+# (/payload/system.slice/ssh.service held every host's sshd), and units of
+# two hosts starting at the same moment removed each other's cgroups: the
+# unit failed with 219/CGROUP, and when it was systemd-user-sessions, the
+# host kept /run/nologin and refused every login but root's.
+fleet_cgroup() { basename "$FLEET_STATE"; }
+
 # start_container boots (or reboots) a prepared host on its overlay; its
 # identity, disk and network namespace are kept.
 start_container() {
-  local name=$1 rootfs=$2 hd=$FLEET_STATE/hosts/$1
+  local name=$1 rootfs=$2 hd=$FLEET_STATE/hosts/$1 cg d
   local up=$hd/upper
   echo "$rootfs" >"$hd/rootfs"
+  cg=$(fleet_cgroup)/$name
+  for d in $(cgroup_roots); do mkdir -p "$d/$cg"; done
   # Boot. setsid so the container outlives this script and is killed as one group by down.
-  setsid systemd-nspawn -q -b --register=no --keep-unit -M "stw-$name" --hostname="$name" \
-    --setenv=STEWARD_FLEET_HOST="$name" \
-    -D "$rootfs" --overlay="$rootfs:$up:/" --network-namespace-path="/run/netns/stw-$name" \
-    --resolv-conf=off --timezone=off --link-journal=no \
-    </dev/null >"$hd/console.log" 2>&1 &
+  (
+    for d in $(cgroup_roots); do echo "$BASHPID" >"$d/$cg/cgroup.procs"; done
+    exec setsid systemd-nspawn -q -b --register=no --keep-unit -M "stw-$name" --hostname="$name" \
+      --setenv=STEWARD_FLEET_HOST="$name" \
+      -D "$rootfs" --overlay="$rootfs:$up:/" --network-namespace-path="/run/netns/stw-$name" \
+      --resolv-conf=off --timezone=off --link-journal=no
+  ) </dev/null >"$hd/console.log" 2>&1 &
   echo $! >"$hd/pid"
+}
+
+# remove_cgroups removes the cgroups of this fleet's hosts that no process uses any more.
+remove_cgroups() {
+  local d
+  for d in $(cgroup_roots); do
+    [[ -d $d/$(fleet_cgroup) ]] && find "$d/$(fleet_cgroup)" -depth -type d -exec rmdir {} \; 2>/dev/null
+  done
+  return 0
 }
 
 # fleet_ssh ADDR CMD runs CMD as root on a fleet host: no prompt, no host-key check, no stderr.
@@ -190,11 +224,19 @@ fleet_ssh() {
     -i "$FLEET_STATE/keys/id_ed25519" "root@$addr" "$@" 2>/dev/null
 }
 
+# wait_for_ssh waits until a host answers ssh and has booted cleanly: a host
+# with a failed unit is no test host (one without systemd-user-sessions lets
+# only root log in).
 wait_for_ssh() {
-  local name=$1 addr=$2 deadline=$((SECONDS + SSH_WAIT))
+  local name=$1 addr=$2 deadline=$((SECONDS + SSH_WAIT)) state
   while ((SECONDS < deadline)); do
-    if fleet_ssh "$addr" 'systemctl is-system-running --wait >/dev/null 2>&1; true'; then
-      return 0
+    if state=$(fleet_ssh "$addr" 'systemctl is-system-running --wait 2>/dev/null; true'); then
+      case $state in
+        running) return 0 ;;
+        degraded)
+          fleet_ssh "$addr" 'systemctl --failed --no-legend --plain' >&2 || true
+          die "$name ($addr) booted with failed units" ;;
+      esac
     fi
     sleep 0.5
   done
@@ -256,6 +298,7 @@ cmd_down() {
   for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^stw-/ {print $1}'); do ip netns delete "$ns" || true; done
   for d in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | grep '^stwv-' || true); do ip link delete "$d" 2>/dev/null || true; done
   ip link delete "$BRIDGE" 2>/dev/null || true
+  remove_cgroups
   rm -rf "$FLEET_STATE/hosts" "$FLEET_STATE/fleet.json"
 }
 
