@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Two fleets on one machine, each in network and mount namespaces of its own,
-# as bench/scale.sh boots one beside the shared fleet: `stop h1` and `down` of
-# fleet A must stop A's h1 and leave B's h1 running. Everything runs in a PID
-# namespace of its own, so no other fleet on the machine is touched.
+# Fleet hosts are apart from each other and from another fleet's:
+#   - two hosts of one fleet never share a cgroup (their systemds would make
+#     their units in one tree, and a unit starting on one host could lose its
+#     cgroup to the same unit stopping on the other);
+#   - of two fleets on one machine, each in network and mount namespaces of its
+#     own (as bench/scale.sh boots one beside the shared fleet), `stop h1` and
+#     `down` of fleet A stop A's h1 and leave B's h1 running.
+# Everything runs in a PID namespace of its own, so no other fleet on the
+# machine is touched.
 #
-#   test/fleet/isolation_test.sh [FLEET_SH]    (needs root; about 10 s)
+#   test/fleet/isolation_test.sh [FLEET_SH]    (needs root; about 15 s)
 set -euo pipefail
 fleet=$(realpath "${1:-$(dirname "$0")/fleet.sh}")
 if [[ -z ${ISOLATION_TEST_NS:-} ]]; then
@@ -16,6 +21,20 @@ a=$(mktemp -d /var/lib/steward-fleet-isolation-a.XXXX) b=$(mktemp -d /var/lib/st
 trap 'rm -rf "$a" "$b"' EXIT
 mount -t tmpfs -o mode=0755 isolation-a /run/netns
 failed=0
+# init_cgroup STATE HOST prints the cgroups of a host's init, as seen here.
+init_cgroup() {
+  local f
+  for f in /proc/[0-9]*/environ; do
+    if grep -qsxz "STEWARD_FLEET_HOST=$2" "$f" && [[ $(tr '\0' '\n' <"${f%/environ}/cmdline" 2>/dev/null) != *nspawn* ]]; then
+      grep -E '^0::|name=systemd' "${f%/environ}/cgroup"
+    fi
+  done
+}
+FLEET_STATE=$a "$fleet" up 2 2>/dev/null
+if [[ $(init_cgroup "$a" h1) == "$(init_cgroup "$a" h2)" ]]; then
+  echo "FAIL: h1 and h2 share their cgroups: $(init_cgroup "$a" h1 | tr '\n' ' ')"; failed=1
+fi
+FLEET_STATE=$a "$fleet" down
 for op in "stop h1" down; do
   FLEET_STATE=$a "$fleet" up 1 2>/dev/null
   # Fleet B: its own network and mount namespaces, this PID namespace.
@@ -37,5 +56,5 @@ for op in "stop h1" down; do
   kill "$holder" 2>/dev/null || true
   wait "$holder" 2>/dev/null || true
 done
-((failed == 0)) && echo "PASS: each fleet's stop and down touch only its own hosts"
+((failed == 0)) && echo "PASS: each host has cgroups of its own; each fleet's stop and down touch only its own hosts"
 exit "$failed"
