@@ -34,8 +34,10 @@ const usage = `usage: steward-agent <command> [flags]
 commands:
   version                      print the agent version and protocol
   rpc                          answer one JSON request from stdin on stdout
-  daemon [--listen ADDR] [--heartbeat-interval DURATION]
-                               run the host daemon (heartbeat, GET /healthz)
+  daemon [--listen ADDR] [--heartbeat-interval DURATION] [--shutdown-grace DURATION]
+                               run the host daemon (heartbeat, backup scheduler,
+                               GET /healthz and /metrics); on SIGTERM running
+                               work gets the grace period to finish
   status [--json]              show version, host id and daemon state
   audit verify [--file PATH]   check the audit log's hash chain
   backup run|list|verify|restore  run and restore backups (steward-agent backup for help)
@@ -43,6 +45,9 @@ commands:
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first signal asks for a clean stop (a daemon lets running work
+	// finish); a second one ends the process at once.
+	go func() { <-ctx.Done(); stop() }()
 	paths := agent.DefaultPaths()
 	if root := os.Getenv("STEWARD_ROOT"); root != "" {
 		// Everything under another root: for benchmarks and tests, never on a managed host.
@@ -143,6 +148,7 @@ func (c *cli) daemon(ctx context.Context, args []string) int {
 	fs := c.newFlags("daemon")
 	listen := fs.String("listen", agent.DefaultListen, "address for GET /healthz")
 	interval := fs.Duration("heartbeat-interval", agent.DefaultHeartbeatInterval, "how often to write the heartbeat file")
+	grace := fs.Duration("shutdown-grace", agent.DefaultShutdownGrace, "how long running work (a backup) may go on after SIGTERM")
 	if code := c.parse(fs, args); code >= 0 {
 		return code
 	}
@@ -167,7 +173,11 @@ func (c *cli) daemon(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.stderr, "steward-agent daemon: --heartbeat-interval must be positive, got %s\n", *interval)
 		return exitUsage
 	}
-	cfg := agent.DaemonConfig{Paths: c.paths, Listen: *listen, HeartbeatInterval: *interval, Logger: c.log}
+	if *grace <= 0 {
+		fmt.Fprintf(c.stderr, "steward-agent daemon: --shutdown-grace must be positive, got %s\n", *grace)
+		return exitUsage
+	}
+	cfg := agent.DaemonConfig{Paths: c.paths, Listen: *listen, HeartbeatInterval: *interval, ShutdownGrace: *grace, Logger: c.log}
 	if err := agent.RunDaemon(ctx, cfg); err != nil {
 		return c.fail("daemon", err)
 	}

@@ -54,9 +54,9 @@ func TestRPC_endToEnd(t *testing.T) {
 		wantCode string // Empty: a result is expected.
 		wantMsg  string
 	}{
-		{name: "health", request: `{"protocol":1,"method":"health","operator":{"local_user":"ann","ssh_user":"deploy","key_fingerprint":"SHA256:abc"}}`},
-		{name: "protocol mismatch", request: `{"protocol":2,"method":"health"}`, wantCode: api.CodeProtocolMismatch, wantMsg: "apply steward_host to upgrade the agent"},
-		{name: "unknown method", request: `{"protocol":1,"method":"firewall.apply"}`, wantCode: api.CodeUnknownMethod, wantMsg: `"firewall.apply"`},
+		{name: "health", request: `{"protocol":2,"method":"health","operator":{"local_user":"ann","ssh_user":"deploy","key_fingerprint":"SHA256:abc"}}`},
+		{name: "protocol mismatch", request: `{"protocol":3,"method":"health"}`, wantCode: api.CodeProtocolMismatch, wantMsg: "apply steward_host to upgrade the agent"},
+		{name: "unknown method", request: `{"protocol":2,"method":"firewall.apply"}`, wantCode: api.CodeUnknownMethod, wantMsg: `"firewall.apply"`},
 		{name: "bad json", request: `{"protocol":`, wantCode: api.CodeBadRequest, wantMsg: "decode request"},
 	}
 	for _, tt := range tests {
@@ -102,7 +102,7 @@ func TestCLI(t *testing.T) {
 		{name: "no command", args: nil, wantCode: exitUsage, wantStderr: []string{"usage:"}},
 		{name: "unknown command", args: []string{"frobnicate"}, wantCode: exitUsage, wantStderr: []string{`unknown command "frobnicate"`}},
 		{name: "help", args: []string{"--help"}, wantCode: exitOK, wantStdout: []string{"audit verify"}},
-		{name: "version", args: []string{"version"}, wantCode: exitOK, wantStdout: []string{"steward-agent dev (protocol 1)"}},
+		{name: "version", args: []string{"version"}, wantCode: exitOK, wantStdout: []string{"steward-agent dev (protocol 2)"}},
 		{name: "version with an argument", args: []string{"version", "extra"}, wantCode: exitUsage, wantStderr: []string{`unexpected argument "extra"`}},
 		{name: "bad flag", args: []string{"status", "--nope"}, wantCode: exitUsage, wantStderr: []string{"nope"}},
 		{name: "status", args: []string{"status"}, wantCode: exitOK, wantStdout: []string{"host id:         " + testMachineID, "daemon running:  yes", "host uptime:     25h1m1s"}},
@@ -139,6 +139,7 @@ func TestCLI(t *testing.T) {
 		},
 		{name: "audit verify missing", args: []string{"audit", "verify"}, wantCode: exitFailure, wantStderr: []string{"no such file"}},
 		{name: "daemon bad interval", args: []string{"daemon", "--heartbeat-interval", "0s"}, wantCode: exitUsage, wantStderr: []string{"must be positive"}},
+		{name: "daemon bad grace", args: []string{"daemon", "--shutdown-grace", "0s"}, wantCode: exitUsage, wantStderr: []string{"--shutdown-grace must be positive"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

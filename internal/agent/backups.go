@@ -2,20 +2,15 @@ package agent
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -31,9 +26,9 @@ import (
 // Backup schedules: the configuration the provider writes, the state the
 // runs leave, and the run itself (hooks, snapshot, verification, retention).
 
-func (p Paths) backupConfigDir() string { return filepath.Join(p.ConfigDir, "backups") }
+func (p Paths) backupConfigDir() string { return filepath.Join(p.ConfigDir, api.BackupKind.Dir) }
 func (p Paths) backupConfig(name string) string {
-	return filepath.Join(p.backupConfigDir(), name+".json")
+	return p.objectFile(api.BackupKind.Dir, name)
 }
 func (p Paths) backupStateDir() string { return filepath.Join(p.StateDir, "backups") }
 func (p Paths) backupStatus(name string) string {
@@ -86,10 +81,11 @@ func LoadBackupSchedule(p Paths, name string) (api.BackupSchedule, []byte, error
 // OpenBackupEngine returns the snapshot engine of a schedule, connected to
 // its destination; close releases an SFTP connection.
 func OpenBackupEngine(ctx context.Context, p Paths, cfg api.BackupSchedule, log *slog.Logger) (eng *backup.Engine, closeFn func(), err error) {
-	eng = &backup.Engine{StateDir: p.backupStateDir(), Logger: log}
+	// One engine serves one request or one run: it reads the indexes once.
+	eng = &backup.Engine{StateDir: p.backupStateDir(), Logger: log, CacheIndexes: true}
 	s := cfg.Destination.SFTP
 	if s == nil {
-		eng.Dest = backup.Dir{Path: cfg.Destination.Path}
+		eng.Dest = backup.Dir{Path: cfg.Destination.Path, Shared: cfg.Destination.Shared}
 		return eng, func() {}, nil
 	}
 	pool := client.NewPool()
@@ -130,102 +126,89 @@ func engineConfig(p Paths, cfg api.BackupSchedule) (backup.Config, error) {
 	return ec, nil
 }
 
-func handleBackupConfigure(ctx context.Context, deps Deps, req api.Request) (any, error) {
-	var cfg api.BackupSchedule
-	if err := DecodeParams(req, &cfg); err != nil {
-		return nil, err
-	}
-	deps = deps.withDefaults()
-	p := deps.Paths
+// backupController is the managed-object controller of backup schedules:
+// the daemon's scheduler reads the spec files, so applying one only checks
+// it, and removing one leaves its snapshots at the destination.
+type backupController struct{ deps Deps }
+
+func newBackupController(deps Deps) Controller[api.BackupSchedule, api.BackupObserved] {
+	return backupController{deps: deps}
+}
+
+// Check refuses a schedule that cannot run: a bad cron expression, a path
+// that does not exist.
+func (c backupController) Check(_ context.Context, cfg api.BackupSchedule) error {
 	if _, err := cron.Parse(cfg.Schedule); err != nil {
-		return nil, badRequest("%v", err)
+		return badRequest("%v", err)
 	}
-	var missing []string
+	var missing, symlinked []string
 	for _, path := range cfg.Paths {
-		if _, err := os.Lstat(filepath.Join(p.Root, path)); err != nil {
+		err := backup.CheckSourcePath(filepath.Join(c.deps.Paths.Root, path))
+		switch {
+		case errors.Is(err, backup.ErrSymlinkInPath):
+			symlinked = append(symlinked, err.Error())
+		case err != nil:
 			missing = append(missing, path)
 		}
 	}
 	if len(missing) > 0 {
-		return nil, &api.Error{Code: api.CodePathMissing, Message: "these paths do not exist: " + strings.Join(missing, ", ")}
+		return &api.Error{Code: api.CodePathMissing, Message: "these paths do not exist: " + strings.Join(missing, ", ")}
 	}
-	if err := os.MkdirAll(p.backupConfigDir(), 0o700); err != nil {
-		return nil, fmt.Errorf("create %s: %w", p.backupConfigDir(), err)
+	if len(symlinked) > 0 {
+		return &api.Error{Code: api.CodePathSymlink, Message: strings.Join(symlinked, "; ")}
 	}
-	rendered := cfg.Render()
-	changed, before, err := writeIfChanged(p.backupConfig(cfg.Name), rendered, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if changed {
-		if err := record(p, req.Operator, "backup/"+cfg.Name, "configure", before, digest(rendered)); err != nil {
-			return nil, err
+	if cfg.Destination.SFTP == nil && cfg.Destination.Path != "" {
+		err := backup.Dir{Path: cfg.Destination.Path, Shared: cfg.Destination.Shared}.Check()
+		switch {
+		case errors.Is(err, backup.ErrUnsafeDestination), errors.Is(err, backup.ErrSymlinkInPath):
+			return &api.Error{Code: api.CodeDestinationUnsafe, Message: err.Error()}
+		case err != nil:
+			return fmt.Errorf("check destination: %w", err)
 		}
 	}
-	return backupStatus(ctx, deps, cfg.Name)
+	return nil
 }
 
-func handleBackupRemove(_ context.Context, deps Deps, req api.Request) (any, error) {
-	var n api.BackupName
-	if err := DecodeParams(req, &n); err != nil {
-		return nil, err
-	}
-	deps = deps.withDefaults()
-	p := deps.Paths
-	old, err := os.ReadFile(p.backupConfig(n.Name))
-	if errors.Is(err, fs.ErrNotExist) {
-		return struct{}{}, nil
-	}
-	if err := os.Remove(p.backupConfig(n.Name)); err != nil {
-		return nil, fmt.Errorf("remove %s: %w", p.backupConfig(n.Name), err)
-	}
-	// Snapshots stay at the destination: removing a schedule never deletes backups.
-	return struct{}{}, record(p, req.Operator, "backup/"+n.Name, "remove", digest(old), "")
+// Apply has nothing to do beyond the spec file, which the scheduler reads.
+func (c backupController) Apply(context.Context, api.BackupSchedule, *api.BackupSchedule) (Applied, error) {
+	return Applied{}, nil
 }
 
-func handleBackupStatus(ctx context.Context, deps Deps, req api.Request) (any, error) {
-	var n api.BackupName
-	if err := DecodeParams(req, &n); err != nil {
-		return nil, err
-	}
-	return backupStatus(ctx, deps.withDefaults(), n.Name)
-}
+// Remove keeps the snapshots: removing a schedule never deletes backups.
+func (c backupController) Remove(context.Context, api.BackupSchedule) error { return nil }
 
-func backupStatus(ctx context.Context, deps Deps, name string) (api.BackupStatus, error) {
-	p := deps.Paths
-	hostID, err := ReadHostID(p)
-	if err != nil {
-		return api.BackupStatus{}, err
+// Observe reports the runs' results and the catalog at the destination. A
+// failure to reach the destination is reported in LastError, not as an
+// error: the schedule itself is there.
+func (c backupController) Observe(ctx context.Context, cfg api.BackupSchedule) (api.BackupObserved, error) {
+	p := c.deps.Paths
+	run := readRunStatus(p, cfg.Name)
+	o := api.BackupObserved{LastSuccessAt: run.LastSuccessAt, LastSnapshotID: run.LastSnapshotID,
+		LastVerifiedAt: run.LastVerifiedAt, LastError: run.LastError}
+	fail := func(what string, err error) {
+		if o.LastError == "" {
+			o.LastError = what + ": " + err.Error()
+		}
 	}
-	cfg, raw, err := LoadBackupSchedule(p, name)
-	if errors.Is(err, fs.ErrNotExist) {
-		return api.BackupStatus{HostID: hostID}, nil
-	}
+	eng, closeEng, err := OpenBackupEngine(ctx, p, cfg, c.deps.Logger)
 	if err != nil {
-		return api.BackupStatus{}, err
-	}
-	sum := sha256.Sum256(raw)
-	run := readRunStatus(p, name)
-	st := api.BackupStatus{HostID: hostID, Present: true, Config: &cfg, ConfigSHA256: hex.EncodeToString(sum[:]),
-		LastSuccessAt: run.LastSuccessAt, LastSnapshotID: run.LastSnapshotID, LastVerifiedAt: run.LastVerifiedAt, LastError: run.LastError}
-	eng, closeEng, err := OpenBackupEngine(ctx, p, cfg, deps.Logger)
-	if err != nil {
-		st.LastError = err.Error()
-		return st, nil
+		fail("open destination", err)
+		return o, nil
 	}
 	defer closeEng()
-	if snaps, err := eng.List(ctx, name); err == nil {
-		st.SnapshotCount = len(snaps)
-	} else if st.LastError == "" {
-		st.LastError = "list snapshots: " + err.Error()
+	if snaps, err := eng.List(ctx, cfg.Name); err == nil {
+		o.SnapshotCount = len(snaps)
+		o.LastSnapshotMissing = run.LastSnapshotID != "" &&
+			!slices.ContainsFunc(snaps, func(s backup.Snapshot) bool { return s.ID == run.LastSnapshotID })
+	} else {
+		fail("list snapshots", err)
 	}
 	if ec, err := engineConfig(p, cfg); err == nil {
-		st.NextSnapshotKind, err = eng.NextKind(ctx, ec)
-		if err != nil && st.LastError == "" {
-			st.LastError = "next snapshot: " + err.Error()
+		if o.NextSnapshotKind, err = eng.NextKind(ctx, ec); err != nil {
+			fail("next snapshot", err)
 		}
 	}
-	return st, nil
+	return o, nil
 }
 
 func handleBackupList(ctx context.Context, deps Deps, req api.Request) (any, error) {
@@ -311,6 +294,7 @@ func RunBackup(ctx context.Context, deps Deps, cfg api.BackupSchedule, op api.Op
 	st := readRunStatus(p, cfg.Name)
 	st.LastRunAt = deps.Now()
 	fail := func(err error) (api.BackupRunResult, error) {
+		err = interruption(ctx, err)
 		st.LastError = err.Error()
 		_ = writeRunStatus(p, cfg.Name, st)
 		_ = record(p, op, "backup/"+cfg.Name, "run", "", "", err.Error())
@@ -379,7 +363,7 @@ func drillDue(cfg api.BackupSchedule, st backupRunStatus, now time.Time) bool {
 
 func runHooks(ctx context.Context, stage string, cmds []string) error {
 	for i, c := range cmds {
-		out, err := exec.CommandContext(ctx, "sh", "-c", c).CombinedOutput()
+		out, err := backup.CommandContext(ctx, "sh", "-c", c).CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("%s[%d] %q: %w: %s", stage, i, c, err, lastLines(string(out), 5))
 		}
@@ -444,110 +428,4 @@ func lockExclusive(path string) (func(), error) {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	return func() { _ = f.Close() }, nil
-}
-
-// backupScheduler runs due backups from the daemon: it looks at every
-// schedule each tick, runs one that is due (one catch-up run after downtime,
-// never two runs of one schedule at once), and waits its random delay first.
-type backupScheduler struct {
-	deps    Deps
-	mu      sync.Mutex
-	running map[string]bool
-}
-
-func (s *backupScheduler) tick(ctx context.Context) {
-	p := s.deps.Paths
-	entries, err := os.ReadDir(p.backupConfigDir())
-	if err != nil {
-		return
-	}
-	now := s.deps.Now()
-	for _, e := range entries {
-		name, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok {
-			continue
-		}
-		cfg, _, err := LoadBackupSchedule(p, name)
-		if err != nil {
-			s.deps.Logger.Warn("unreadable backup schedule", "schedule", name, "error", err)
-			continue
-		}
-		sched, err := cron.Parse(cfg.Schedule)
-		if err != nil {
-			continue
-		}
-		last := readRunStatus(p, name).LastRunAt
-		if last.IsZero() {
-			// Never ran: the first run is the first scheduled time after the schedule appeared.
-			if info, err := e.Info(); err == nil {
-				last = info.ModTime()
-			}
-		}
-		due, catchUp, _ := cron.PlanRun(sched, last, now, 0, nil)
-		if !due {
-			continue
-		}
-		s.mu.Lock()
-		busy := s.running[name]
-		if !busy {
-			s.running[name] = true
-		}
-		s.mu.Unlock()
-		if busy {
-			continue
-		}
-		var delay time.Duration
-		if d, err := api.ParseDuration(cfg.RandomDelay); err == nil && cfg.RandomDelay != "" {
-			delay = rand.N(d)
-		}
-		go func() {
-			defer func() { s.mu.Lock(); delete(s.running, name); s.mu.Unlock() }()
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(delay):
-			}
-			s.deps.Logger.Info("scheduled backup", "schedule", name, "catch_up", catchUp)
-			_, _ = RunBackup(ctx, s.deps, cfg, api.Operator{LocalUser: "steward-agent daemon"})
-		}()
-	}
-}
-
-// run ticks until ctx ends.
-func (s *backupScheduler) run(ctx context.Context, every time.Duration) {
-	s.running = map[string]bool{}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		s.tick(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// backupMetrics writes the freshness of every schedule in the Prometheus
-// text format.
-func backupMetrics(p Paths) string {
-	entries, _ := os.ReadDir(p.backupConfigDir())
-	var names []string
-	for _, e := range entries {
-		if name, ok := strings.CutSuffix(e.Name(), ".json"); ok {
-			names = append(names, name)
-		}
-	}
-	sort.Strings(names)
-	var b strings.Builder
-	b.WriteString("# HELP steward_backup_last_success_timestamp_seconds When the schedule's last backup succeeded (0: never).\n")
-	b.WriteString("# TYPE steward_backup_last_success_timestamp_seconds gauge\n")
-	for _, n := range names {
-		var ts int64
-		if st := readRunStatus(p, n); !st.LastSuccessAt.IsZero() {
-			ts = st.LastSuccessAt.Unix()
-		}
-		fmt.Fprintf(&b, "steward_backup_last_success_timestamp_seconds{schedule=%q} %d\n", n, ts)
-	}
-	return b.String()
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 )
@@ -77,8 +78,12 @@ func TestRunBackup_drillFailureEmitsEvent(t *testing.T) {
 	if st := readRunStatus(p, "data"); st.LastError == "" || st.LastSnapshotID != first.Snapshot.ID {
 		t.Errorf("status after the failed run: %+v", st)
 	}
-	if want := `steward_backup_last_success_timestamp_seconds{schedule="data"} 1795660200`; !strings.Contains(backupMetrics(p), want) {
-		t.Errorf("metrics: %s", backupMetrics(p))
+	want := `# HELP steward_backup_last_success_timestamp_seconds When the schedule's last backup succeeded (0: never).
+# TYPE steward_backup_last_success_timestamp_seconds gauge
+steward_backup_last_success_timestamp_seconds{schedule="data"} 1795660200
+`
+	if err := testutil.CollectAndCompare(newBackupScheduler(deps), strings.NewReader(want)); err != nil {
+		t.Errorf("metrics: %v", err)
 	}
 }
 
@@ -97,11 +102,11 @@ func TestBackupMethods_refusePathNames(t *testing.T) {
 	deps := Deps{Paths: p, Services: &fakeServices{}}
 	for _, name := range []string{"../agent", "..", "a/b", "", "UPPER", strings.Repeat("x", 64)} {
 		for method, params := range map[string]any{
-			api.MethodBackupRemove:    api.BackupName{Name: name},
-			api.MethodBackupStatus:    api.BackupName{Name: name},
-			api.MethodBackupList:      api.BackupName{Name: name},
-			api.MethodBackupRun:       api.BackupName{Name: name},
-			api.MethodBackupConfigure: api.BackupSchedule{Name: name, Paths: []string{p.Root}, Schedule: "@daily"},
+			api.BackupKind.Remove().Name:    api.BackupName{Name: name},
+			api.BackupKind.Status().Name:    api.BackupName{Name: name},
+			api.MethodBackupList:            api.BackupName{Name: name},
+			api.MethodBackupRun:             api.BackupName{Name: name},
+			api.BackupKind.Configure().Name: api.BackupSchedule{Name: name, Paths: []string{p.Root}, Schedule: "@daily"},
 		} {
 			err := call(t, deps, method, params, nil)
 			if e, ok := err.(*api.Error); !ok || e.Code != api.CodeBadRequest {
@@ -111,5 +116,76 @@ func TestBackupMethods_refusePathNames(t *testing.T) {
 	}
 	if _, err := os.Stat(victim); err != nil {
 		t.Fatalf("a backup method reached %s: %v", victim, err)
+	}
+}
+
+// TestBackupConfigure_refusesPathThroughSymlink: a path whose directory is
+// a symlink is refused when the schedule is applied, naming the symlink;
+// the walk would not follow it, since whoever may write the directory that
+// holds it could point it at any tree on the host.
+func TestBackupConfigure_refusesPathThroughSymlink(t *testing.T) {
+	t.Parallel()
+	p := newTestHost(t)
+	for _, d := range []string{"srv/real/data", "home/u"} {
+		if err := os.MkdirAll(filepath.Join(p.Root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Join(p.Root, "srv/real"), filepath.Join(p.Root, "home/u/proj")); err != nil {
+		t.Fatal(err)
+	}
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := Deps{Paths: p, Services: &fakeServices{}}
+	cfg := api.BackupSchedule{Name: "data", Paths: []string{"/home/u/proj/data"}, Schedule: "@daily",
+		Destination: api.BackupDestination{Path: filepath.Join(p.Root, "backups")}, Recipients: []string{id.Recipient().String()}}
+	err = call(t, deps, api.BackupKind.Configure().Name, cfg, nil)
+	e, ok := err.(*api.Error)
+	if !ok || e.Code != api.CodePathSymlink || !strings.Contains(e.Message, filepath.Join(p.Root, "home/u/proj")+" is a symbolic link") {
+		t.Fatalf("configure a path through a symlink: %v, want %s naming home/u/proj", err, api.CodePathSymlink)
+	}
+	if _, err := os.Stat(p.backupConfig("data")); err == nil {
+		t.Error("the refused schedule was written")
+	}
+	cfg.Paths = []string{"/srv/real/data", "/home/u/proj"} // a symlink as the last component is fine
+	if err := call(t, deps, api.BackupKind.Configure().Name, cfg, nil); err != nil {
+		t.Fatalf("configure the real path: %v", err)
+	}
+}
+
+// TestBackupConfigure_refusesUnsafeDestination: a destination another user
+// owns is refused when the schedule is applied, naming it and the setting
+// that allows it; marked shared, it is accepted.
+func TestBackupConfigure_refusesUnsafeDestination(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the destination to another user")
+	}
+	p := newTestHost(t)
+	dest := filepath.Join(p.Root, "home/u/backups")
+	if err := os.MkdirAll(dest, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dest, 1001, 1001); err != nil {
+		t.Fatal(err)
+	}
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := Deps{Paths: p, Services: &fakeServices{}}
+	cfg := api.BackupSchedule{Name: "data", Paths: []string{"/home"}, Schedule: "@daily",
+		Destination: api.BackupDestination{Path: dest}, Recipients: []string{id.Recipient().String()}}
+	err = call(t, deps, api.BackupKind.Configure().Name, cfg, nil)
+	e, ok := err.(*api.Error)
+	if !ok || e.Code != api.CodeDestinationUnsafe || !strings.Contains(e.Message, dest+" is owned by another user (owner uid 1001") ||
+		!strings.Contains(e.Message, "destination_shared = true") {
+		t.Fatalf("configure a destination uid 1001 owns: %v, want %s naming it and destination_shared", err, api.CodeDestinationUnsafe)
+	}
+	cfg.Destination.Shared = true
+	if err := call(t, deps, api.BackupKind.Configure().Name, cfg, nil); err != nil {
+		t.Fatalf("configure the shared destination: %v", err)
 	}
 }

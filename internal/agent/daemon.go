@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,13 +18,10 @@ import (
 
 // DefaultListen is where the daemon serves /healthz unless told otherwise:
 // loopback only, so nothing about the host is exposed to the network.
-const DefaultListen = "127.0.0.1:9276"
+const DefaultListen = api.DefaultListen
 
 // shutdownTimeout bounds how long a cancelled daemon waits for HTTP requests in flight.
 const shutdownTimeout = 5 * time.Second
-
-// schedulerTick is how often the daemon looks for due backups.
-const schedulerTick = 20 * time.Second
 
 // httpTimeouts bound how long one client may hold a connection of the
 // daemon's HTTP server, so clients that stall cannot pile up goroutines and
@@ -40,8 +36,6 @@ var defaultHTTPTimeouts = httpTimeouts{readHeader: 5 * time.Second, read: 10 * t
 
 // DaemonConfig configures RunDaemon. Zero fields take their defaults.
 type DaemonConfig struct {
-	// NoScheduler keeps the backup scheduler off (tests of the HTTP side).
-	NoScheduler       bool
 	Paths             Paths
 	Listen            string        // Address of the HTTP server; DefaultListen when empty.
 	HeartbeatInterval time.Duration // DefaultHeartbeatInterval when zero.
@@ -50,8 +44,25 @@ type DaemonConfig struct {
 	// OnListen, when set, is called with the bound address once the HTTP server
 	// accepts connections; tests listen on port 0 and learn the port here.
 	OnListen func(net.Addr)
+	// Components are what the daemon runs besides its configuration
+	// watcher; daemonComponents when nil. Tests give their own (an empty
+	// list runs none).
+	Components []Component
+	// ShutdownGrace is how long running work may go on once ctx is
+	// cancelled; DefaultShutdownGrace when zero.
+	ShutdownGrace time.Duration
 	// timeouts are defaultHTTPTimeouts when zero; tests shorten them.
 	timeouts httpTimeouts
+}
+
+// daemonComponents is the one list of what a daemon runs. An explicit list
+// rather than node_exporter's registration from init(): components need the
+// daemon's Paths, clock and logger, which init() does not have, and a test
+// builds a daemon from exactly the components it names. Add new ones here.
+func daemonComponents(deps Deps) []Component {
+	return []Component{
+		newBackupScheduler(deps),
+	}
 }
 
 // daemon holds the state /healthz reports.
@@ -64,9 +75,12 @@ type daemon struct {
 }
 
 // RunDaemon runs the host daemon until ctx is cancelled: it rewrites the
-// heartbeat file every interval and answers GET /healthz. It returns nil after
-// a clean shutdown, and an error when it cannot start (address in use, state
-// directory not writable) or the HTTP server fails.
+// heartbeat file every interval, runs its components (the backup scheduler)
+// and answers GET /healthz and GET /metrics. Once ctx is cancelled it starts
+// no new work, lets running work finish for cfg.ShutdownGrace, then cuts it
+// short and returns. It returns nil after a clean shutdown, and an error
+// when it cannot start (address in use, state directory not writable) or the
+// HTTP server fails.
 func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 	if deliberatelyBroken {
 		return errDeliberatelyBroken
@@ -93,8 +107,24 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.ShutdownGrace <= 0 {
+		cfg.ShutdownGrace = DefaultShutdownGrace
+	}
 	d := &daemon{cfg: cfg, started: cfg.Now()}
 	log := cfg.Logger
+	if cfg.Components == nil {
+		cfg.Components = daemonComponents(Deps{Paths: cfg.Paths, Logger: log, Now: cfg.Now})
+	}
+	var cs *components // the watcher tells every component, itself included
+	watcher := &configWatcher{dir: cfg.Paths.ConfigDir, notify: func() { cs.configChanged() }}
+	cs, err := newComponents(append([]Component{watcher}, cfg.Components...), log, cfg.Now, cfg.ShutdownGrace)
+	if err != nil {
+		return fmt.Errorf("start daemon: %w", err)
+	}
+	reg, err := newMetricsRegistry(cs)
+	if err != nil {
+		return fmt.Errorf("start daemon: %w", err)
+	}
 
 	if err := os.MkdirAll(cfg.Paths.StateDir, 0o700); err != nil {
 		return fmt.Errorf("start daemon: create state directory %s: %w", cfg.Paths.StateDir, err)
@@ -115,14 +145,7 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", d.serveHealthz)
-	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		_, _ = io.WriteString(w, backupMetrics(cfg.Paths))
-	})
-	if !cfg.NoScheduler {
-		sched := &backupScheduler{deps: Deps{Paths: cfg.Paths, Logger: log, Now: cfg.Now}}
-		go sched.run(ctx, schedulerTick)
-	}
+	mux.Handle("/metrics", metricsHandler(reg, log))
 	t := cfg.timeouts
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: t.readHeader, ReadTimeout: t.read, WriteTimeout: t.write, IdleTimeout: t.idle,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
@@ -133,11 +156,17 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 		cfg.OnListen(ln.Addr())
 	}
 
+	// The components stop when ctx does, or when the HTTP server fails;
+	// heartbeats and HTTP go on while their running work finishes.
+	compCtx, stopComponents := context.WithCancel(ctx)
+	defer stopComponents()
+	stopped := cs.start(compCtx)
+
 	ticker := time.NewTicker(cfg.HeartbeatInterval)
 	defer ticker.Stop()
 	for {
 		select {
-		case <-ctx.Done():
+		case <-stopped:
 			shutCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 			err := srv.Shutdown(shutCtx)
 			cancel()
@@ -155,6 +184,8 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 			log.Info("daemon stopped")
 			return nil
 		case err := <-served:
+			stopComponents()
+			<-stopped
 			return fmt.Errorf("daemon: serve http on %s: %w", ln.Addr(), err)
 		case <-ticker.C:
 			if err := d.beat(false); err != nil {

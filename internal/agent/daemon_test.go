@@ -176,7 +176,7 @@ func TestRunDaemon_loopbackOnly(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			defer cancel()
 			var bound net.Addr
-			err := RunDaemon(ctx, DaemonConfig{Paths: newTestHost(t), Listen: listen, NoScheduler: true,
+			err := RunDaemon(ctx, DaemonConfig{Paths: newTestHost(t), Listen: listen, Components: []Component{},
 				OnListen: func(a net.Addr) { bound = a }})
 			if bound != nil {
 				t.Errorf("the daemon listened on %s", bound)
@@ -192,7 +192,7 @@ func TestRunDaemon_loopbackOnly(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			var bound net.Addr
-			err := RunDaemon(ctx, DaemonConfig{Paths: newTestHost(t), Listen: listen, NoScheduler: true,
+			err := RunDaemon(ctx, DaemonConfig{Paths: newTestHost(t), Listen: listen, Components: []Component{},
 				OnListen: func(a net.Addr) { bound = a; cancel() }})
 			if err != nil && strings.Contains(err.Error(), "loopback") {
 				t.Errorf("RunDaemon on %s refused a loopback address: %v", listen, err)
@@ -212,7 +212,7 @@ func TestRunDaemon_idleConnectionsClosed(t *testing.T) {
 	defer cancel()
 	addrc := make(chan net.Addr, 1)
 	go func() {
-		_ = RunDaemon(ctx, DaemonConfig{Paths: newTestHost(t), Listen: "127.0.0.1:0", NoScheduler: true,
+		_ = RunDaemon(ctx, DaemonConfig{Paths: newTestHost(t), Listen: "127.0.0.1:0", Components: []Component{},
 			OnListen: func(a net.Addr) { addrc <- a },
 			timeouts: httpTimeouts{readHeader: 300 * time.Millisecond, read: 300 * time.Millisecond, write: time.Second, idle: 300 * time.Millisecond}})
 	}()

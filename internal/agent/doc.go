@@ -5,8 +5,18 @@
 // small registry of handlers, and writes one api.Response to standard output.
 // `steward-agent daemon` runs as a systemd service: RunDaemon rewrites a
 // heartbeat file in the state directory every interval and answers GET
-// /healthz on a loopback address. The rpc side reads that heartbeat to tell
-// the provider whether the daemon is alive, so the two never talk directly.
+// /healthz and GET /metrics on a loopback address. The rpc side reads that
+// heartbeat to tell the provider whether the daemon is alive, so the two
+// never talk directly: rpc writes files under /etc/steward, and the daemon's
+// inotify watch (configWatcher) tells its components within a second.
+//
+// The daemon's work is done by components (Component: a name, a run loop
+// and a prometheus.Collector), listed in daemonComponents and supervised
+// alike: each one's health is steward_component_up and
+// steward_component_last_error_timestamp_seconds, a crash or panic is
+// restarted with backoff, and on SIGTERM the daemon takes no new work, gives
+// work in progress DefaultShutdownGrace to finish, then cuts it short with a
+// cause (errShutdown) that the work records.
 //
 // Every host path hangs off Paths, and PathsUnder takes the root, so tests
 // run against a fixture tree in a temporary directory (the node_exporter way

@@ -5,6 +5,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/stewardhq/terraform-provider-steward/internal/api"
 )
 
 func TestParseMachineID(t *testing.T) {
@@ -118,7 +120,7 @@ func TestHealth(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Health: %v", err)
 			}
-			if got.HostID != testMachineID || got.UptimeSeconds != 3600 || got.AgentVersion != Version || got.Protocol != 1 {
+			if got.HostID != testMachineID || got.UptimeSeconds != 3600 || got.AgentVersion != Version || got.Protocol != api.ProtocolVersion {
 				t.Errorf("Health identity = %+v", got)
 			}
 			if got.DaemonRunning != tt.wantRunning || !got.LastHeartbeat.Equal(tt.wantBeat) {

@@ -20,29 +20,13 @@ import (
 // ServiceName is the systemd unit the agent daemon runs as.
 const ServiceName = "steward-agent.service"
 
-// unitFile is the systemd unit. It starts whatever `current` points to, so an
-// upgrade or a rollback is a link swap and a restart.
-const unitFile = `[Unit]
-Description=Steward agent (heartbeat, health, and later metrics, alerts, backups)
-Documentation=https://registry.terraform.io/providers/stewardhq/steward/latest/docs/resources/host
-After=network-online.target
-
-[Service]
-Type=simple
-ExecStart=/usr/local/lib/steward/current daemon
-Restart=on-failure
-RestartSec=2
-UMask=0077
-
-[Install]
-WantedBy=multi-user.target
-`
-
 // Services is the service manager the deployment methods drive (systemd on
 // real hosts; tests use a fake).
 type Services interface {
 	// DaemonReload makes the manager re-read unit files.
 	DaemonReload(ctx context.Context) error
+	// NeedsReload reports whether the unit's files changed since the manager read them.
+	NeedsReload(ctx context.Context, unit string) bool
 	// Enable makes the unit start at boot; it reports whether it was disabled.
 	Enable(ctx context.Context, unit string) (changed bool, err error)
 	// Restart (re)starts the unit.
@@ -139,19 +123,28 @@ func Install(ctx context.Context, deps Deps, op api.Operator, params api.Install
 	if err := os.MkdirAll(filepath.Dir(p.unit()), 0o755); err != nil {
 		return res, fmt.Errorf("create %s: %w", filepath.Dir(p.unit()), err)
 	}
-	unitChanged, before, err := writeIfChanged(p.unit(), []byte(unitFile), 0o644)
+	unitChanged, before, err := writeIfChanged(p.unit(), []byte(api.AgentUnit), 0o644)
 	if err != nil {
 		return res, err
 	}
 	svc := deps.Services
 	if unitChanged {
-		if err := record(p, op, "unit/"+ServiceName, "write", before, digest([]byte(unitFile))); err != nil {
+		if err := record(p, op, "unit/"+ServiceName, "write", before, digest([]byte(api.AgentUnit))); err != nil {
 			return res, err
 		}
+	}
+	disabled, err := disableDropIns(p, op, deps.Now())
+	if err != nil {
+		return res, err
+	}
+	if unitChanged || disabled || svc.NeedsReload(ctx, ServiceName) {
 		if err := svc.DaemonReload(ctx); err != nil {
 			return res, err
 		}
 		res.Changed = true
+	}
+	if err := ensureOwned(p, op); err != nil {
+		return res, err
 	}
 	enabled, err := svc.Enable(ctx, ServiceName)
 	if err != nil {

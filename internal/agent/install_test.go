@@ -18,12 +18,15 @@ type fakeServices struct {
 	calls   []string
 	enabled bool
 	active  bool
+	stale   bool // the unit's files changed since the last reload
 }
 
 func (f *fakeServices) DaemonReload(context.Context) error {
 	f.calls = append(f.calls, "daemon-reload")
+	f.stale = false
 	return nil
 }
+func (f *fakeServices) NeedsReload(context.Context, string) bool { return f.stale }
 func (f *fakeServices) Enable(_ context.Context, u string) (bool, error) {
 	f.calls = append(f.calls, "enable")
 	was := f.enabled

@@ -1,6 +1,10 @@
 package agent
 
-import "path/filepath"
+import (
+	"path/filepath"
+
+	"github.com/stewardhq/terraform-provider-steward/internal/api"
+)
 
 // Paths are the host paths the agent reads and writes (DESIGN.md §3, "Host paths").
 type Paths struct {
@@ -21,10 +25,10 @@ func PathsUnder(root string) Paths {
 	at := func(p string) string { return filepath.Join(root, p) }
 	return Paths{
 		Root:      root,
-		LibDir:    at("/usr/local/lib/steward"),
-		ConfigDir: at("/etc/steward"),
-		StateDir:  at("/var/lib/steward"),
-		AuditLog:  at("/var/log/steward/audit.log"),
+		LibDir:    at(api.AgentLibDir),
+		ConfigDir: at(api.ConfigDir),
+		StateDir:  at(api.StateDir),
+		AuditLog:  at(api.AuditLog),
 		MachineID: at("/etc/machine-id"),
 		Uptime:    at("/proc/uptime"),
 	}

@@ -58,19 +58,19 @@ func (d Deps) withDefaults() Deps {
 // DefaultMethods returns the registry of every method this agent implements,
 // keyed by method name. It returns a new map on every call.
 func DefaultMethods() map[string]Handler {
-	return map[string]Handler{
+	m := map[string]Handler{
 		api.MethodHealth:    handleHealth,
 		api.MethodInstall:   handleInstall,
 		api.MethodRollback:  handleRollback,
 		api.MethodUninstall: handleUninstall,
 		api.MethodPackages:  handlePackages,
 
-		api.MethodBackupConfigure: handleBackupConfigure,
-		api.MethodBackupRemove:    handleBackupRemove,
-		api.MethodBackupStatus:    handleBackupStatus,
-		api.MethodBackupRun:       handleBackupRun,
-		api.MethodBackupList:      handleBackupList,
+		api.BackupRun.Name:     handleBackupRun,
+		api.BackupCatalog.Name: handleBackupList,
 	}
+	// Managed objects: each kind's configure, remove and status.
+	registerKind(m, api.BackupKind, newBackupController)
+	return m
 }
 
 // Serve reads one api.Request from in, dispatches it and writes one

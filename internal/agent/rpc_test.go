@@ -42,25 +42,25 @@ func TestServe(t *testing.T) {
 		wantMsg    []string
 		wantResult string // Checked when set.
 	}{
-		{name: "health", in: `{"protocol":1,"method":"health","operator":{"ssh_user":"deploy"}}`, wantResult: `"host_id":"` + testMachineID + `"`},
-		{name: "health with empty params", in: `{"protocol":1,"method":"health","params":{}}`, wantResult: `"protocol":1`},
-		{name: "health with unknown param", in: `{"protocol":1,"method":"health","params":{"verbose":true}}`, wantCode: api.CodeBadRequest, wantMsg: []string{"verbose"}},
-		{name: "params and operator reach the handler", in: `{"protocol":1,"method":"test.echo","operator":{"ssh_user":"ann"},"params":{"say":"hi"}}`, wantResult: `{"by":"ann","said":"hi"}`},
-		{name: "newer provider", in: `{"protocol":2,"method":"health"}`, wantCode: api.CodeProtocolMismatch, wantMsg: []string{"protocol 2", "protocol 1", "apply steward_host", "upgrade"}},
+		{name: "health", in: `{"protocol":2,"method":"health","operator":{"ssh_user":"deploy"}}`, wantResult: `"host_id":"` + testMachineID + `"`},
+		{name: "health with empty params", in: `{"protocol":2,"method":"health","params":{}}`, wantResult: `"protocol":2`},
+		{name: "health with unknown param", in: `{"protocol":2,"method":"health","params":{"verbose":true}}`, wantCode: api.CodeBadRequest, wantMsg: []string{"verbose"}},
+		{name: "params and operator reach the handler", in: `{"protocol":2,"method":"test.echo","operator":{"ssh_user":"ann"},"params":{"say":"hi"}}`, wantResult: `{"by":"ann","said":"hi"}`},
+		{name: "newer provider", in: `{"protocol":3,"method":"health"}`, wantCode: api.CodeProtocolMismatch, wantMsg: []string{"protocol 3", "protocol 2", "apply steward_host", "upgrade"}},
 		{name: "older provider", in: `{"protocol":0,"method":"health"}`, wantCode: api.CodeProtocolMismatch, wantMsg: []string{"apply steward_host"}},
 		{name: "future request shape still gets a mismatch", in: `{"protocol":7,"method":{"name":"health"}}`, wantCode: api.CodeProtocolMismatch},
 		{name: "no protocol", in: `{"method":"health"}`, wantCode: api.CodeBadRequest, wantMsg: []string{"no protocol"}},
-		{name: "unknown method", in: `{"protocol":1,"method":"backup.teleport"}`, wantCode: api.CodeUnknownMethod, wantMsg: []string{`"backup.teleport"`, "health", "apply steward_host"}},
-		{name: "no method", in: `{"protocol":1}`, wantCode: api.CodeBadRequest, wantMsg: []string{"no method"}},
+		{name: "unknown method", in: `{"protocol":2,"method":"backup.teleport"}`, wantCode: api.CodeUnknownMethod, wantMsg: []string{`"backup.teleport"`, "health", "apply steward_host"}},
+		{name: "no method", in: `{"protocol":2}`, wantCode: api.CodeBadRequest, wantMsg: []string{"no method"}},
 		{name: "not json", in: `hello`, wantCode: api.CodeBadRequest, wantMsg: []string{"decode request"}},
 		{name: "empty input", in: ``, wantCode: api.CodeBadRequest, wantMsg: []string{"decode request"}},
-		{name: "truncated json", in: `{"protocol":1,"meth`, wantCode: api.CodeBadRequest},
+		{name: "truncated json", in: `{"protocol":2,"meth`, wantCode: api.CodeBadRequest},
 		{name: "json array", in: `[1]`, wantCode: api.CodeBadRequest},
-		{name: "wrong field type", in: `{"protocol":1,"method":5}`, wantCode: api.CodeBadRequest},
-		{name: "handler api error keeps its code", in: `{"protocol":1,"method":"test.not_found"}`, wantCode: api.CodeNotFound, wantMsg: []string{"no backup named etc"}},
-		{name: "handler plain error is internal", in: `{"protocol":1,"method":"test.fail"}`, wantCode: api.CodeInternal, wantMsg: []string{"permission denied"}},
-		{name: "handler panic is internal", in: `{"protocol":1,"method":"test.panic"}`, wantCode: api.CodeInternal, wantMsg: []string{"boom", "report"}},
-		{name: "only the first value is read", in: `{"protocol":1,"method":"health"} {"protocol":1,"method":"nope"}`, wantResult: `"host_id"`},
+		{name: "wrong field type", in: `{"protocol":2,"method":5}`, wantCode: api.CodeBadRequest},
+		{name: "handler api error keeps its code", in: `{"protocol":2,"method":"test.not_found"}`, wantCode: api.CodeNotFound, wantMsg: []string{"no backup named etc"}},
+		{name: "handler plain error is internal", in: `{"protocol":2,"method":"test.fail"}`, wantCode: api.CodeInternal, wantMsg: []string{"permission denied"}},
+		{name: "handler panic is internal", in: `{"protocol":2,"method":"test.panic"}`, wantCode: api.CodeInternal, wantMsg: []string{"boom", "report"}},
+		{name: "only the first value is read", in: `{"protocol":2,"method":"health"} {"protocol":2,"method":"nope"}`, wantResult: `"host_id"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,7 +115,7 @@ func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("broken p
 
 func TestServe_writeFailure(t *testing.T) {
 	t.Parallel()
-	err := Serve(context.Background(), strings.NewReader(`{"protocol":1,"method":"health"}`), failingWriter{}, Deps{Paths: newTestHost(t)})
+	err := Serve(context.Background(), strings.NewReader(`{"protocol":2,"method":"health"}`), failingWriter{}, Deps{Paths: newTestHost(t)})
 	if err == nil || !strings.Contains(err.Error(), "broken pipe") {
 		t.Fatalf("Serve error = %v, want the write failure", err)
 	}

@@ -51,3 +51,8 @@ func (s systemctl) DisableNow(ctx context.Context, unit string) error {
 	}
 	return err
 }
+
+func (s systemctl) NeedsReload(ctx context.Context, unit string) bool {
+	out, _ := s.run(ctx, "show", "--property=NeedDaemonReload", "--value", unit)
+	return strings.TrimSpace(out) == "yes"
+}

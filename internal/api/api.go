@@ -7,7 +7,7 @@ import (
 
 // ProtocolVersion is the version of this contract. Provider and agent must use
 // the same one; see the package documentation for when to change it.
-const ProtocolVersion = 1
+const ProtocolVersion = 2
 
 // Error codes carried in Error.Code. They are stable strings the provider can
 // switch on; the Message is for a person.

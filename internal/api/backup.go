@@ -3,7 +3,6 @@ package api
 import (
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -22,17 +21,9 @@ func validateScheduleName(name string) error {
 	return nil
 }
 
-// Methods of steward_backup_schedule and steward_backups.
+// Method names of steward_backup_schedule and steward_backups beside the
+// lifecycle (BackupKind).
 const (
-	// MethodBackupConfigure writes (or replaces) one schedule's configuration,
-	// /etc/steward/backups/<name>.json, after checking that its paths exist.
-	MethodBackupConfigure = "backup.configure"
-	// MethodBackupRemove removes a schedule's configuration. Its snapshots stay
-	// at the destination.
-	MethodBackupRemove = "backup.remove"
-	// MethodBackupStatus reports a schedule's configuration as the host has it
-	// and its catalog summary.
-	MethodBackupStatus = "backup.status"
 	// MethodBackupRun runs one backup of a schedule now (with retention and
 	// verification), as the daemon's scheduler would.
 	MethodBackupRun = "backup.run"
@@ -48,6 +39,16 @@ const (
 
 // CodePathMissing means a configured path does not exist on the host.
 const CodePathMissing = "path_missing"
+
+// CodePathSymlink means a directory of a configured path is a symlink. The
+// agent resolves configured paths without following symlinks, because
+// whoever may write the directory holding one could point it elsewhere.
+const CodePathSymlink = "path_symlink"
+
+// CodeDestinationUnsafe means a directory destination, or a directory on
+// the way to it, is one a user other than root could change, and the
+// destination is not marked shared.
+const CodeDestinationUnsafe = "destination_unsafe"
 
 // BackupSchedule is /etc/steward/backups/<name>.json.
 type BackupSchedule struct {
@@ -72,8 +73,11 @@ type BackupSchedule struct {
 // BackupDestination says where snapshots go: a directory on the host, or
 // SFTP to another machine.
 type BackupDestination struct {
-	Path string      `json:"path,omitempty"` // A directory on the host (may be an NFS mount).
-	SFTP *BackupSFTP `json:"sftp,omitempty"`
+	Path string `json:"path,omitempty"` // A directory on the host (may be an NFS mount).
+	// Shared accepts a Path that users other than root own or may write;
+	// without it the agent refuses such a path (CodeDestinationUnsafe).
+	Shared bool        `json:"shared,omitempty"`
+	SFTP   *BackupSFTP `json:"sftp,omitempty"`
 }
 
 // BackupSFTP is a destination on another machine reached over SFTP, with its
@@ -133,23 +137,9 @@ type BackupObserved struct {
 	// run takes. It is full when the recipients differ from those of the
 	// chain the run would continue.
 	NextSnapshotKind string `json:"next_snapshot_kind,omitempty"`
-}
-
-// BackupStatus is the result of MethodBackupStatus.
-type BackupStatus struct {
-	HostID         string          `json:"host_id"` // The host's /etc/machine-id, so one call also proves identity.
-	Present        bool            `json:"present"` // The configuration file exists.
-	Config         *BackupSchedule `json:"config,omitempty"`
-	ConfigSHA256   string          `json:"config_sha256,omitempty"`
-	LastSuccessAt  time.Time       `json:"last_success_at,omitzero"`
-	LastSnapshotID string          `json:"last_snapshot_id,omitempty"`
-	SnapshotCount  int             `json:"snapshot_count"`
-	LastVerifiedAt time.Time       `json:"last_verified_at,omitzero"`
-	LastError      string          `json:"last_error,omitempty"`
-	// NextSnapshotKind is "full" or "incremental": what the next run takes.
-	// It is full when the recipients differ from those of the chain the run
-	// would continue.
-	NextSnapshotKind string `json:"next_snapshot_kind,omitempty"`
+	// LastSnapshotMissing says the snapshot the last run made is no longer
+	// at the destination (deleted there by hand, or lost).
+	LastSnapshotMissing bool `json:"last_snapshot_missing,omitempty"`
 }
 
 // BackupSnapshot is one snapshot in a catalog.
@@ -195,7 +185,4 @@ func (b BackupSchedule) Validate() error { return validateScheduleName(b.Name) }
 func (b BackupSchedule) ObjectName() string { return b.Name }
 
 // Render is the exact content of the schedule's configuration file.
-func (b BackupSchedule) Render() []byte {
-	out, _ := json.MarshalIndent(b, "", "  ") // Plain data always encodes.
-	return append(out, '\n')
-}
+func (b BackupSchedule) Render() []byte { return RenderSpec(b) }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"time"
@@ -28,6 +29,14 @@ type Spec interface {
 	// Validate checks the spec. The provider calls it before it sends the
 	// spec and the agent before it writes it.
 	Validate() error
+}
+
+// RenderSpec is a spec's canonical file content, the bytes whose SHA-256
+// is ObjectStatus.SpecSHA256: indented JSON and a newline. Specs are plain
+// data, which always encodes.
+func RenderSpec(spec Spec) []byte {
+	b, _ := json.MarshalIndent(spec, "", "  ")
+	return append(b, '\n')
 }
 
 // ObjectNamePattern is what every managed object's name must match: the

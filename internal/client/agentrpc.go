@@ -28,14 +28,29 @@ func (c *Conn) AgentRPC(ctx context.Context, binary, method string, op api.Opera
 	}
 	var resp api.Response
 	if err := json.Unmarshal(res.Stdout, &resp); err != nil {
-		return fmt.Errorf("agent %s on %s: %s rpc exited %d without a JSON answer: %s", method, c.Address(), binary,
-			res.ExitStatus, truncate(strings.TrimSpace(string(res.Stderr)+" "+string(res.Stdout)), 500))
+		return &AgentUnavailableError{Method: method, Address: c.Address(), Binary: binary, ExitStatus: res.ExitStatus,
+			Output: truncate(strings.TrimSpace(string(res.Stderr)+" "+string(res.Stdout)), 500)}
 	}
 	if err := resp.Decode(result); err != nil {
 		return fmt.Errorf("agent %s on %s: %w", method, c.Address(), err)
 	}
 	return nil
 }
+
+// AgentUnavailableError means the agent did not answer with a response at
+// all: it is missing (exit status 127), not executable, or broken.
+type AgentUnavailableError struct {
+	Method, Address, Binary string
+	ExitStatus              int
+	Output                  string // stderr and stdout, truncated
+}
+
+func (e *AgentUnavailableError) Error() string {
+	return fmt.Sprintf("agent %s on %s: %s rpc exited %d without a JSON answer: %s", e.Method, e.Address, e.Binary, e.ExitStatus, e.Output)
+}
+
+// Missing says whether the agent binary is not there at all.
+func (e *AgentUnavailableError) Missing() bool { return e.ExitStatus == 127 }
 
 // Operator describes who is connected, for the agent's audit log.
 func (c *Conn) Operator(localUser string) api.Operator {

@@ -31,9 +31,10 @@ const keepaliveInterval = 15 * time.Second
 // in the same order, logging in with the same credentials. It is safe for
 // concurrent use: Terraform calls a provider from many goroutines at once.
 type Pool struct {
-	mu    sync.Mutex
-	conns map[string]*poolEntry
-	dials int
+	mu     sync.Mutex
+	conns  map[string]*poolEntry
+	dials  int
+	closed bool // Set by Close: dials still running close what they open.
 	// secret keys the digests of credentials in pool keys, so a key held in
 	// memory or printed while debugging says nothing about a password.
 	secret []byte
@@ -44,6 +45,9 @@ type poolEntry struct {
 	conn  *shared
 	err   error
 }
+
+// ErrPoolClosed is returned by Get once the pool is closed.
+var ErrPoolClosed = errors.New("ssh connection pool closed")
 
 // NewPool returns an empty pool.
 func NewPool() *Pool {
@@ -90,19 +94,29 @@ func (p *Pool) credentialDigest(h Hop) string {
 func (p *Pool) Get(ctx context.Context, cfg Config) (*Conn, error) {
 	key := p.key(cfg)
 	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, ErrPoolClosed
+	}
 	e, ok := p.conns[key]
 	if !ok {
 		e = &poolEntry{ready: make(chan struct{})}
 		p.conns[key] = e
 		p.dials++
 		p.mu.Unlock()
-		e.conn, e.err = dial(ctx, cfg)
-		if e.err != nil {
-			// Failed dials are not cached: the next caller tries again.
-			p.mu.Lock()
-			delete(p.conns, key)
-			p.mu.Unlock()
+		conn, err := dial(ctx, cfg)
+		p.mu.Lock()
+		if err == nil && p.closed {
+			// Closed while dialling: Close could not reach this connection.
+			conn.close()
+			conn, err = nil, ErrPoolClosed
 		}
+		e.conn, e.err = conn, err
+		if err != nil {
+			// Failed dials are not cached: the next caller tries again.
+			delete(p.conns, key)
+		}
+		p.mu.Unlock()
 		close(e.ready)
 		if e.err != nil {
 			return nil, e.err
@@ -121,10 +135,12 @@ func (p *Pool) Get(ctx context.Context, cfg Config) (*Conn, error) {
 	return e.conn.handle(cfg)
 }
 
-// Close closes every pooled connection.
+// Close closes every pooled connection, and those still being dialled as
+// their dials finish; Get fails from then on.
 func (p *Pool) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.closed = true
 	for k, e := range p.conns {
 		select {
 		case <-e.ready:

@@ -23,11 +23,36 @@ type hostKeyVerifier struct {
 	seen  ssh.PublicKey
 }
 
-// plainHostKeyAlgorithms are offered when no certificate is expected, so the
-// host presents the plain key that gets pinned.
+// plainHostKeyAlgorithms are the key types trust on first use accepts.
 var plainHostKeyAlgorithms = []string{
 	ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
 	ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256,
+}
+
+// certAlgorithms maps a plain host key algorithm to its certificate form.
+var certAlgorithms = map[string]string{
+	ssh.KeyAlgoED25519:   ssh.CertAlgoED25519v01,
+	ssh.KeyAlgoECDSA256:  ssh.CertAlgoECDSA256v01,
+	ssh.KeyAlgoECDSA384:  ssh.CertAlgoECDSA384v01,
+	ssh.KeyAlgoECDSA521:  ssh.CertAlgoECDSA521v01,
+	ssh.KeyAlgoRSASHA512: ssh.CertAlgoRSASHA512v01,
+	ssh.KeyAlgoRSASHA256: ssh.CertAlgoRSASHA256v01,
+	ssh.KeyAlgoRSA:       ssh.CertAlgoRSAv01,
+}
+
+// withCertificates offers each algorithm's certificate form before it. A
+// pinned key or a first-use key is compared as the plain key a certificate
+// certifies, so the trust is the same; but a host that has a certificate
+// presents it, and the pooled connection then carries a key that a
+// configuration trusting the host's CA can verify too (verifyKnownKey).
+func withCertificates(algos []string) []string {
+	out := make([]string, 0, 2*len(algos))
+	for _, a := range algos {
+		if c, ok := certAlgorithms[a]; ok {
+			out = append(out, c)
+		}
+	}
+	return append(out, algos...)
 }
 
 func newHostKeyVerifier(h Hop) (*hostKeyVerifier, error) {
@@ -39,7 +64,7 @@ func newHostKeyVerifier(h Hop) (*hostKeyVerifier, error) {
 			return nil, fmt.Errorf("parse host_key of %s: %w", h.Address(), err)
 		}
 		pinned = plainKey(pinned)
-		v.algos = algorithmsFor(pinned)
+		v.algos = withCertificates(algorithmsFor(pinned))
 		v.check = func(_ string, _ net.Addr, key ssh.PublicKey) error {
 			key = plainKey(key)
 			if bytes.Equal(key.Marshal(), pinned.Marshal()) {
@@ -63,7 +88,7 @@ func newHostKeyVerifier(h Hop) (*hostKeyVerifier, error) {
 		}
 		v.check = knownHostsCheck(cb, h.Address(), file)
 	case h.TrustOnFirstUse:
-		v.algos = plainHostKeyAlgorithms
+		v.algos = withCertificates(plainHostKeyAlgorithms)
 		v.check = func(string, net.Addr, ssh.PublicKey) error { return nil }
 	default:
 		return nil, fmt.Errorf("no host key trust configured for %s: set host_key, known_hosts_file or trust_on_first_use", h.Address())

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"filippo.io/age"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 )
@@ -30,14 +29,7 @@ echo "restore=$rc passwd=$(stat -c %a /etc/passwd)"`
 // redirect its chmod, and restoring one file of /etc or a home directory
 // in place leaves /etc and /home as they were, so everyone can still log in.
 func TestAccBackupSchedule_inPlaceRestoreRace(t *testing.T) {
-	f := testFleet(t, 1)
-	h := f.Hosts[0]
-	testAgent(t)
-	cleanHost(t, f, h)
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, h, id := backupTestHost(t)
 	// nosudo's home: a 0777 directory to race on, and enough after it in
 	// walk order to keep an unsafe restore busy before it sets modes.
 	setup := `set -e; rm -rf /var/backups/steward /home/nosudo/d /home/nosudo/d.moved /home/nosudo/z

@@ -36,6 +36,21 @@ resource "steward_backup_schedule" "b" {
 `, hcl(recipient), extra)
 }
 
+// backupTestHost prepares the first fleet host for a backup test: the agent
+// under test built, the host clean of Steward, and a fresh operator key.
+func backupTestHost(t *testing.T) (fleet, fleetHost, *age.X25519Identity) {
+	t.Helper()
+	f := testFleet(t, 1)
+	h := f.Hosts[0]
+	testAgent(t)
+	cleanHost(t, f, h)
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, h, id
+}
+
 // sameTree checks that the restored copy of /srv/data equals the original.
 func sameTree(t *testing.T, f fleet, h fleetHost, restored string) resource.TestCheckFunc {
 	return func(*terraform.State) error {
@@ -62,14 +77,7 @@ func restoreLatest(t *testing.T, f fleet, h fleetHost, target string) resource.T
 }
 
 func TestAccBackupSchedule_lifecycle(t *testing.T) {
-	f := testFleet(t, 1)
-	h := f.Hosts[0]
-	testAgent(t)
-	cleanHost(t, f, h)
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, h, id := backupTestHost(t)
 	// Data with hostile names, modes, a symlink and a hard link; the identity
 	// goes to /root so the test can restore (the schedule itself only has the public key).
 	setup := `set -e; rm -rf /srv/data /var/backups/steward /tmp/r1 /tmp/r2; mkdir -p "/srv/data/sub dir" /var/backups

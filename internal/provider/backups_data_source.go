@@ -7,7 +7,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
-	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
@@ -78,18 +77,9 @@ func (d *backupsDataSource) Read(ctx context.Context, req datasource.ReadRequest
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	conn, expectedID, diags := d.data.connect(ctx, path.Root("host"), m.Host)
-	resp.Diagnostics.Append(diags...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	var list api.BackupList
-	if err := conn.AgentRPC(ctx, agentCurrent, api.MethodBackupList, conn.Operator(localUser()), api.BackupName{Name: m.Schedule.ValueString()}, &list); err != nil {
-		resp.Diagnostics.Append(agentDiagnostic("Unable to List Backups", conn, err))
-		return
-	}
-	if expectedID != "" && list.HostID != expectedID {
-		resp.Diagnostics.Append(hostIDMismatch(path.Root("host").AtName("host_id"), conn.Address(), expectedID, list.HostID))
+	list, diags := readFromAgent(ctx, d.data, m.Host, "Unable to List Backups", api.BackupCatalog, api.ObjectName{Name: m.Schedule.ValueString()},
+		func(l api.BackupList) string { return l.HostID })
+	if resp.Diagnostics.Append(diags...); resp.Diagnostics.HasError() {
 		return
 	}
 	snaps := make([]attr.Value, 0, len(list.Snapshots))

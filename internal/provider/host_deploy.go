@@ -124,13 +124,14 @@ func (r *hostResource) deploy(ctx context.Context, plan, state *hostResourceMode
 	}
 
 	step("agent")
-	staged := agentLibDir + "/steward-agent-" + safeVersion(bin.Version) + "-" + bin.SHA256[:12]
-	if state == nil || state.AgentSHA256.ValueString() != bin.SHA256 {
+	staged := stagedPath(bin)
+	want := wantedInstallation(bin)
+	if state == nil || state.AgentSHA256.ValueString() != bin.SHA256 || stateFile(ctx, state, staged) != want.Files[staged] {
 		if _, err := conn.Output(ctx, client.Script(`mkdir -p -- "$1" && chmod 0755 -- "$1"`, agentLibDir)); err != nil {
 			diags.AddError("Agent Upload Failed", fmt.Sprintf("Could not create %s on %s: %v", agentLibDir, conn.Address(), err))
 			return diags
 		}
-		err := conn.Upload(ctx, client.File{Path: staged, Mode: 0o755, Owner: "0", Group: "0", Content: bytes.NewReader(bin.Data)})
+		err := conn.Upload(ctx, client.File{Path: staged, Mode: api.AgentBinaryMode, Owner: "0", Group: "0", Content: bytes.NewReader(bin.Data)})
 		if err != nil {
 			diags.AddError("Agent Upload Failed", fmt.Sprintf(
 				"Uploading steward-agent %s to %s failed; the agent that was running (if any) is untouched and keeps running. "+
@@ -199,11 +200,26 @@ func (r *hostResource) deploy(ctx context.Context, plan, state *hostResourceMode
 		diags.Append(connectionDiagnostic(path.Root("host"), err))
 		return diags
 	}
+	// What the deployment could not put right would show as drift at once.
+	if diffs := want.differences(live.installation); len(diffs) > 0 {
+		diags.AddError("Host Did Not Converge", fmt.Sprintf(
+			"steward-agent %s is deployed and healthy on %s, but the host still differs from what Steward installs:\n\n  - %s\n\n"+
+				"Something on the host that Steward did not create takes precedence; remove it and apply again.",
+			bin.Version, conn.Address(), strings.Join(diffs, "\n  - ")))
+		return diags
+	}
 	setFacts(plan, facts, conn.HostKey())
 	diags.Append(applyLiveState(ctx, plan, live)...)
 	plan.DeployedAt = types.StringValue(time.Now().UTC().Format(time.RFC3339))
 	diags.Append(setConnection(plan)...)
 	return diags
+}
+
+// stateFile is what the state recorded for path in `files` ("" when nothing).
+func stateFile(ctx context.Context, m *hostResourceModel, path string) string {
+	files := map[string]string{}
+	_ = m.Files.ElementsAs(ctx, &files, false) // Null before the first read: nothing recorded.
+	return files[path]
 }
 
 var unsafeVersionChars = regexp.MustCompile(`[^A-Za-z0-9._+-]`)

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
@@ -15,11 +16,11 @@ import (
 
 // Host paths of DESIGN.md §3 the provider needs to know.
 const (
-	agentLibDir     = "/usr/local/lib/steward"
-	agentCurrent    = agentLibDir + "/current"
-	agentConfigFile = "/etc/steward/agent.json"
-	agentUnitFile   = "/etc/systemd/system/steward-agent.service"
-	agentService    = "steward-agent.service"
+	agentLibDir     = api.AgentLibDir
+	agentCurrent    = api.AgentCurrent
+	agentConfigFile = api.AgentConfigFile
+	agentUnitFile   = api.UnitFile
+	agentService    = api.ServiceName
 )
 
 // hostState is what a host really runs, as one inspection reads it.
@@ -37,6 +38,8 @@ type hostState struct {
 	ConfigSHA256   string
 	Config         *api.AgentConfig
 	Packages       map[string]string // name -> installed version ("" when not installed)
+	// What a deployment leaves on the host, compared with wantedInstallation.
+	installation
 }
 
 // installed reports whether anything Steward installs is on the host.
@@ -47,7 +50,7 @@ func (s hostState) installed() bool {
 // inspectScript reads, in one round trip and from outside the agent (so a
 // deleted or replaced binary is seen as such), everything Read reports. $1 is a
 // health request for the agent; the remaining arguments are package names.
-const inspectScript = `cur=` + agentCurrent + `
+var inspectScript = `cur=` + agentCurrent + `
 echo "machine_id=$(cat /etc/machine-id 2>/dev/null)"
 echo "hostname=$(cat /proc/sys/kernel/hostname 2>/dev/null)"
 if [ -x "$cur" ]; then
@@ -56,7 +59,21 @@ if [ -x "$cur" ]; then
 fi
 echo "service_active=$(systemctl is-active ` + agentService + ` 2>/dev/null)"
 echo "service_enabled=$(systemctl is-enabled ` + agentService + ` 2>/dev/null)"
-[ -f ` + agentUnitFile + ` ] && echo unit=present
+[ -f ` + agentUnitFile + ` ] && echo unit=present && echo "unit_sha256=$(sha256sum <` + agentUnitFile + ` | cut -d' ' -f1)"
+systemctl show ` + unitProperties + ` -- ` + agentService + ` 2>/dev/null | sed 's/^/unit_state=/'
+desc() {
+  if [ -L "$1" ]; then echo "stat=a000 0 0 $1"; echo "target=$(readlink -- "$1")"
+  elif [ -e "$1" ]; then echo "stat=$(stat -c '%f %u %g' -- "$1") $1"
+  else echo "stat=0 0 0 $1"; fi
+}
+for f in ` + ownedPathList + ` "$cur"; do desc "$f"; done
+t=$(readlink -- "$cur") && case $t in /*) desc "$t" ;; esac
+for d in ` + strings.Join(api.UnitDirs, " ") + `; do
+  [ "$(readlink -f -- "$d")" = "$d" ] || continue
+  for f in "$d"/` + api.UnitDropInDir + `/*.conf; do
+    if [ -e "$f" ] || [ -L "$f" ]; then desc "$f"; fi
+  done
+done
 if [ -f ` + agentConfigFile + ` ]; then
   echo "config_sha256=$(sha256sum <` + agentConfigFile + ` | cut -d' ' -f1)"
   echo "config=$(base64 -w0 <` + agentConfigFile + `)"
@@ -100,7 +117,8 @@ const maxInspectLine = 1 << 20
 
 // parseHostState parses inspectScript's output.
 func parseHostState(out []byte, packages []string) (hostState, error) {
-	s := hostState{Packages: map[string]string{}}
+	s := hostState{Packages: map[string]string{}, installation: installation{Files: map[string]string{}, UnitState: map[string]string{}}}
+	var last statLine // The path a "target" line belongs to.
 	for _, p := range packages {
 		s.Packages[p] = ""
 	}
@@ -144,6 +162,17 @@ func parseHostState(out []byte, packages []string) (hostState, error) {
 			if err == nil && json.Unmarshal(raw, &c) == nil {
 				s.Config = &c
 			}
+		case "unit_sha256":
+			s.UnitSHA256 = strings.TrimSpace(v)
+		case "unit_state":
+			name, value, _ := strings.Cut(v, "=")
+			s.UnitState[name] = strings.TrimSpace(value)
+		case "stat":
+			last = parseStat(v)
+			s.Files[last.path] = last.state.String()
+		case "target":
+			last.state.Target = v
+			s.Files[last.path] = last.state.String()
 		case "package":
 			name, version, _ := strings.Cut(v, "=")
 			if _, wanted := s.Packages[name]; wanted {
@@ -162,4 +191,38 @@ func parseHostState(out []byte, packages []string) (hostState, error) {
 		return s, fmt.Errorf("the host reported no /etc/machine-id: %q", strings.TrimSpace(string(out)))
 	}
 	return s, nil
+}
+
+// statLine is one path of the inspection.
+type statLine struct {
+	path  string
+	state api.PathState
+}
+
+// parseStat parses "<raw mode in hex> <uid> <gid> <path>" as `stat -c '%f %u %g'`
+// prints it; a mode of 0 means the path is missing, a000 a symbolic link.
+func parseStat(v string) statLine {
+	f := strings.SplitN(v, " ", 4)
+	if len(f) < 4 {
+		return statLine{path: v, state: api.PathState{Kind: api.KindOther}}
+	}
+	raw, _ := strconv.ParseUint(f[0], 16, 32)
+	uid, _ := strconv.Atoi(f[1])
+	gid, _ := strconv.Atoi(f[2])
+	st := api.PathState{Mode: uint32(raw & 0o7777), UID: uid, GID: gid}
+	// The file type bits of a Linux st_mode (inode(7)).
+	const typeBits, regular, directory, symlink = 0o170000, 0o100000, 0o040000, 0o120000
+	switch raw & typeBits {
+	case 0:
+		st = api.PathState{Kind: api.KindMissing}
+	case regular:
+		st.Kind = api.KindFile
+	case directory:
+		st.Kind = api.KindDir
+	case symlink:
+		st = api.PathState{Kind: api.KindSymlink}
+	default:
+		st.Kind = api.KindOther
+	}
+	return statLine{path: f[3], state: st}
 }

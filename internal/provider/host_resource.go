@@ -68,6 +68,9 @@ type hostResourceModel struct {
 	ServiceActive   types.Bool   `tfsdk:"service_active"`
 	ServiceEnabled  types.Bool   `tfsdk:"service_enabled"`
 	PackageVersions types.Map    `tfsdk:"package_versions"`
+	UnitSHA256      types.String `tfsdk:"unit_sha256"`
+	UnitState       types.Map    `tfsdk:"unit_state"`
+	Files           types.Map    `tfsdk:"files"`
 	DeployedAt      types.String `tfsdk:"deployed_at"`
 	Connection      types.Object `tfsdk:"host_connection"`
 }
@@ -163,6 +166,15 @@ func hostResourceSchemaV0() schema.Schema {
 				MarkdownDescription: "Whether `steward-agent.service` starts at boot. A disabled service shows here as drift."},
 			"package_versions": schema.MapAttribute{Computed: true, ElementType: types.StringType,
 				MarkdownDescription: "Installed version of each of `packages`; empty when it is not installed (drift)."},
+			"unit_sha256": schema.StringAttribute{Computed: true,
+				MarkdownDescription: "SHA-256 of `" + api.UnitFile + "` on the host; empty when it is missing. An edit by hand shows here as drift."},
+			"unit_state": schema.MapAttribute{Computed: true, ElementType: types.StringType,
+				MarkdownDescription: "How systemd has loaded `" + api.ServiceName + "` (`LoadState`, `FragmentPath`, `NeedDaemonReload` as `systemctl show` " +
+					"reports them): a masked unit, a unit loaded from another file, or one changed on disk but not reloaded shows here as drift."},
+			"files": schema.MapAttribute{Computed: true, ElementType: types.StringType,
+				MarkdownDescription: "Kind, mode and owner (`uid:gid`) of every path Steward puts on the host, or where it links to, keyed by path; " +
+					"plus every drop-in that changes `" + api.ServiceName + "`. A changed mode or owner, a deleted path, or a drop-in shows here as drift; " +
+					"the next apply restores the path and disables the drop-in (renamed, not deleted)."},
 			"deployed_at": schema.StringAttribute{Computed: true,
 				MarkdownDescription: "When Steward last deployed to the host (RFC 3339)."},
 			"host_connection": schema.SingleNestedAttribute{
@@ -230,12 +242,16 @@ func (r *hostResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRe
 		plan.AgentSHA256 = types.StringUnknown()
 		plan.ConfigSHA256 = types.StringUnknown()
 		plan.PackageVersions = types.MapUnknown(types.StringType)
+		plan.UnitSHA256 = types.StringUnknown()
+		plan.UnitState = types.MapUnknown(types.StringType)
+		plan.Files = types.MapUnknown(types.StringType)
 		plan.DeployedAt = types.StringUnknown()
 		plan.Connection = types.ObjectUnknown(connectionAttrTypes())
 		resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 		return
 	}
 	plan.AgentSHA256 = types.StringValue(bin.SHA256)
+	resp.Diagnostics.Append(wantedInstallation(bin).setIn(ctx, &plan)...)
 	if !plan.ListenAddress.IsUnknown() && !plan.HeartbeatInterval.IsUnknown() {
 		cfg := api.AgentConfig{HostID: state.HostID.ValueString(), ListenAddress: plan.ListenAddress.ValueString(), HeartbeatInterval: plan.HeartbeatInterval.ValueString()}
 		sum := sha256.Sum256(cfg.Render())
@@ -255,22 +271,19 @@ func (r *hostResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRe
 	} else {
 		plan.PackageVersions = state.PackageVersions
 	}
-	changed := !plan.AgentSHA256.Equal(state.AgentSHA256) || !plan.AgentVersion.Equal(state.AgentVersion) ||
-		!plan.ConfigSHA256.Equal(state.ConfigSHA256) || !plan.ServiceActive.Equal(state.ServiceActive) ||
-		!plan.ServiceEnabled.Equal(state.ServiceEnabled) || !plan.PackageVersions.Equal(state.PackageVersions) ||
-		!plan.Host.Equal(state.Host) || !plan.Packages.Equal(state.Packages) || !plan.PreDeploy.Equal(state.PreDeploy) ||
-		!plan.PostDeploy.Equal(state.PostDeploy) || !plan.HealthTimeout.Equal(state.HealthTimeout) || !plan.PurgeOnDestroy.Equal(state.PurgeOnDestroy)
-	if changed {
-		plan.DeployedAt = types.StringUnknown()
-	} else {
-		plan.DeployedAt = state.DeployedAt
-	}
 	if plan.Host.Equal(state.Host) {
 		plan.Connection = state.Connection
 	} else {
 		plan.Connection = types.ObjectUnknown(connectionAttrTypes())
 	}
+	// Any difference from the state, in whatever attribute, is a deployment:
+	// compared as a whole, so a new attribute needs no entry in a list here.
+	plan.DeployedAt = state.DeployedAt
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+	if resp.Diagnostics.HasError() || resp.Plan.Raw.Equal(req.State.Raw) {
+		return
+	}
+	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("deployed_at"), types.StringUnknown())...)
 }
 
 func (r *hostResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
@@ -490,6 +503,7 @@ func applyLiveState(ctx context.Context, m *hostResourceModel, live hostState) d
 	pv, d := types.MapValueFrom(ctx, types.StringType, live.Packages)
 	diags.Append(d...)
 	m.PackageVersions = pv
+	diags.Append(live.setIn(ctx, m)...)
 	return diags
 }
 

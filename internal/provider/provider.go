@@ -4,6 +4,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -22,6 +23,10 @@ var _ provider.Provider = (*stewardProvider)(nil)
 // connection defaults and the pool that keeps one SSH connection per host.
 type stewardProvider struct {
 	version string
+	twin    hostConn // unit tests: every host is this in-process twin
+
+	poolOnce sync.Once
+	pool     *client.Pool
 }
 
 // stewardProviderModel is the provider block.
@@ -31,6 +36,7 @@ type stewardProviderModel struct {
 
 // providerData is handed to resources and data sources in Configure.
 type providerData struct {
+	twin     hostConn
 	pool     *client.Pool
 	defaults connectionModel
 	getenv   func(string) string
@@ -91,9 +97,23 @@ func (p *stewardProvider) Configure(ctx context.Context, req provider.ConfigureR
 		resp.Diagnostics.AddAttributeError(path.Root("default_connection").AtName("bastions"), "Invalid Bastions", "The bastions list could not be read.")
 		return
 	}
-	data := &providerData{pool: client.NewPool(), defaults: defaults, getenv: osGetenv, version: p.version}
+	data := &providerData{twin: p.twin, pool: p.connectionPool(), defaults: defaults, getenv: osGetenv, version: p.version}
 	resp.DataSourceData = data
 	resp.ResourceData = data
+}
+
+// connectionPool is the provider's one pool, made by the first Configure and
+// reused by every later one. Terraform may configure a provider more than
+// once in a process (the acceptance tests' in-process provider is configured
+// for every command); a new pool each time left the old one's connections
+// open. Reusing it, rather than closing it, is safe both ways: the pool keys
+// connections by every hop's credentials and checks every hop's host-key
+// trust for each configuration (client.Pool.Get), so one configuration never
+// uses another's login or trust; and nothing still running under an earlier
+// configuration has its connection closed under it.
+func (p *stewardProvider) connectionPool() *client.Pool {
+	p.poolOnce.Do(func() { p.pool = client.NewPool() })
+	return p.pool
 }
 
 func (p *stewardProvider) Resources(context.Context) []func() resource.Resource {

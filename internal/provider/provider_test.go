@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -10,8 +11,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-go/tftypes"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 )
 
@@ -122,4 +126,39 @@ func expectPlanError(t *testing.T, config, want string) {
 
 func providerBlock(defaults string) string {
 	return fmt.Sprintf("provider \"steward\" {\n  default_connection {\n%s\n  }\n}\n", defaults)
+}
+
+// TestProvider_configureAgain: a provider configured again keeps one
+// connection pool, so the connections of the first configuration are the
+// ones the second uses, not left open beside new ones.
+func TestProvider_configureAgain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	p := New("test")()
+	var sr provider.SchemaResponse
+	p.Schema(ctx, provider.SchemaRequest{}, &sr)
+	objType, ok := sr.Schema.Type().TerraformType(ctx).(tftypes.Object)
+	if !ok {
+		t.Fatalf("the provider schema is a %T", sr.Schema.Type().TerraformType(ctx))
+	}
+	configure := func() *providerData {
+		t.Helper()
+		raw := tftypes.NewValue(objType, map[string]tftypes.Value{
+			"default_connection": tftypes.NewValue(objType.AttributeTypes["default_connection"], nil),
+		})
+		var resp provider.ConfigureResponse
+		p.Configure(ctx, provider.ConfigureRequest{Config: tfsdk.Config{Schema: sr.Schema, Raw: raw}}, &resp)
+		if resp.Diagnostics.HasError() {
+			t.Fatalf("configure: %v", resp.Diagnostics)
+		}
+		data, ok := resp.ResourceData.(*providerData)
+		if !ok || resp.DataSourceData != resp.ResourceData {
+			t.Fatalf("configure handed resources %T and data sources %T", resp.ResourceData, resp.DataSourceData)
+		}
+		return data
+	}
+	first, second := configure(), configure()
+	if first.pool == nil || second.pool != first.pool {
+		t.Errorf("configured again, the provider made a new connection pool (%p, then %p) and left the first one open", first.pool, second.pool)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"golang.org/x/sys/unix"
 )
 
 // Config describes one backup schedule: what to save and who may read it.
@@ -106,12 +107,25 @@ func (cfg Config) validate() ([]age.Recipient, []string, error) {
 		if len(cfg.Dumps) > 0 && (clean == "/" || clean == "/dumps" || strings.HasPrefix(clean, "/dumps/")) {
 			return nil, nil, fmt.Errorf("schedule %s: path %q would collide with the dumps/ directory of the archive", cfg.Name, p)
 		}
-		if _, err := os.Lstat(clean); err != nil {
+		if err := CheckSourcePath(clean); err != nil {
 			return nil, nil, fmt.Errorf("schedule %s: path %s: %w", cfg.Name, clean, err)
 		}
 		roots = append(roots, clean)
 	}
 	return recipients, foldRoots(roots), nil
+}
+
+// CheckSourcePath checks that the configured path abs (absolute and clean)
+// exists, reached without following a symlink in its directories: the
+// backup walk never follows one there, because a user who owns such a
+// directory could otherwise point the walk at any tree on the host. A
+// symlink as the last component is fine; it is backed up as a symlink.
+func CheckSourcePath(abs string) error {
+	if !filepath.IsAbs(abs) {
+		return fmt.Errorf("path %q is not absolute", abs)
+	}
+	var st unix.Stat_t
+	return lstatNoFollow(filepath.Clean(abs), &st)
 }
 
 // foldRoots sorts roots in walk order and drops any root inside another.

@@ -5,7 +5,9 @@
 //
 // # Pipeline
 //
-// Backup walks the configured paths with filepath.WalkDir and streams
+// Backup walks the configured paths in filepath.WalkDir's order, through
+// directory descriptors that never follow a symlink (walk.go says how), and
+// streams
 //
 //	tar (PAX) → zstd (level 3, GOMAXPROCS workers) → age (X25519 recipients) → destination
 //

@@ -10,8 +10,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/stewardhq/terraform-provider-steward/internal/atomicfile"
@@ -59,14 +61,32 @@ type Engine struct {
 	StateDir string
 	Now      func() time.Time
 	Logger   *slog.Logger
+	// CacheIndexes keeps each schedule's indexes once read, for an engine
+	// that serves one request or one run (see indexes).
+	CacheIndexes bool
 
-	// open opens a file for reading; tests replace it to inject faults.
-	open func(name string) (*os.File, error)
+	// beforeOpen, when set, runs just before the backup walk opens the
+	// entry abs (dir: as a directory) and fails that open with its error;
+	// tests use it to inject faults and to race the walk.
+	beforeOpen func(abs string, dir bool) error
 	// scryptWorkFactor overrides age's scrypt cost; tests lower it.
 	scryptWorkFactor int
 	// afterMove runs after a restore moves each entry into an existing
 	// target; tests use it to race the restore as another user would.
 	afterMove func(rel string)
+
+	// indexes caches each schedule's authenticated indexes for the life of
+	// the engine (one rpc call, one run): a run lists and reads them once,
+	// not once for the snapshot, again for retention and again for the
+	// status (over SFTP each read is a round trip). The engine's own
+	// publishing and removals keep it current.
+	mu      sync.Mutex
+	indexes map[string]indexList
+}
+
+type indexList struct {
+	ixs []index
+	err error // the indexes that failed authentication
 }
 
 func (e *Engine) now() time.Time {
@@ -142,6 +162,41 @@ func (e *Engine) readIndexes(ctx context.Context, schedule string) ([]index, err
 	if !scheduleNameRE.MatchString(schedule) {
 		return nil, fmt.Errorf("schedule name %q: must match [a-z0-9_-]+", schedule)
 	}
+	if !e.CacheIndexes {
+		return e.loadIndexes(ctx, schedule)
+	}
+	e.mu.Lock()
+	cached, ok := e.indexes[schedule]
+	e.mu.Unlock()
+	if ok {
+		return slices.Clone(cached.ixs), cached.err
+	}
+	ixs, err := e.loadIndexes(ctx, schedule)
+	if ixs != nil || err == nil {
+		e.mu.Lock()
+		if e.indexes == nil {
+			e.indexes = map[string]indexList{}
+		}
+		e.indexes[schedule] = indexList{ixs: slices.Clone(ixs), err: err}
+		e.mu.Unlock()
+	}
+	return ixs, err
+}
+
+// changeIndexes updates the cached indexes of schedule, if any, after the
+// engine published or removed snapshots.
+func (e *Engine) changeIndexes(schedule string, change func([]index) []index) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if l, ok := e.indexes[schedule]; ok {
+		l.ixs = change(l.ixs)
+		sortIndexes(l.ixs)
+		e.indexes[schedule] = l
+	}
+}
+
+// loadIndexes reads the indexes of schedule from the destination.
+func (e *Engine) loadIndexes(ctx context.Context, schedule string) ([]index, error) {
 	key, err := loadIndexKey(e.StateDir)
 	if err != nil {
 		return nil, err
@@ -170,13 +225,18 @@ func (e *Engine) readIndexes(ctx context.Context, schedule string) ([]index, err
 		}
 		out = append(out, ix)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].Time.Equal(out[j].Time) {
-			return out[i].Time.Before(out[j].Time)
-		}
-		return out[i].ID < out[j].ID
-	})
+	sortIndexes(out)
 	return out, errors.Join(errs...)
+}
+
+// sortIndexes orders indexes oldest first.
+func sortIndexes(ixs []index) {
+	sort.Slice(ixs, func(i, j int) bool {
+		if !ixs[i].Time.Equal(ixs[j].Time) {
+			return ixs[i].Time.Before(ixs[j].Time)
+		}
+		return ixs[i].ID < ixs[j].ID
+	})
 }
 
 func readAllLimited(ctx context.Context, d Destination, name string, limit int64) ([]byte, error) {
@@ -252,6 +312,9 @@ func (e *Engine) Remove(ctx context.Context, schedule string, ids []string) erro
 				return fmt.Errorf("remove snapshot %s/%s: %w", schedule, id, err)
 			}
 		}
+		e.changeIndexes(schedule, func(ixs []index) []index {
+			return slices.DeleteFunc(ixs, func(ix index) bool { return ix.ID == id })
+		})
 		e.logger().Info("snapshot removed", "schedule", schedule, "snapshot", id)
 	}
 	return nil

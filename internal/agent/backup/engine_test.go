@@ -325,11 +325,13 @@ func TestBackup_incremental(t *testing.T) {
 	// A no-change run stores nothing and reads no file.
 	var mu sync.Mutex
 	opened := 0
-	e.open = func(name string) (*os.File, error) {
-		mu.Lock()
-		opened++
-		mu.Unlock()
-		return os.Open(name)
+	e.beforeOpen = func(_ string, dir bool) error {
+		if !dir {
+			mu.Lock()
+			opened++
+			mu.Unlock()
+		}
+		return nil
 	}
 	same, err := e.Backup(context.Background(), cfg)
 	must(t, err)

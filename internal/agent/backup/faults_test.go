@@ -211,11 +211,11 @@ func TestBackup_unreadableFile(t *testing.T) {
 	secret := filepath.Join(src, "ssh/keys/host_key")
 	// Tests run as root, where chmod 000 does not stop reads, so the open is
 	// failed through the engine's hook with the error a non-root reader gets.
-	e.open = func(name string) (*os.File, error) {
+	e.beforeOpen = func(name string, _ bool) error {
 		if name == secret {
-			return nil, &fs.PathError{Op: "open", Path: name, Err: syscall.EACCES}
+			return &fs.PathError{Op: "open", Path: name, Err: syscall.EACCES}
 		}
-		return os.Open(name)
+		return nil
 	}
 	snap, err := e.Backup(context.Background(), testConfig(id, src))
 	must(t, err)

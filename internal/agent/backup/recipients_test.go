@@ -3,10 +3,12 @@ package backup
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"filippo.io/age"
@@ -79,8 +81,7 @@ func TestBackup_rotationOnAnotherHost(t *testing.T) {
 	_, err := e.Backup(context.Background(), cfgFor(old))
 	must(t, err)
 
-	second := *e
-	second.StateDir = t.TempDir()
+	second := Engine{Dest: e.Dest, StateDir: t.TempDir(), Now: e.Now, scryptWorkFactor: e.scryptWorkFactor}
 	if out, err := exec.Command("cp", "-a", e.StateDir+"/.", second.StateDir).CombinedOutput(); err != nil {
 		t.Fatalf("copy the state: %v\n%s", err, out)
 	}
@@ -102,5 +103,63 @@ func TestBackup_rotationOnAnotherHost(t *testing.T) {
 		Identities: []age.Identity{old}})
 	if !errors.Is(err, ErrWrongKey) || !strings.Contains(err.Error(), "needs one of "+fresh.Recipient().String()) {
 		t.Errorf("restore with the retired key: %v, want ErrWrongKey naming %s", err, fresh.Recipient())
+	}
+}
+
+// countingDest counts the reads a Destination serves.
+type countingDest struct {
+	Destination
+	mu    sync.Mutex
+	lists int
+	opens map[string]int
+}
+
+func (d *countingDest) List(ctx context.Context, prefix string) ([]string, error) {
+	d.mu.Lock()
+	d.lists++
+	d.mu.Unlock()
+	return d.Destination.List(ctx, prefix)
+}
+
+func (d *countingDest) Open(ctx context.Context, name string) (io.ReadCloser, error) {
+	d.mu.Lock()
+	d.opens[name]++
+	d.mu.Unlock()
+	return d.Destination.Open(ctx, name)
+}
+
+// TestEngine_runReadsIndexesOnce: a run (the snapshot, then retention's
+// list, then the status's list and next kind) reads each index once, not
+// once per step (each is a round trip over SFTP).
+func TestEngine_runReadsIndexesOnce(t *testing.T) {
+	t.Parallel()
+	e, _ := testEngine(t)
+	id := testIdentity(t)
+	src := t.TempDir()
+	writeTree(t, src, map[string]*string{"f": ptr("1")})
+	cfg := testConfig(id, src)
+	cfg.FullEveryRuns = 7
+	for range 3 {
+		_, err := e.Backup(context.Background(), cfg)
+		must(t, err)
+	}
+	d := &countingDest{Destination: e.Dest, opens: map[string]int{}}
+	run := &Engine{Dest: d, StateDir: e.StateDir, Now: e.Now, CacheIndexes: true}
+	_, err := run.Backup(context.Background(), cfg)
+	must(t, err)
+	snaps, err := run.List(context.Background(), "etc")
+	must(t, err)
+	_, err = run.NextKind(context.Background(), cfg)
+	must(t, err)
+	if len(snaps) != 4 {
+		t.Fatalf("list after the run has %d snapshots, want 4", len(snaps))
+	}
+	for name, n := range d.opens {
+		if strings.HasSuffix(name, indexSuffix) && n > 1 {
+			t.Errorf("%s read %d times", name, n)
+		}
+	}
+	if d.lists != 2 { // the indexes, and the sweep of leftovers at the start of a run
+		t.Errorf("the destination was listed %d times, want twice", d.lists)
 	}
 }
