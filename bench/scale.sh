@@ -232,7 +232,8 @@ with open(f"{d}/inventory.ini", "w") as f:
     f.write(f"[fleet:vars]\nansible_user=deploy\nansible_ssh_private_key_file={fleet['private_key_file']}\n")
     f.write(f"ansible_ssh_common_args='-o UserKnownHostsFile={d}/known_hosts -o StrictHostKeyChecking=yes'\n")
 PY
-  local sha
+  local sha protocol
+  protocol=$(sed -n 's/^const ProtocolVersion = \([0-9]*\)$/\1/p' "$root/internal/api/api.go")
   sha=$(python3 -c 'import json,sys; print(next(r["instances"][0]["attributes"]["agent_sha256"] for r in json.load(open(sys.argv[1]))["resources"] if r["type"] == "steward_host"))' terraform.tfstate)
   counters "$n" before.txt
   t0=$(now)
@@ -240,7 +241,7 @@ PY
   # connections of the one before.
   ANSIBLE_CONFIG="$root/bench/ansible/ansible.cfg" ANSIBLE_SSH_CONTROL_PATH_DIR="$dir/cp-$forks" \
     ansible-playbook -i "$dir/inventory.ini" --check --forks "$forks" \
-    -e "agent_sha256=$sha backup_recipient=$TF_VAR_backup_recipient" \
+    -e "agent_sha256=$sha agent_protocol=$protocol backup_recipient=$TF_VAR_backup_recipient" \
     "$root/bench/ansible/playbook.yml" >"$dir/check-$forks.log" 2>&1 || rc=$?
   t1=$(now)
   counters "$n" after.txt
