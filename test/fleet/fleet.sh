@@ -9,6 +9,7 @@
 #   fleet.sh swap hA hB        exchange two hosts' addresses (fault tests)
 #   fleet.sh fill hN DIR [KB] | unfill hN DIR   leave only KB free under DIR (disk full)
 #   fleet.sh rootfs   build (or reuse) the cached root file system only
+#   fleet.sh memory   print each running host's memory (PSS of its processes plus its tmpfs)
 #
 # Each host is a bookworm root file system booted with systemd-nspawn on an overlay,
 # in its own network namespace joined to one bridge. The description of the fleet
@@ -26,6 +27,11 @@ PACKAGES=systemd,systemd-sysv,dbus,openssh-server,sudo,iproute2,procps,python3,p
 REPO_PACKAGES="hello tree figlet"  # served to the hosts by the fleet's own apt repository
 REPO_PORT=8765
 ROOTFS_VERSION=2            # bump when the rootfs customisation below changes
+# Hosts prepared and booted at once. Booting all of a large fleet at once
+# starves each boot of CPU until the first ones time out; in batches, the
+# boot time grows with the host count and each host's wait stays short.
+BOOT_BATCH=${FLEET_BOOT_BATCH:-10}
+SSH_WAIT=${FLEET_SSH_WAIT:-60}  # seconds a booting host gets to answer ssh
 
 log() { printf 'fleet: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -162,19 +168,53 @@ boot_host() {
   start_container "$name" "$rootfs"
 }
 
+# cgroup_roots prints the cgroup hierarchies systemd tracks units in: the
+# unified one alone, or the named systemd hierarchy and the unified one
+# beside it (hybrid, as on this machine).
+cgroup_roots() {
+  if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+    echo /sys/fs/cgroup
+  else
+    local d
+    for d in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified; do [[ -d $d ]] && echo "$d"; done
+  fi
+}
+
+# Each host runs in cgroups of its own, named for the fleet and the host.
+# nspawn puts its container under the cgroup it starts in; started from one
+# cgroup, every host's systemd made its units in the same one
+# (/payload/system.slice/ssh.service held every host's sshd), and units of
+# two hosts starting at the same moment removed each other's cgroups: the
+# unit failed with 219/CGROUP, and when it was systemd-user-sessions, the
+# host kept /run/nologin and refused every login but root's.
+fleet_cgroup() { basename "$FLEET_STATE"; }
+
 # start_container boots (or reboots) a prepared host on its overlay; its
 # identity, disk and network namespace are kept.
 start_container() {
-  local name=$1 rootfs=$2 hd=$FLEET_STATE/hosts/$1
+  local name=$1 rootfs=$2 hd=$FLEET_STATE/hosts/$1 cg d
   local up=$hd/upper
   echo "$rootfs" >"$hd/rootfs"
+  cg=$(fleet_cgroup)/$name
+  for d in $(cgroup_roots); do mkdir -p "$d/$cg"; done
   # Boot. setsid so the container outlives this script and is killed as one group by down.
-  setsid systemd-nspawn -q -b --register=no --keep-unit -M "stw-$name" --hostname="$name" \
-    --setenv=STEWARD_FLEET_HOST="$name" \
-    -D "$rootfs" --overlay="$rootfs:$up:/" --network-namespace-path="/run/netns/stw-$name" \
-    --resolv-conf=off --timezone=off --link-journal=no \
-    </dev/null >"$hd/console.log" 2>&1 &
+  (
+    for d in $(cgroup_roots); do echo "$BASHPID" >"$d/$cg/cgroup.procs"; done
+    exec setsid systemd-nspawn -q -b --register=no --keep-unit -M "stw-$name" --hostname="$name" \
+      --setenv=STEWARD_FLEET_HOST="$name" \
+      -D "$rootfs" --overlay="$rootfs:$up:/" --network-namespace-path="/run/netns/stw-$name" \
+      --resolv-conf=off --timezone=off --link-journal=no
+  ) </dev/null >"$hd/console.log" 2>&1 &
   echo $! >"$hd/pid"
+}
+
+# remove_cgroups removes the cgroups of this fleet's hosts that no process uses any more.
+remove_cgroups() {
+  local d
+  for d in $(cgroup_roots); do
+    [[ -d $d/$(fleet_cgroup) ]] && find "$d/$(fleet_cgroup)" -depth -type d -exec rmdir {} \; 2>/dev/null
+  done
+  return 0
 }
 
 # fleet_ssh ADDR CMD runs CMD as root on a fleet host: no prompt, no host-key check, no stderr.
@@ -184,16 +224,24 @@ fleet_ssh() {
     -i "$FLEET_STATE/keys/id_ed25519" "root@$addr" "$@" 2>/dev/null
 }
 
+# wait_for_ssh waits until a host answers ssh and has booted cleanly: a host
+# with a failed unit is no test host (one without systemd-user-sessions lets
+# only root log in).
 wait_for_ssh() {
-  local name=$1 addr=$2 deadline=$((SECONDS + 60))
+  local name=$1 addr=$2 deadline=$((SECONDS + SSH_WAIT)) state
   while ((SECONDS < deadline)); do
-    if fleet_ssh "$addr" 'systemctl is-system-running --wait >/dev/null 2>&1; true'; then
-      return 0
+    if state=$(fleet_ssh "$addr" 'systemctl is-system-running --wait 2>/dev/null; true'); then
+      case $state in
+        running) return 0 ;;
+        degraded)
+          fleet_ssh "$addr" 'systemctl --failed --no-legend --plain' >&2 || true
+          die "$name ($addr) booted with failed units" ;;
+      esac
     fi
     sleep 0.5
   done
   tail -30 "$FLEET_STATE/hosts/$name/console.log" >&2 || true
-  die "$name ($addr) did not answer ssh within 60s"
+  die "$name ($addr) did not answer ssh within ${SSH_WAIT}s"
 }
 
 write_description() {
@@ -228,7 +276,7 @@ cmd_down() {
     kill "$(cat "$FLEET_STATE/apt-repo.pid")" 2>/dev/null || true
     rm -f "$FLEET_STATE/apt-repo.pid"
   fi
-  pkill -f "http.server --bind $GATEWAY" 2>/dev/null || true
+  kill_ours TERM "http.server --bind $GATEWAY"
   for d in "$FLEET_STATE"/hosts/*/; do
     [[ -d $d ]] || continue
     local pid; pid=$(cat "$d/pid" 2>/dev/null || true)
@@ -238,10 +286,10 @@ cmd_down() {
   done
   # Give containers a moment to power off, then make sure.
   for _ in $(seq 1 50); do
-    pgrep -f 'systemd-nspawn.*-M stw-' >/dev/null || break
+    [[ -n $(ours 'systemd-nspawn.*-M stw-') ]] || break
     sleep 0.2
   done
-  pkill -KILL -f 'systemd-nspawn.*-M stw-' 2>/dev/null || true
+  kill_ours KILL 'systemd-nspawn.*-M stw-'
   kill_container_inits
   sleep 0.2
   # Leftover mounts of the overlays (from a killed run).
@@ -250,6 +298,7 @@ cmd_down() {
   for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^stw-/ {print $1}'); do ip netns delete "$ns" || true; done
   for d in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | grep '^stwv-' || true); do ip link delete "$d" 2>/dev/null || true; done
   ip link delete "$BRIDGE" 2>/dev/null || true
+  remove_cgroups
   rm -rf "$FLEET_STATE/hosts" "$FLEET_STATE/fleet.json"
 }
 
@@ -267,11 +316,39 @@ cmd_up() {
   # Hosts talk to each other (bastion chains) and to services on $GATEWAY; nothing is forwarded out.
   sysctl -qw net.bridge.bridge-nf-call-iptables=0 2>/dev/null || true
   serve_apt_repo "$repo"
-  local i
-  for ((i = 1; i <= n; i++)); do boot_host "$i" "$rootfs"; done
-  for ((i = 1; i <= n; i++)); do wait_for_ssh "h$i" "$SUBNET.$((10 + i))"; done
+  raise_limits "$n"
+  local first last start=$SECONDS
+  for ((first = 1; first <= n; first += BOOT_BATCH)); do
+    last=$((first + BOOT_BATCH - 1 < n ? first + BOOT_BATCH - 1 : n))
+    boot_batch "$first" "$last" "$rootfs"
+  done
   write_description "$n"
-  log "$n host(s) up; description in $FLEET_STATE/fleet.json"
+  log "$n host(s) up in $((SECONDS - start))s; description in $FLEET_STATE/fleet.json"
+}
+
+# boot_batch FIRST LAST ROOTFS prepares and boots hosts hFIRST..hLAST at once
+# (their key generation is most of the preparation) and waits until each
+# answers ssh.
+boot_batch() {
+  local first=$1 last=$2 rootfs=$3 i pids=() failed=0
+  for ((i = first; i <= last; i++)); do boot_host "$i" "$rootfs" & pids+=($!); done
+  for i in "${pids[@]}"; do wait "$i" || failed=1; done
+  ((failed == 0)) || die "preparing hosts h$first..h$last failed"
+  pids=()
+  for ((i = first; i <= last; i++)); do wait_for_ssh "h$i" "$SUBNET.$((10 + i))" & pids+=($!); done
+  for i in "${pids[@]}"; do wait "$i" || failed=1; done
+  ((failed == 0)) || die "hosts of h$first..h$last did not come up"
+}
+
+# raise_limits makes room for N hosts in limits the whole machine shares.
+# Every host's systemd, logind and dbus hold inotify instances (7 on an idle
+# host), all counted against root: the default of 128 runs out near 18 hosts,
+# and then a host's systemd stops at "Failed to allocate manager object: Too
+# many open files" and never answers ssh.
+raise_limits() {
+  local want=$((128 + 16 * $1)) have
+  have=$(sysctl -n fs.inotify.max_user_instances)
+  ((have >= want)) || sysctl -qw fs.inotify.max_user_instances="$want"
 }
 
 cmd_status() {
@@ -288,14 +365,37 @@ cmd_status() {
   done
 }
 
+# Another fleet may run on this machine in namespaces of its own (bench/scale.sh
+# boots one), under the same host, process and interface names. Its processes
+# are visible from here, so every process this script signals must be one of
+# this fleet's: its own (nspawn, the apt repository) run in this script's
+# network namespace, and so does the parent of each of its hosts' inits (the
+# nspawn, or once that is gone the reaper that adopted the init).
+same_net() { [[ $(readlink "/proc/$1/ns/net" 2>/dev/null) == "$(readlink /proc/$$/ns/net)" ]]; }
+
+# ours PATTERN prints the PIDs of this fleet's processes whose command line matches PATTERN.
+ours() {
+  local pid
+  for pid in $(pgrep -f "$1" || true); do
+    if same_net "$pid"; then echo "$pid"; fi
+  done
+}
+
+# kill_ours SIGNAL PATTERN signals this fleet's processes that match PATTERN.
+kill_ours() {
+  local pid
+  for pid in $(ours "$2"); do kill "-$1" "$pid" 2>/dev/null || true; done
+}
+
 # container_init_pids [hN] prints the PID (as seen here) of the init of every
 # fleet container, or of one host's: the process whose environment holds the
-# STEWARD_FLEET_HOST variable nspawn gives it.
+# STEWARD_FLEET_HOST variable nspawn gives it, adopted by this fleet.
 container_init_pids() {
-  local f
+  local f pid
   for f in /proc/[0-9]*/environ; do
     if grep -qsxz "STEWARD_FLEET_HOST=${1:-h[0-9]*}" "$f"; then
-      f=${f#/proc/}; echo "${f%/environ}"
+      pid=${f#/proc/}; pid=${pid%/environ}
+      if same_net "$(awk '/^PPid:/ {print $2}' "/proc/$pid/status" 2>/dev/null)"; then echo "$pid"; fi
     fi
   done
 }
@@ -391,6 +491,71 @@ cmd_link() {
   esac
 }
 
+# memory prints, for each running host, the memory its processes use (the sum
+# of their PSS, so the shared root file system's pages are split between the
+# hosts that map them) plus what its tmpfs mounts hold, in KiB, and the totals.
+cmd_memory() {
+  python3 - "$FLEET_STATE" <<'PY'
+import collections, glob, os, sys
+state = sys.argv[1]
+own_net = os.readlink("/proc/self/ns/net")
+def host_of(pid):
+    """The name of the host whose init pid is, if it is one of this fleet's (see same_net)."""
+    try:
+        env = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+        ppid = next(l.split()[1] for l in open(f"/proc/{pid}/status") if l.startswith("PPid:"))
+        if os.readlink(f"/proc/{ppid}/ns/net") != own_net:
+            return None
+    except (OSError, StopIteration):
+        return None
+    for e in env:
+        if e.startswith(b"STEWARD_FLEET_HOST="):
+            return e.split(b"=", 1)[1].decode()
+    return None
+by_ns = collections.defaultdict(list)
+inits = {}
+for p in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        ns = os.readlink(f"/proc/{p}/ns/pid")
+    except OSError:
+        continue
+    by_ns[ns].append(p)
+    name = host_of(p)
+    if name and os.path.isdir(f"{state}/hosts/{name}"):
+        inits.setdefault(name, (p, ns))
+def pss(pid):
+    try:
+        for line in open(f"/proc/{pid}/smaps_rollup"):
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+def tmpfs(pid):
+    used = 0
+    for line in open(f"/proc/{pid}/mounts"):
+        dev, mp, fstype = line.split()[:3]
+        if fstype != "tmpfs" or mp.startswith("/proc/") or mp == "/run/host":
+            continue
+        try:
+            st = os.statvfs(f"/proc/{pid}/root{mp}")
+        except OSError:
+            continue
+        used += (st.f_blocks - st.f_bfree) * st.f_frsize // 1024
+    return used
+rows = []
+for name, (init, ns) in sorted(inits.items(), key=lambda kv: int(kv[0][1:])):
+    procs = by_ns[ns]
+    rows.append((name, sum(pss(p) for p in procs), tmpfs(init), len(procs)))
+print(f"{'host':<6} {'pss_kib':>9} {'tmpfs_kib':>9} {'total_kib':>9} {'procs':>5}")
+for name, p, t, n in rows:
+    print(f"{name:<6} {p:>9} {t:>9} {p + t:>9} {n:>5}")
+if rows:
+    tot = [r[1] + r[2] for r in rows]
+    print(f"hosts={len(rows)} total_kib={sum(tot)} mean_kib={sum(tot) // len(rows)} max_kib={max(tot)}")
+PY
+}
+
 case ${1:-} in
   up) shift; cmd_up "$@" ;;
   down) cmd_down ;;
@@ -402,5 +567,6 @@ case ${1:-} in
   fill) shift; cmd_fill "$@" ;;
   unfill) shift; cmd_unfill "$@" ;;
   rootfs) build_rootfs ;;
-  *) echo "usage: $0 up N | down | status | link hN down|up | stop hN | start hN | swap hA hB | fill hN DIR [KB] | unfill hN DIR | rootfs" >&2; exit 2 ;;
+  memory) cmd_memory ;;
+  *) echo "usage: $0 up N | down | status | link hN down|up | stop hN | start hN | swap hA hB | fill hN DIR [KB] | unfill hN DIR | rootfs | memory" >&2; exit 2 ;;
 esac
