@@ -168,7 +168,8 @@ type Conn struct {
 }
 
 type shared struct {
-	// Set by the first dial and never changed; redials use it.
+	// The first configuration, for the address and user every handle shares;
+	// each handle redials with its own trust (Conn.client).
 	cfg      Config
 	sessions chan struct{}
 
@@ -185,8 +186,7 @@ func dial(ctx context.Context, cfg Config) (*shared, error) {
 		return nil, err
 	}
 	r.gen = 1
-	// From now on the keys seen first are the only ones a redial accepts.
-	s := &shared{cfg: pinFirstUse(cfg, r), sessions: make(chan struct{}, MaxSessionsPerConn), route: r, last: r, dials: 1}
+	s := &shared{cfg: cfg, sessions: make(chan struct{}, MaxSessionsPerConn), route: r, last: r, dials: 1}
 	go s.keepalive(r)
 	return s, nil
 }
@@ -290,14 +290,15 @@ func (s *shared) close() {
 	}
 }
 
-// client returns the live SSH client, redialling if the connection dropped
-// (stale is the client found dead). A route dialled since this handle last
-// looked is first checked against the handle's own trust: the redial used the
-// first configuration's, and a host re-keyed in between (accepted, say,
-// through an @cert-authority line) must not pass for a configuration that
-// pins its old key.
+// client returns the live SSH client, redialling with this handle's own
+// trust if the connection dropped (stale is the client found dead), so a
+// redial never depends on another configuration's trust source. A route
+// another handle dialled since this one last looked is first checked against
+// this handle's trust: a host re-keyed in between (accepted, say, through an
+// @cert-authority line) must not pass for a configuration that pins its old
+// key.
 func (c *Conn) client(ctx context.Context, stale *ssh.Client) (*ssh.Client, error) {
-	r, err := c.liveRoute(ctx, stale)
+	r, err := c.liveRoute(ctx, stale, c.trust)
 	if err != nil {
 		return nil, err
 	}
@@ -310,8 +311,9 @@ func (c *Conn) client(ctx context.Context, stale *ssh.Client) (*ssh.Client, erro
 	return r.target, nil
 }
 
-// liveRoute returns the live route, redialling if the connection dropped.
-func (s *shared) liveRoute(ctx context.Context, stale *ssh.Client) (*route, error) {
+// liveRoute returns the live route, redialling with trust if the connection
+// dropped. trust has the connection's credentials (they are its pool key).
+func (s *shared) liveRoute(ctx context.Context, stale *ssh.Client, trust Config) (*route, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -325,7 +327,7 @@ func (s *shared) liveRoute(ctx context.Context, stale *ssh.Client) (*route, erro
 		s.route = nil
 	}
 	slog.Debug("redialling dropped ssh connection", "address", s.cfg.Address())
-	r, err := dialWithRetry(ctx, s.cfg)
+	r, err := dialWithRetry(ctx, trust)
 	if err != nil {
 		return nil, fmt.Errorf("reconnect: %w", err)
 	}
