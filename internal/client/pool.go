@@ -168,8 +168,8 @@ type Conn struct {
 }
 
 type shared struct {
-	// The first configuration, for the address and user every handle shares;
-	// each handle redials with its own trust (Conn.client).
+	// Set by the first dial and never changed; each redial uses the trust
+	// of the handle that finds the connection dropped.
 	cfg      Config
 	sessions chan struct{}
 
@@ -291,10 +291,11 @@ func (s *shared) close() {
 }
 
 // client returns the live SSH client, redialling with this handle's own
-// trust if the connection dropped (stale is the client found dead), so a
-// redial never depends on another configuration's trust source. A route
-// another handle dialled since this one last looked is first checked against
-// this handle's trust: a host re-keyed in between (accepted, say, through an
+// trust if the connection dropped (stale is the client found dead): another
+// configuration's trust source may be gone by then (a known_hosts file of a
+// finished run). A route dialled since this handle last looked is first
+// checked against the handle's own trust: another handle may have redialled
+// it, and a host re-keyed in between (accepted, say, through an
 // @cert-authority line) must not pass for a configuration that pins its old
 // key.
 func (c *Conn) client(ctx context.Context, stale *ssh.Client) (*ssh.Client, error) {
@@ -311,9 +312,9 @@ func (c *Conn) client(ctx context.Context, stale *ssh.Client) (*ssh.Client, erro
 	return r.target, nil
 }
 
-// liveRoute returns the live route, redialling with trust if the connection
-// dropped. trust has the connection's credentials (they are its pool key).
-func (s *shared) liveRoute(ctx context.Context, stale *ssh.Client, trust Config) (*route, error) {
+// liveRoute returns the live route, redialling with cfg (same credentials as
+// every user of s, its own trust) if the connection dropped.
+func (s *shared) liveRoute(ctx context.Context, stale *ssh.Client, cfg Config) (*route, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -327,7 +328,7 @@ func (s *shared) liveRoute(ctx context.Context, stale *ssh.Client, trust Config)
 		s.route = nil
 	}
 	slog.Debug("redialling dropped ssh connection", "address", s.cfg.Address())
-	r, err := dialWithRetry(ctx, trust)
+	r, err := dialWithRetry(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("reconnect: %w", err)
 	}

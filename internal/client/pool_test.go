@@ -150,13 +150,6 @@ func (b *testBastion) serve(key ssh.Signer, addr string) {
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	cfg := &ssh.ServerConfig{PasswordCallback: func(_ ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
-		if string(pw) != "pw" {
-			return nil, errors.New("wrong password")
-		}
-		return nil, nil
-	}}
-	cfg.AddHostKey(key)
 	b.mu.Lock()
 	b.l, b.key = l, key
 	b.port = int(netip.MustParseAddrPort(l.Addr().String()).Port())
@@ -167,7 +160,16 @@ func (b *testBastion) serve(key ssh.Signer, addr string) {
 			if err != nil {
 				return
 			}
+			// Each connection is served with the key of the moment, so a
+			// rekey keeps the port (rebinding it can race other tests).
+			cfg := &ssh.ServerConfig{PasswordCallback: func(_ ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
+				if string(pw) != "pw" {
+					return nil, errors.New("wrong password")
+				}
+				return nil, nil
+			}}
 			b.mu.Lock()
+			cfg.AddHostKey(b.key)
 			b.open = append(b.open, c)
 			b.mu.Unlock()
 			go b.forward(c, cfg)
@@ -222,10 +224,16 @@ func (b *testBastion) stop() {
 	b.open = nil
 }
 
-// rekey drops every connection and serves on the same port with a new key.
+// rekey drops every connection and serves on with a new key.
 func (b *testBastion) rekey() {
-	b.stop()
-	b.serve(newTestSigner(b.t), "127.0.0.1:"+strconv.Itoa(b.port))
+	key := newTestSigner(b.t)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.key = key
+	for _, c := range b.open {
+		_ = c.Close()
+	}
+	b.open = nil
 }
 
 // TestPool_bastionTrust: two configurations that disagree about a bastion's
