@@ -186,8 +186,7 @@ func dial(ctx context.Context, cfg Config) (*shared, error) {
 		return nil, err
 	}
 	r.gen = 1
-	// From now on the keys seen first are the only ones a redial accepts.
-	s := &shared{cfg: pinFirstUse(cfg, r), sessions: make(chan struct{}, MaxSessionsPerConn), route: r, last: r, dials: 1}
+	s := &shared{cfg: cfg, sessions: make(chan struct{}, MaxSessionsPerConn), route: r, last: r, dials: 1}
 	go s.keepalive(r)
 	return s, nil
 }

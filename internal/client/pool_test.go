@@ -24,6 +24,19 @@ type gatedProxy struct {
 	accepted chan struct{} // One send per accepted connection.
 	release  chan struct{} // Closed to let the connections through.
 	closed   chan struct{} // One send per connection the client closed.
+
+	mu   sync.Mutex
+	open []net.Conn
+}
+
+// drop cuts every connection, as a host that reboots does.
+func (p *gatedProxy) drop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.open {
+		_ = c.Close()
+	}
+	p.open = nil
 }
 
 func newGatedProxy(t *testing.T, target string) *gatedProxy {
@@ -33,7 +46,7 @@ func newGatedProxy(t *testing.T, target string) *gatedProxy {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = l.Close() })
-	p := &gatedProxy{accepted: make(chan struct{}, 8), release: make(chan struct{}), closed: make(chan struct{}, 8),
+	p := &gatedProxy{accepted: make(chan struct{}, 64), release: make(chan struct{}), closed: make(chan struct{}, 8),
 		port: int(netip.MustParseAddrPort(l.Addr().String()).Port())}
 	go func() {
 		for {
@@ -41,6 +54,9 @@ func newGatedProxy(t *testing.T, target string) *gatedProxy {
 			if err != nil {
 				return
 			}
+			p.mu.Lock()
+			p.open = append(p.open, c)
+			p.mu.Unlock()
 			p.accepted <- struct{}{}
 			go func() {
 				defer func() { _ = c.Close() }()
@@ -52,7 +68,10 @@ func newGatedProxy(t *testing.T, target string) *gatedProxy {
 				defer func() { _ = s.Close() }()
 				go func() { _, _ = io.Copy(c, s) }()
 				_, _ = io.Copy(s, c) // Returns when the client closes its side.
-				p.closed <- struct{}{}
+				select {
+				case p.closed <- struct{}{}:
+				default:
+				}
 			}()
 		}
 	}()
@@ -344,4 +363,56 @@ func trustName(h Hop) string {
 		return "on first use"
 	}
 	return "a pinned key"
+}
+
+// TestPool_redialWithOwnTrust: a configuration redials a dropped connection
+// with its own host-key trust, so it does not depend on the trust source of
+// the configuration that dialled first (here a known_hosts file since
+// deleted).
+func TestPool_redialWithOwnTrust(t *testing.T) {
+	t.Parallel()
+	srv := newTestSSHServer(t, func(ch ssh.Channel, _ string) uint32 {
+		_, _ = io.WriteString(ch, "ok\n")
+		return 0
+	})
+	proxy := newGatedProxy(t, "127.0.0.1:"+strconv.Itoa(srv.port))
+	close(proxy.release)
+	hostKey := string(ssh.MarshalAuthorizedKey(srv.host.PublicKey()))
+	knownHosts := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(knownHosts, []byte("[127.0.0.1]:"+strconv.Itoa(proxy.port)+" "+hostKey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hop := Hop{Host: "127.0.0.1", Port: proxy.port, User: "u", Password: "pw"}
+	viaFile, pinned := hop, hop
+	viaFile.KnownHostsFile = knownHosts
+	pinned.HostKey = hostKey
+	pool := NewPool()
+	defer pool.Close()
+	ctx := context.Background()
+	first, err := pool.Get(ctx, Config{Hop: viaFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := pool.Get(ctx, Config{Hop: pinned})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.shared != first.shared {
+		t.Fatal("the two configurations do not share the connection; the test needs them to")
+	}
+	if err := os.Remove(knownHosts); err != nil {
+		t.Fatal(err)
+	}
+	proxy.drop()
+	out, err := second.Output(ctx, Command{Args: []string{"true"}})
+	if err != nil || string(out) != "ok\n" {
+		t.Fatalf("the pinned configuration after the connection dropped: %q, %v", out, err)
+	}
+	if d := second.Dials(); d != 2 {
+		t.Errorf("connection established %d times, want 2 (one redial)", d)
+	}
+	// The first configuration's own trust is gone: it is refused, not served.
+	if out, err := first.Output(ctx, Command{Args: []string{"true"}}); err == nil {
+		t.Errorf("the configuration whose known_hosts file is gone ran a command: %q", out)
+	}
 }

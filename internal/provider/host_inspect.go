@@ -63,7 +63,7 @@ echo "service_enabled=$(systemctl is-enabled ` + agentService + ` 2>/dev/null)"
 systemctl show ` + unitProperties + ` -- ` + agentService + ` 2>/dev/null | sed 's/^/unit_state=/'
 desc() {
   if [ -L "$1" ]; then echo "stat=a000 0 0 $1"; echo "target=$(readlink -- "$1")"
-  elif [ -e "$1" ]; then echo "stat=$(stat -c '%f %u %g' -- "$1") $1"
+  elif [ -e "$1" ]; then stat -c 'stat=%f %u %g %n' -- "$1"
   else echo "stat=0 0 0 $1"; fi
 }
 for f in ` + ownedPathList + ` "$cur"; do desc "$f"; done
