@@ -9,7 +9,7 @@
 // pseudo file systems and kernel mount points left out as node_exporter
 // does), diskstats (node_disk_*, whole disks only), loadavg, netdev
 // (node_network_*), stat (node_boot_time_seconds, node_procs_running, …),
-// time, processes (node_processes_pids, node_processes_threads), systemd
+// time, processes (node_processes_threads), systemd
 // (node_systemd_unit_state for the watched units, and
 // steward_systemd_unit_load_state, whose not-found series says a watched
 // unit does not exist), textfile and the agent's own process_* metrics.

@@ -80,7 +80,7 @@ func (s *familySet) add(fams []*dto.MetricFamily, source string) error {
 		prev := s.byName[name]
 		if prev != nil {
 			if prev.fam.GetType() != f.GetType() {
-				return fmt.Errorf("metric %s is a %s here but a %s in %s", name, strings.ToLower(f.GetType().String()), strings.ToLower(prev.fam.GetType().String()), prev.source)
+				return fmt.Errorf("metric %s has type %s here but %s in %s", name, strings.ToLower(f.GetType().String()), strings.ToLower(prev.fam.GetType().String()), prev.source)
 			}
 			if f.Help != nil && prev.fam.Help != nil && f.GetHelp() != prev.fam.GetHelp() {
 				return fmt.Errorf("metric %s has another help text in %s", name, prev.source)
