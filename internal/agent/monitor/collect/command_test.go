@@ -18,8 +18,10 @@ func TestCommand_hangs(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	cfg := fixtureConfig(t)
 	cfg.Commands = []Command{{
-		Name:    "stuck",
-		Args:    []string{"sh", "-c", `echo $$ > ` + pidFile + `; echo half_done 1; exec sleep 60`},
+		Name: "stuck",
+		// The shell's child, not the shell, holds standard output open: only
+		// killing the whole process group stops it.
+		Args:    []string{"sh", "-c", `echo half_done 1; sleep 60 & echo $! > ` + pidFile + `; wait`},
 		Timeout: 300 * time.Millisecond,
 	}}
 	set := newFixtureSet(t, cfg)
@@ -44,7 +46,7 @@ func TestCommand_hangs(t *testing.T) {
 			t.Errorf("collector %s next to a hanging command: %+v", st.Name, st)
 		}
 	}
-	// The command was killed, not left sleeping.
+	// The command and its child were killed, not left sleeping.
 	b, err := os.ReadFile(pidFile)
 	if err != nil {
 		t.Fatal(err)

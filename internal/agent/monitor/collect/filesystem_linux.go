@@ -38,12 +38,17 @@ type filesystemCollector struct {
 	procRoot, rootFS string
 	file             fileReader
 
+	// statfsFn and statfsTimeout are unix.Statfs and its timeout; tests
+	// replace them with a statfs that hangs.
+	statfsFn      func(path string, st *unix.Statfs_t) error
+	statfsTimeout time.Duration
+
 	mu    sync.Mutex
 	stuck map[string]bool // mount points whose statfs has not returned
 }
 
 func newFilesystemCollector(procRoot, rootFS string) *filesystemCollector {
-	return &filesystemCollector{procRoot: procRoot, rootFS: rootFS, stuck: map[string]bool{}}
+	return &filesystemCollector{procRoot: procRoot, rootFS: rootFS, statfsFn: unix.Statfs, statfsTimeout: statfsTimeout, stuck: map[string]bool{}}
 }
 
 func (*filesystemCollector) Name() string { return "filesystem" }
@@ -102,13 +107,13 @@ func (c *filesystemCollector) statfs(ctx context.Context, mountPoint string) (un
 	done := make(chan answer, 1)
 	go func() {
 		var a answer
-		a.err = unix.Statfs(filepath.Join(c.rootFS, mountPoint), &a.st)
+		a.err = c.statfsFn(filepath.Join(c.rootFS, mountPoint), &a.st)
 		c.mu.Lock()
 		delete(c.stuck, mountPoint)
 		c.mu.Unlock()
 		done <- a
 	}()
-	t := time.NewTimer(statfsTimeout)
+	t := time.NewTimer(c.statfsTimeout)
 	defer t.Stop()
 	select {
 	case a := <-done:
