@@ -14,7 +14,6 @@ func builtinCollectors(cfg Config) ([]Collector, error) {
 		newNetdevCollector(cfg.ProcRoot, cfg.SysRoot),
 		newStatCollector(cfg.ProcRoot),
 		timeCollector{now: time.Now},
-		newProcessesCollector(cfg.ProcRoot),
 	}
 	if len(cfg.Units) > 0 {
 		sc, err := newSystemdCollector(cfg.Systemctl, cfg.Units)

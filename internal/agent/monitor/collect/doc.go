@@ -7,9 +7,9 @@
 // and steward_cpu_utilisation_ratio from the change since the previous
 // collection), meminfo (node_memory_*), filesystem (node_filesystem_*,
 // pseudo file systems and kernel mount points left out as node_exporter
-// does), diskstats (node_disk_*, whole disks only), loadavg, netdev
-// (node_network_*), stat (node_boot_time_seconds, node_procs_running, …),
-// time, processes (node_processes_threads), systemd
+// does), diskstats (node_disk_*, whole disks only), loadavg (node_load1,
+// node_processes_threads, …), netdev (node_network_*), stat
+// (node_boot_time_seconds, node_procs_running, …), time, systemd
 // (node_systemd_unit_state for the watched units, and
 // steward_systemd_unit_load_state, whose not-found series says a watched
 // unit does not exist), textfile and the agent's own process_* metrics.
