@@ -170,14 +170,14 @@ func (w *headWriter) Write(p []byte) (int, error) {
 
 // runBounded runs args (no shell) with the fixed environment, standard
 // input from /dev/null, and returns its standard output, read into buf
-// and at most max bytes: a command that prints more is killed (its whole
+// and at most limit bytes: a command that prints more is killed (its whole
 // process group) and its output discarded. ctx's end kills it too. A
 // non-zero exit is an error quoting the start of its standard error.
-func runBounded(ctx context.Context, args []string, buf *bytes.Buffer, max int) ([]byte, error) {
+func runBounded(ctx context.Context, args []string, buf *bytes.Buffer, limit int) ([]byte, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	buf.Reset()
-	stdout := &cappedBuffer{buf: buf, max: max, over: cancel}
+	stdout := &cappedBuffer{buf: buf, max: limit, over: cancel}
 	stderr := &headWriter{max: maxCommandStderr}
 	prog, err := lookPath(args[0])
 	if err != nil {
@@ -190,7 +190,7 @@ func runBounded(ctx context.Context, args []string, buf *bytes.Buffer, max int) 
 	err = cmd.Run()
 	switch {
 	case stdout.overflow:
-		return nil, fmt.Errorf("output exceeds %d bytes; killed", max)
+		return nil, fmt.Errorf("output exceeds %d bytes; killed", limit)
 	case ctx.Err() != nil && cmd.ProcessState != nil:
 		return nil, fmt.Errorf("killed after %s: %w", time.Since(start).Round(time.Millisecond), context.Cause(ctx))
 	case err != nil:

@@ -108,7 +108,7 @@ func (c *textfileCollector) read(path string, now time.Time) (textfile, error) {
 	if err != nil {
 		return textfile{}, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only: nothing to lose
 	fi, err := f.Stat()
 	if err != nil {
 		return textfile{}, err

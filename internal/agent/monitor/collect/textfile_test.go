@@ -8,9 +8,10 @@ import (
 	"time"
 )
 
-func textfileSet(t *testing.T, dir string, maxAge time.Duration) *Set {
+// textfileSet reads dir with the default freshness of an hour.
+func textfileSet(t *testing.T, dir string) *Set {
 	t.Helper()
-	return mustSet(t, newTextfileCollector(dir, maxAge))
+	return mustSet(t, newTextfileCollector(dir, time.Hour))
 }
 
 func TestTextfile_malformedLine(t *testing.T) {
@@ -20,7 +21,7 @@ func TestTextfile_malformedLine(t *testing.T) {
 	good := writeFile(t, dir, "good.prom", "# HELP apt_upgrades_pending Pending upgrades.\n# TYPE apt_upgrades_pending gauge\napt_upgrades_pending 4\n", now)
 	bad := writeFile(t, dir, "bad.prom", "smart_ok{disk=\"sda\"} 1\nsmart_ok{disk=\"sdb\"} 1\nsmart_ok{disk=sdc} 0\n", now)
 	writeFile(t, dir, "notes.txt", "not a textfile\n", now)
-	set := textfileSet(t, dir, time.Hour)
+	set := textfileSet(t, dir)
 	fams := gather(t, set)
 
 	if value(t, fams, "apt_upgrades_pending") != 4 {
@@ -54,7 +55,7 @@ func TestTextfile_staleFileIsNoData(t *testing.T) {
 	short := writeFile(t, dir, "short.prom", "# steward_max_age 1m\nminutely_ok 1\n", now.Add(-5*time.Minute))
 	never := writeFile(t, dir, "facts.prom", "# steward_max_age 0\nhardware_dimms 8\n", now.Add(-1000*time.Hour))
 	fresh := writeFile(t, dir, "fresh.prom", "fresh_ok 1\n", now)
-	set := textfileSet(t, dir, time.Hour)
+	set := textfileSet(t, dir)
 	fams := gather(t, set)
 
 	for file, name := range map[string]string{stale: "backup_last_success_timestamp_seconds", short: "minutely_ok"} {
@@ -99,7 +100,7 @@ func TestTextfile_conflicts(t *testing.T) {
 	writeFile(t, dir, "c.prom", "# TYPE jobs_total counter\njobs_total{job=\"a\",extra=\"\"} 3\n", now)
 	writeFile(t, dir, "d.prom", "jobs_total{job=\"d\"} 4\nx 1 1700000000000\n", now)
 	writeFile(t, dir, "e.prom", "# TYPE jobs_total counter\njobs_total{job=\"e\"} 5\n", now)
-	set := textfileSet(t, dir, time.Hour)
+	set := textfileSet(t, dir)
 	fams := gather(t, set)
 	// a and e merge into one family; b (another type), c (a's series
 	// again: an empty label is no label) and d (a timestamp) are refused whole.
@@ -121,7 +122,7 @@ func TestTextfile_directoryAndSize(t *testing.T) {
 	t.Parallel()
 	// No directory: nothing to serve, no error (the default on a host
 	// without textfiles).
-	set := textfileSet(t, filepath.Join(t.TempDir(), "missing"), time.Hour)
+	set := textfileSet(t, filepath.Join(t.TempDir(), "missing"))
 	fams := gather(t, set)
 	if value(t, fams, "node_textfile_scrape_error") != 0 || !statusOf(t, set, "textfile").OK {
 		t.Error("missing directory is an error")
@@ -133,7 +134,7 @@ func TestTextfile_directoryAndSize(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "dir.prom"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	set = textfileSet(t, dir, time.Hour)
+	set = textfileSet(t, dir)
 	fams = gather(t, set)
 	if len(series(fams, "big_gauge")) != 0 || value(t, fams, "node_textfile_scrape_error") != 1 {
 		t.Error("an oversized textfile was read")

@@ -35,7 +35,7 @@ func (r *fileReader) read(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only: nothing to lose
 	r.buf.Reset()
 	n, err := r.buf.ReadFrom(io.LimitReader(f, maxProcFile+1))
 	if err != nil {
