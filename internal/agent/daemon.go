@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/backup/schedule"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 	"github.com/stewardhq/terraform-provider-steward/internal/atomicfile"
 )
@@ -36,7 +38,7 @@ var defaultHTTPTimeouts = httpTimeouts{readHeader: 5 * time.Second, read: 10 * t
 
 // DaemonConfig configures RunDaemon. Zero fields take their defaults.
 type DaemonConfig struct {
-	Paths             Paths
+	Paths             core.Paths
 	Listen            string        // Address of the HTTP server; DefaultListen when empty.
 	HeartbeatInterval time.Duration // DefaultHeartbeatInterval when zero.
 	Logger            *slog.Logger  // Discards everything when nil.
@@ -47,9 +49,9 @@ type DaemonConfig struct {
 	// Components are what the daemon runs besides its configuration
 	// watcher; daemonComponents when nil. Tests give their own (an empty
 	// list runs none).
-	Components []Component
+	Components []core.Component
 	// ShutdownGrace is how long running work may go on once ctx is
-	// cancelled; DefaultShutdownGrace when zero.
+	// cancelled; core.DefaultShutdownGrace when zero.
 	ShutdownGrace time.Duration
 	// timeouts are defaultHTTPTimeouts when zero; tests shorten them.
 	timeouts httpTimeouts
@@ -57,11 +59,11 @@ type DaemonConfig struct {
 
 // daemonComponents is the one list of what a daemon runs. An explicit list
 // rather than node_exporter's registration from init(): components need the
-// daemon's Paths, clock and logger, which init() does not have, and a test
+// daemon's paths, clock and logger, which init() does not have, and a test
 // builds a daemon from exactly the components it names. Add new ones here.
-func daemonComponents(deps Deps) []Component {
-	return []Component{
-		newBackupScheduler(deps),
+func daemonComponents(deps core.Deps) []core.Component {
+	return []core.Component{
+		schedule.NewScheduler(deps),
 	}
 }
 
@@ -108,16 +110,16 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 		cfg.Now = time.Now
 	}
 	if cfg.ShutdownGrace <= 0 {
-		cfg.ShutdownGrace = DefaultShutdownGrace
+		cfg.ShutdownGrace = core.DefaultShutdownGrace
 	}
 	d := &daemon{cfg: cfg, started: cfg.Now()}
 	log := cfg.Logger
 	if cfg.Components == nil {
-		cfg.Components = daemonComponents(Deps{Paths: cfg.Paths, Logger: log, Now: cfg.Now})
+		cfg.Components = daemonComponents(core.Deps{Paths: cfg.Paths, Logger: log, Now: cfg.Now})
 	}
-	var cs *components // the watcher tells every component, itself included
-	watcher := &configWatcher{dir: cfg.Paths.ConfigDir, notify: func() { cs.configChanged() }}
-	cs, err := newComponents(append([]Component{watcher}, cfg.Components...), log, cfg.Now, cfg.ShutdownGrace)
+	var cs *core.Supervisor // the watcher tells every component, itself included
+	watcher := &configWatcher{dir: cfg.Paths.ConfigDir, notify: func() { cs.ConfigChanged() }}
+	cs, err := core.NewSupervisor(append([]core.Component{watcher}, cfg.Components...), log, cfg.Now, cfg.ShutdownGrace)
 	if err != nil {
 		return fmt.Errorf("start daemon: %w", err)
 	}
@@ -160,7 +162,7 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 	// heartbeats and HTTP go on while their running work finishes.
 	compCtx, stopComponents := context.WithCancel(ctx)
 	defer stopComponents()
-	stopped := cs.start(compCtx)
+	stopped := cs.Start(compCtx)
 
 	ticker := time.NewTicker(cfg.HeartbeatInterval)
 	defer ticker.Stop()
@@ -234,7 +236,7 @@ func (d *daemon) serveHealthz(w http.ResponseWriter, r *http.Request) {
 	}
 	body := HealthzResponse{Status: "ok", Version: Version}
 	code := http.StatusOK
-	id, err := ReadHostID(d.cfg.Paths)
+	id, err := core.ReadHostID(d.cfg.Paths)
 	d.mu.Lock()
 	beatErr := d.beatError
 	d.mu.Unlock()
