@@ -110,7 +110,7 @@ func TestBackupMethods_refusePathNames(t *testing.T) {
 			api.MethodBackupRun:             api.BackupName{Name: name},
 			api.BackupKind.Configure().Name: api.BackupSchedule{Name: name, Paths: []string{p.Root}, Schedule: "@daily"},
 		} {
-			err := call(t, deps, method, params, nil)
+			err := call(t, deps, method, params)
 			if e, ok := err.(*api.Error); !ok || e.Code != api.CodeBadRequest {
 				t.Errorf("%s of schedule %q: %v, want bad_request", method, name, err)
 			}
@@ -143,7 +143,7 @@ func TestBackupConfigure_refusesPathThroughSymlink(t *testing.T) {
 	deps := core.Deps{Paths: p}
 	cfg := api.BackupSchedule{Name: "data", Paths: []string{"/home/u/proj/data"}, Schedule: "@daily",
 		Destination: api.BackupDestination{Path: filepath.Join(p.Root, "backups")}, Recipients: []string{id.Recipient().String()}}
-	err = call(t, deps, api.BackupKind.Configure().Name, cfg, nil)
+	err = call(t, deps, api.BackupKind.Configure().Name, cfg)
 	e, ok := err.(*api.Error)
 	if !ok || e.Code != api.CodePathSymlink || !strings.Contains(e.Message, filepath.Join(p.Root, "home/u/proj")+" is a symbolic link") {
 		t.Fatalf("configure a path through a symlink: %v, want %s naming home/u/proj", err, api.CodePathSymlink)
@@ -152,7 +152,7 @@ func TestBackupConfigure_refusesPathThroughSymlink(t *testing.T) {
 		t.Error("the refused schedule was written")
 	}
 	cfg.Paths = []string{"/srv/real/data", "/home/u/proj"} // a symlink as the last component is fine
-	if err := call(t, deps, api.BackupKind.Configure().Name, cfg, nil); err != nil {
+	if err := call(t, deps, api.BackupKind.Configure().Name, cfg); err != nil {
 		t.Fatalf("configure the real path: %v", err)
 	}
 }
@@ -180,22 +180,22 @@ func TestBackupConfigure_refusesUnsafeDestination(t *testing.T) {
 	deps := core.Deps{Paths: p}
 	cfg := api.BackupSchedule{Name: "data", Paths: []string{"/home"}, Schedule: "@daily",
 		Destination: api.BackupDestination{Path: dest}, Recipients: []string{id.Recipient().String()}}
-	err = call(t, deps, api.BackupKind.Configure().Name, cfg, nil)
+	err = call(t, deps, api.BackupKind.Configure().Name, cfg)
 	e, ok := err.(*api.Error)
 	if !ok || e.Code != api.CodeDestinationUnsafe || !strings.Contains(e.Message, dest+" is owned by another user (owner uid 1001") ||
 		!strings.Contains(e.Message, "destination_shared = true") {
 		t.Fatalf("configure a destination uid 1001 owns: %v, want %s naming it and destination_shared", err, api.CodeDestinationUnsafe)
 	}
 	cfg.Destination.Shared = true
-	if err := call(t, deps, api.BackupKind.Configure().Name, cfg, nil); err != nil {
+	if err := call(t, deps, api.BackupKind.Configure().Name, cfg); err != nil {
 		t.Fatalf("configure the shared destination: %v", err)
 	}
 }
 
 // call runs one of the backup methods as the provider would.
-func call(t *testing.T, deps core.Deps, method string, params, result any) error {
+func call(t *testing.T, deps core.Deps, method string, params any) error {
 	t.Helper()
 	methods := map[string]core.Handler{}
 	Register(methods)
-	return coretest.Call(t, methods, deps, method, params, result)
+	return coretest.Call(t, methods, deps, method, params, nil)
 }
