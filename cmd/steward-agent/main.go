@@ -179,7 +179,8 @@ func (c *cli) daemon(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.stderr, "steward-agent daemon: --shutdown-grace must be positive, got %s\n", *grace)
 		return exitUsage
 	}
-	cfg := agent.DaemonConfig{Paths: c.paths, Listen: *listen, HeartbeatInterval: *interval, ShutdownGrace: *grace, Logger: c.log}
+	cfg := agent.DaemonConfig{Paths: c.paths, Listen: *listen, HeartbeatInterval: *interval, ShutdownGrace: *grace, Logger: c.log,
+		Monitoring: conf.Monitoring.WithDefaults()}
 	if err := agent.RunDaemon(ctx, cfg); err != nil {
 		return c.fail("daemon", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/backup/schedule"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
@@ -38,8 +39,12 @@ var defaultHTTPTimeouts = httpTimeouts{readHeader: 5 * time.Second, read: 10 * t
 
 // DaemonConfig configures RunDaemon. Zero fields take their defaults.
 type DaemonConfig struct {
-	Paths             core.Paths
-	Listen            string        // Address of the HTTP server; DefaultListen when empty.
+	Paths  core.Paths
+	Listen string // Address of the HTTP server; DefaultListen when empty.
+	// Monitoring is what the daemon collects and keeps. Its WebConfigFile,
+	// when set, serves HTTPS with basic auth as that exporter-toolkit web
+	// configuration says; then Listen may be any address.
+	Monitoring        api.Monitoring
 	HeartbeatInterval time.Duration // DefaultHeartbeatInterval when zero.
 	Logger            *slog.Logger  // Discards everything when nil.
 	Now               func() time.Time
@@ -91,8 +96,13 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 		cfg.Listen = DefaultListen
 	}
 	// agent.json can be written by hand: the provider's plan-time check is not enough.
-	if err := api.CheckListenAddress(cfg.Listen); err != nil {
-		return fmt.Errorf("start daemon: listen address %s: %w", cfg.Listen, err)
+	if err := (api.AgentConfig{ListenAddress: cfg.Listen, Monitoring: &cfg.Monitoring}).Validate(); err != nil {
+		return fmt.Errorf("start daemon: %w", err)
+	}
+	if cfg.Monitoring.WebConfigFile != "" {
+		if err := checkWebConfig(cfg.Monitoring.WebConfigFile); err != nil {
+			return fmt.Errorf("start daemon: %w", err)
+		}
 	}
 	if cfg.timeouts == (httpTimeouts{}) {
 		cfg.timeouts = defaultHTTPTimeouts
@@ -141,7 +151,7 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 		return fmt.Errorf("start daemon: listen on %s: %w", cfg.Listen, err)
 	}
 	// localhost is resolved through /etc/hosts, which may say anything.
-	if tcp, ok := ln.Addr().(*net.TCPAddr); !ok || !tcp.IP.IsLoopback() {
+	if tcp, ok := ln.Addr().(*net.TCPAddr); cfg.Monitoring.WebConfigFile == "" && (!ok || !tcp.IP.IsLoopback()) {
 		_ = ln.Close()
 		return fmt.Errorf("start daemon: %s resolved to %s, which is not a loopback address: %s", cfg.Listen, ln.Addr(), api.LoopbackOnly)
 	}
@@ -152,7 +162,13 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: t.readHeader, ReadTimeout: t.read, WriteTimeout: t.write, IdleTimeout: t.idle,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() {
+		if cfg.Monitoring.WebConfigFile == "" {
+			served <- srv.Serve(ln)
+			return
+		}
+		served <- web.Serve(ln, srv, &web.FlagConfig{WebConfigFile: &cfg.Monitoring.WebConfigFile}, log)
+	}()
 	log.Info("daemon started", "version", Version, "listen", ln.Addr().String(), "heartbeat_interval", cfg.HeartbeatInterval.String())
 	if cfg.OnListen != nil {
 		cfg.OnListen(ln.Addr())

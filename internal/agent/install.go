@@ -39,10 +39,8 @@ func Install(ctx context.Context, deps core.Deps, op api.Operator, params api.In
 		return res, core.BadRequest("staged binary %s is missing or not executable", bin)
 	}
 	// Refused before anything changes: the daemon would refuse to start on it.
-	if a := params.Config.ListenAddress; a != "" {
-		if err := api.CheckListenAddress(a); err != nil {
-			return res, core.BadRequest("listen_address %s: %v", a, err)
-		}
+	if err := params.Config.Validate(); err != nil {
+		return res, core.BadRequest("agent configuration: %v", err)
 	}
 	if err := os.MkdirAll(p.ConfigDir, 0o700); err != nil {
 		return res, fmt.Errorf("create %s: %w", p.ConfigDir, err)
