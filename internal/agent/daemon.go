@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/backup/schedule"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
@@ -157,10 +158,31 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", d.serveHealthz)
-	mux.Handle("/metrics", metricsHandler(reg, log))
+	gatherers := prometheus.Gatherers{reg}
+	for _, c := range cfg.Components {
+		if r, ok := c.(core.Routed); ok {
+			r.Routes(mux)
+		}
+		if g, ok := c.(prometheus.Gatherer); ok {
+			gatherers = append(gatherers, g)
+		}
+	}
+	mux.Handle("/metrics", metricsHandler(gatherers, log))
 	t := cfg.timeouts
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: t.readHeader, ReadTimeout: t.read, WriteTimeout: t.write, IdleTimeout: t.idle,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	newServer := func() *http.Server {
+		return &http.Server{Handler: mux, ReadHeaderTimeout: t.readHeader, ReadTimeout: t.read, WriteTimeout: t.write, IdleTimeout: t.idle,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	}
+	srv, sockSrv := newServer(), newServer()
+	// The socket serves the rpc side and the CLI, as root only, whatever the
+	// network listener asks of its clients.
+	sock, err := core.ListenSocket(cfg.Paths)
+	if err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("start daemon: %w", err)
+	}
+	defer func() { _ = os.Remove(cfg.Paths.Socket) }()
+	go func() { _ = sockSrv.Serve(sock) }()
 	served := make(chan error, 1)
 	go func() {
 		if cfg.Monitoring.WebConfigFile == "" {
@@ -186,7 +208,7 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 		select {
 		case <-stopped:
 			shutCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-			err := srv.Shutdown(shutCtx)
+			err := errors.Join(srv.Shutdown(shutCtx), sockSrv.Shutdown(shutCtx))
 			cancel()
 			if serr := <-served; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 				log.Warn("http server stopped with an error", "error", serr)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/core/coretest"
@@ -259,5 +262,53 @@ func TestRunDaemon_idleConnectionsClosed(t *testing.T) {
 				break // closed by the server
 			}
 		})
+	}
+}
+
+// routedComponent serves one route of its own and gathers one metric.
+type routedComponent struct{ fakeComponent }
+
+func (routedComponent) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("/hello", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("hello")) })
+}
+
+func (routedComponent) Gather() ([]*dto.MetricFamily, error) {
+	name, help, v := "steward_test_gathered", "A gathered metric.", 42.0
+	return []*dto.MetricFamily{{Name: &name, Help: &help, Type: dto.MetricType_GAUGE.Enum(), Metric: []*dto.Metric{{Gauge: &dto.Gauge{Value: &v}}}}}, nil
+}
+
+// TestRunDaemon_socketAndRoutes: a component's routes and gathered metrics
+// are served on the listener and on the root-only unix socket, which is
+// gone once the daemon stops.
+func TestRunDaemon_socketAndRoutes(t *testing.T) {
+	t.Parallel()
+	p := coretest.NewHost(t)
+	c := &routedComponent{fakeComponent{name: "routed", run: func(ctx context.Context, _ *core.Runtime) error { <-ctx.Done(); return nil }}}
+	d := startTestDaemon(t, DaemonConfig{Paths: p, Components: []core.Component{c}})
+	fi, err := os.Stat(p.Socket)
+	if err != nil || fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket %s: %v, %v; want a socket with mode 0600", p.Socket, fi.Mode(), err)
+	}
+	for _, base := range []struct {
+		name   string
+		client *http.Client
+		url    string
+	}{{"listener", http.DefaultClient, "http://" + d.addr}, {"socket", core.DaemonClient(p), core.DaemonURL}} {
+		resp, err := base.client.Get(base.url + "/hello")
+		if err != nil {
+			t.Fatalf("GET /hello on the %s: %v", base.name, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if string(b) != "hello" {
+			t.Errorf("GET /hello on the %s = %q", base.name, b)
+		}
+	}
+	if v, ok := sampleValue(d.metrics(t), "steward_test_gathered"); !ok || v != 42 {
+		t.Errorf("the gathered metric on /metrics: %v %v", v, ok)
+	}
+	d.stop(t, 5*time.Second)
+	if _, err := os.Stat(p.Socket); !os.IsNotExist(err) {
+		t.Errorf("the socket outlived the daemon: %v", err)
 	}
 }

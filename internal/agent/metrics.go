@@ -34,10 +34,10 @@ func newMetricsRegistry(cs *core.Supervisor) (*prometheus.Registry, error) {
 	return reg, nil
 }
 
-// metricsHandler serves reg in the Prometheus text (or protobuf) format. A
+// metricsHandler serves g in the Prometheus text (or protobuf) format. A
 // collector that fails leaves out its own metrics only.
-func metricsHandler(reg *prometheus.Registry, log *slog.Logger) http.Handler {
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+func metricsHandler(g prometheus.Gatherer, log *slog.Logger) http.Handler {
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		ErrorHandling: promhttp.ContinueOnError,
 	})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/http"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -42,6 +43,14 @@ type Component interface {
 	Run(ctx context.Context, rt *Runtime) error
 
 	prometheus.Collector
+}
+
+// Routed is a component that serves HTTP endpoints of its own (the status
+// page, history queries) on the daemon's listener and its unix socket. A
+// component that is also a prometheus.Gatherer adds what it gathers to
+// /metrics (collections it made on its own schedule, served as they are).
+type Routed interface {
+	Routes(mux *http.ServeMux)
 }
 
 // Runtime is what the daemon gives a running component.

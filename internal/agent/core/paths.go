@@ -15,6 +15,7 @@ type Paths struct {
 	AuditLog  string // The tamper-evident audit log, mode 0600.
 	MachineID string // The host's identity (/etc/machine-id).
 	Uptime    string // Kernel uptime (/proc/uptime).
+	Socket    string // The daemon's unix socket for the rpc side and the CLI.
 }
 
 // DefaultPaths returns the paths on a real host.
@@ -31,6 +32,7 @@ func PathsUnder(root string) Paths {
 		AuditLog:  at(api.AuditLog),
 		MachineID: at("/etc/machine-id"),
 		Uptime:    at("/proc/uptime"),
+		Socket:    at(api.DaemonSocket),
 	}
 }
 

@@ -18,10 +18,17 @@ import (
 const MachineID = "0123456789abcdef0123456789abcdef"
 
 // NewHost lays out a minimal host tree in a temporary directory: a
-// machine-id, a /proc/uptime and an empty state directory.
+// machine-id, a /proc/uptime and an empty state directory. The directory's
+// name is short, so the daemon's unix socket fits in a socket address
+// (108 bytes), which t.TempDir's long names do not promise.
 func NewHost(t testing.TB) core.Paths {
 	t.Helper()
-	p := core.PathsUnder(t.TempDir())
+	root, err := os.MkdirTemp("", "host")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(root) })
+	p := core.PathsUnder(root)
 	for path, content := range map[string]string{
 		p.MachineID: MachineID + "\n",
 		p.Uptime:    "3600.25 7000.50\n",
