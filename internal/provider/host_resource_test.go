@@ -428,12 +428,41 @@ func TestHost_invalidConfig(t *testing.T) {
 		{"listen on a network address", `listen_address = "10.213.7.11:9276"`, loopbackOnly(`"10\.213\.7\.11"\s+is\s+not\s+a\s+loopback`)},
 		{"listen on a host name", `listen_address = "h1:9276"`, loopbackOnly(`"h1"\s+is\s+not\s+a\s+loopback`)},
 		{"health timeout", `health_timeout = "-5s"`, `(?s)health_timeout must be a positive duration`},
+		{"monitoring interval", `monitoring = { interval = "soon" }`, `(?s)monitoring.interval\s+must\s+be\s+a\s+positive\s+duration`},
+		{"monitoring interval too short", `monitoring = { interval = "100ms" }`, `(?s)monitoring:.*interval\s+100ms:\s+want\s+between\s+1s\s+and\s+1h`},
+		{"history shorter than the interval", `monitoring = {
+    interval    = "1m"
+    history_raw = "30s"
+  }`, `(?s)monitoring:.*history_raw 30s: want at least the interval \(1m0s\)`},
+		{"monitoring unit", `monitoring = { units = ["nginx"] }`, `(?s)monitoring.units.*must\s+be\s+a\s+systemd\s+unit\s+name\s+with\s+its\s+type`},
+		{"monitoring unit with a shell", `monitoring = { units = ["$(reboot).service"] }`, `(?s)monitoring.units.*must\s+be\s+a\s+systemd\s+unit\s+name\s+with\s+its\s+type`},
+		{"web config relative", `monitoring = { web_config_file = "web.yml" }`, `(?s)monitoring.web_config_file\s+must\s+be\s+a\s+clean\s+absolute\s+path`},
+		{"max series", `monitoring = { max_series = 0 }`, `(?s)monitoring.max_series.*between 1 and 100000`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			expectPlanError(t, providerBlock("")+"resource \"steward_host\" \"h\" {\n"+host+"  "+tc.body+"\n}\n", tc.want)
 		})
 	}
+}
+
+// TestHost_networkListenWithWebConfig: beyond loopback, a listen address is
+// accepted once the web configuration (TLS, basic auth) is named.
+func TestHost_networkListenWithWebConfig(t *testing.T) {
+	requireTerraform(t)
+	cfg := providerBlock("") + `resource "steward_host" "h" {
+  host = {
+    host               = "h"
+    trust_on_first_use = true
+  }
+  listen_address = "10.213.7.11:9276"
+  monitoring = {
+    web_config_file = "/etc/steward/web.yml"
+    units           = ["ssh.service"]
+  }
+}
+`
+	expectValid(t, cfg)
 }
 
 // loopbackOnly is the plan error for a non-loopback listen_address: it names
