@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/stewardhq/terraform-provider-steward/internal/api"
 )
 
 // Collector is one source of metrics, in the manner of node_exporter's
@@ -37,10 +39,12 @@ const (
 	// DefaultTimeout bounds one collector's Update in one collection.
 	DefaultTimeout = 5 * time.Second
 	// DefaultTextfileDir is where node_exporter-format *.prom files are read from.
-	DefaultTextfileDir = "/var/lib/steward/textfile"
+	DefaultTextfileDir = api.TextfileDir
 	// DefaultTextfileMaxAge is how old a textfile may be before its samples
-	// count as no data, unless the file declares its own freshness.
-	DefaultTextfileMaxAge = time.Hour
+	// count as no data, unless the file declares its own freshness
+	// (api.DefaultTextfileMaxAge, which steward_host's monitoring block
+	// passes when it sets none).
+	DefaultTextfileMaxAge = 15 * time.Minute
 )
 
 // Config selects what a Set collects and from where. Zero values take the

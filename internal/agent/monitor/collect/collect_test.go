@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stewardhq/terraform-provider-steward/internal/api"
 )
 
 // fakeCollector sends one gauge per name in gauges, then does what its
@@ -197,5 +199,18 @@ func TestGather_cancelledContext(t *testing.T) {
 	cancel()
 	if _, err := set.Gather(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("Gather with a cancelled context: %v", err)
+	}
+}
+
+// The package's defaults are the contract's, so that a host whose
+// monitoring block sets nothing behaves as one that sets the defaults.
+func TestDefaults_matchAPI(t *testing.T) {
+	t.Parallel()
+	d, err := time.ParseDuration(api.DefaultTextfileMaxAge)
+	if err != nil || d != DefaultTextfileMaxAge {
+		t.Errorf("DefaultTextfileMaxAge %s, api says %s", DefaultTextfileMaxAge, api.DefaultTextfileMaxAge)
+	}
+	if d, err := time.ParseDuration(api.DefaultMonitoringInterval); err != nil || d != DefaultInterval {
+		t.Errorf("DefaultInterval %s, api says %s", DefaultInterval, api.DefaultMonitoringInterval)
 	}
 }

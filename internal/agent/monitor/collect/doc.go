@@ -32,7 +32,7 @@
 // left out, steward_textfile_stale{file} is 1 and its mtime is still
 // exported, so a cron job that stopped writing is noticed instead of
 // serving its last values forever (node_exporter#713). The freshness is
-// Config.TextfileMaxAge (DefaultTextfileMaxAge, an hour) unless the file
+// Config.TextfileMaxAge (DefaultTextfileMaxAge, 15 minutes) unless the file
 // declares its own in a comment line, which Prometheus parsers ignore:
 //
 //	# steward_max_age 26h
