@@ -22,5 +22,6 @@ func builtinCollectors(cfg Config) ([]Collector, error) {
 		}
 		cs = append(cs, sc)
 	}
-	return append(cs, newProcessCollector()), nil
+	// The agent's own CPU and memory (process_*) are the daemon's registry's.
+	return cs, nil
 }

@@ -12,7 +12,8 @@
 // (node_boot_time_seconds, node_procs_running, …), time, systemd
 // (node_systemd_unit_state for the watched units, and
 // steward_systemd_unit_load_state, whose not-found series says a watched
-// unit does not exist), textfile and the agent's own process_* metrics.
+// unit does not exist) and textfile. The agent's own process_* metrics are
+// the daemon registry's, beside the collections on /metrics.
 // Each collector's outcome is steward_collector_success{collector} and
 // steward_collector_duration_seconds{collector}, and Set.Status.
 //

@@ -72,8 +72,6 @@ func TestGather_nodeExporterNames(t *testing.T) {
 		"node_processes_threads":                   {dto.MetricType_GAUGE, nil},
 		"node_systemd_unit_state":                  {dto.MetricType_GAUGE, []string{"name", "state", "type"}},
 		"node_textfile_scrape_error":               {dto.MetricType_GAUGE, nil},
-		"process_cpu_seconds_total":                {dto.MetricType_COUNTER, nil},
-		"process_resident_memory_bytes":            {dto.MetricType_GAUGE, nil},
 		"steward_systemd_unit_load_state":          {dto.MetricType_GAUGE, []string{"name", "state"}},
 		"steward_collector_success":                {dto.MetricType_GAUGE, []string{"collector"}},
 		"steward_collector_duration_seconds":       {dto.MetricType_GAUGE, []string{"collector"}},
