@@ -330,7 +330,9 @@ func (p *plan) run(s *Store, newSink func() cellSink, done func(name string, ls 
 	for k := range keys {
 		order = append(order, k)
 	}
-	slices.SortFunc(order, func(a, b string) int { return compareSeries(keys[a].name, keys[a].labels, keys[b].name, keys[b].labels) })
+	slices.SortFunc(order, func(a, b string) int {
+		return compareSeries(keys[a].name, keys[a].labels, keys[b].name, keys[b].labels)
+	})
 
 	var buf []byte
 	for _, key := range order {
@@ -349,7 +351,7 @@ func (p *plan) run(s *Store, newSink func() cellSink, done func(name string, ls 
 				}
 				c, err := r.chunk(j, &buf)
 				if err == nil {
-						err = eachCell(c, r.meta, feed)
+					err = eachCell(c, r.meta, feed)
 				}
 				if err != nil && !s.skipUnreadable(r.meta, err) {
 					return fmt.Errorf("history query %s: %w", p.name, err)

@@ -88,7 +88,7 @@ type Store struct {
 	now    int64                  // the newest sample time, unix seconds
 	// walBytes is the log's size, for Status (the log itself is appendMu's).
 	walBytes int64
-	stats  counters
+	stats    counters
 	// diskErr is the last write failure while the disk refuses writes.
 	diskErr      error
 	diskErrSince time.Time
