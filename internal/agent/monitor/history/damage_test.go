@@ -70,9 +70,9 @@ func TestOpen_damage(t *testing.T) {
 	golden := t.TempDir()
 	s, _ := openTest(t, golden, tieredOptions)
 	m := model{}
-	run(t, s, m, t0, 10*time.Second, 3*8640+100, tieredSeries())
+	run(t, s, m, t0, 10*time.Second, 2*8640+100, tieredSeries())
 	crash(s) // keep a log with records in it
-	end := t0.Add(3*24*time.Hour + 100*10*time.Second)
+	end := t0.Add(2*24*time.Hour + 100*10*time.Second)
 
 	entries, _ := os.ReadDir(golden)
 	var files []string
@@ -82,7 +82,7 @@ func TestOpen_damage(t *testing.T) {
 		}
 	}
 	rng := rand.New(rand.NewPCG(9, 9))
-	for iter := 0; iter < 40; iter++ {
+	for iter := 0; iter < 32; iter++ {
 		dir := copyDir(t, golden)
 		name := files[rng.IntN(len(files))]
 		if iter%10 == 0 {

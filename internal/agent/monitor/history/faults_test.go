@@ -255,7 +255,7 @@ func TestOpen_tornLog(t *testing.T) {
 		}
 		pos = end
 	}
-	for cut := int64(walHeaderSize); cut < int64(len(log)); cut += 5 {
+	for cut := int64(walHeaderSize); cut < int64(len(log)); cut += 11 {
 		cdir := t.TempDir()
 		if err := os.WriteFile(filepath.Join(cdir, walName), log[:cut], 0o600); err != nil {
 			t.Fatal(err)

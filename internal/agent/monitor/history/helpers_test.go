@@ -2,6 +2,7 @@ package history
 
 import (
 	"math"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -10,6 +11,19 @@ import (
 // t0 is where simulated time starts: a Monday, midnight UTC, so days and
 // block spans line up with it.
 var t0 = time.Date(2025, 3, 3, 0, 0, 0, 0, time.UTC)
+
+// memDir is a temporary directory on tmpfs where there is one: simulated
+// years seal tens of thousands of blocks, and creating files on a disk
+// costs far more than the store's own work.
+func memDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/dev/shm", "history-test-")
+	if err != nil {
+		return t.TempDir()
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
+}
 
 func openTest(t testing.TB, dir string, opt Options) (*Store, Recovery) {
 	t.Helper()

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -185,7 +186,9 @@ func (s *Store) writeFileWith(name string, fill func(f file) error) error {
 }
 
 // deriveTier builds the roll-up blocks of tier whose span has ended in the
-// finer tier (everything before the head is sealed) and that do not exist yet.
+// finer tier (everything before the head is sealed) and that are newer than
+// its newest block. A block deleted early for the size cap is not built
+// again from the finer tier's data.
 func (s *Store) deriveTier(tier int) error {
 	lt := s.lay.tiers[tier]
 	span := int64(lt.span / time.Second)
@@ -196,15 +199,17 @@ func (s *Store) deriveTier(tier int) error {
 	}
 	srcs, have := s.blocks[tier-1], s.blocks[tier]
 	s.mu.RUnlock()
+	done := int64(math.MinInt64)
+	if len(have) > 0 {
+		done = have[len(have)-1].end()
+	}
 	var periods []int64
 	for _, b := range srcs {
 		p := b.start / span * span
-		if p+span > horizon || (len(periods) > 0 && periods[len(periods)-1] == p) {
+		if p < done || p+span > horizon || (len(periods) > 0 && periods[len(periods)-1] == p) {
 			continue
 		}
-		if !slices.ContainsFunc(have, func(m *blockMeta) bool { return m.start == p }) {
-			periods = append(periods, p)
-		}
+		periods = append(periods, p)
 	}
 	for _, p := range periods {
 		if err := s.buildRollup(tier, p, srcs); err != nil {

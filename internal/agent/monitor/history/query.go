@@ -172,6 +172,9 @@ type plan struct {
 	start    int64 // inclusive
 	end      int64 // inclusive
 	tier     int
+	// res is the chosen tier's resolution: for raw, the finest interval
+	// among its blocks in the window (the interval may have changed).
+	res time.Duration
 	segs     []segment // coarse to fine; the last is raw
 	head     map[string]headCopy
 	headMeta blockMeta
@@ -248,7 +251,13 @@ func (s *Store) newPlan(name string, ms []Matcher, start, end time.Time, step ti
 			}
 		}
 	}
+	p.res = s.lay.tiers[p.tier].res
 	raw := p.segs[len(p.segs)-1]
+	if p.tier == tierRaw {
+		for _, b := range raw.blocks {
+			p.res = min(p.res, secs(b.res))
+		}
+	}
 	if h := s.head; h != nil && raw.from < raw.to && h.start < raw.to && h.end() > raw.from {
 		p.headMeta = blockMeta{name: walName, tier: tierRaw, start: h.start, res: h.res, slots: h.slots}
 		p.head = map[string]headCopy{}
@@ -395,7 +404,7 @@ func (s *Store) Query(q Query) ([]Series, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := s.lay.tiers[p.tier].res
+	res := p.res
 	step := max(q.Step, res)
 	stepS := int64(step / time.Second)
 	if n := (p.end-p.start)/stepS + 1; n > MaxPoints {
@@ -462,7 +471,7 @@ func (s *Store) Summary(q Query) ([]Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := s.lay.tiers[p.tier].res
+	res := p.res
 	out := []Summary{}
 	var shared []weighted // one series' values at a time
 	err = p.run(s, func() cellSink { return &summarySink{vals: shared[:0]} }, func(name string, ls Labels, sink cellSink) {
