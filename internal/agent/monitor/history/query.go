@@ -167,14 +167,14 @@ type headCopy struct {
 
 // plan is a query resolved against the store's current blocks.
 type plan struct {
-	name     string
-	match    matchers
-	start    int64 // inclusive
-	end      int64 // inclusive
-	tier     int
+	name  string
+	match matchers
+	start int64 // inclusive
+	end   int64 // inclusive
+	tier  int
 	// res is the chosen tier's resolution: for raw, the finest interval
 	// among its blocks in the window (the interval may have changed).
-	res time.Duration
+	res      time.Duration
 	segs     []segment // coarse to fine; the last is raw
 	head     map[string]headCopy
 	headMeta blockMeta
