@@ -17,7 +17,8 @@ import (
 //	  the first cell of the chunk: every column as 64 raw bits;
 //	  later cells, in tiers with more than one column, a "same" bit
 //	  (1 = every column equals the previous cell's) and, when 0,
-//	  every column XOR-encoded:
+//	  every column XOR-encoded against its previous value (the last
+//	  column against the cell's max, which a counter's last equals):
 //	    0                                   equal to the previous value
 //	    10 <bits>                           differing bits inside the previous window
 //	    11 <5 bits lead> <6 bits n> <n bits> a new window
@@ -226,6 +227,11 @@ func (e *chunkEncoder) append(slot int, vals []float64) {
 		}
 	}
 	for c := 0; c < e.cols; c++ {
+		if c == colLast {
+			// Against this cell's max, not the previous last: for a counter
+			// they are equal, and cost one bit.
+			e.col[c].prev = math.Float64bits(vals[colMax])
+		}
 		e.col[c].encode(&e.w, math.Float64bits(vals[c]))
 	}
 }
@@ -286,6 +292,9 @@ func (it *chunkIter) next() bool {
 		}
 	}
 	for c := 0; c < it.cols; c++ {
+		if c == colLast {
+			it.col[c].prev = math.Float64bits(it.vals[colMax])
+		}
 		v, err := it.col[c].decode(&it.r)
 		if err != nil {
 			it.err = err

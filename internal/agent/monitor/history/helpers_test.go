@@ -62,7 +62,7 @@ func seriesID(name string, ls Labels) string { return name + ls.String() }
 
 func (m model) add(ts time.Time, samples []Sample) {
 	for _, s := range samples {
-		ls, _ := normalizeLabels(s.Labels)
+		ls, _ := normalizeLabels(s.Labels, nil)
 		id := seriesID(s.Name, ls)
 		m[id] = append(m[id], refSample{ts.Unix(), s.Value})
 	}

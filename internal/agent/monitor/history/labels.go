@@ -88,9 +88,10 @@ func parseKey(key string) (string, Labels, error) {
 }
 
 // normalizeLabels returns ls sorted with empty values dropped (Prometheus:
-// an empty label is no label), copying only when ls is not already so.
-// A repeated label name is an error.
-func normalizeLabels(ls Labels) (Labels, error) {
+// an empty label is no label), copying into scratch only when ls is not
+// already so (scratch grows as needed; nil means allocate). A repeated
+// label name is an error.
+func normalizeLabels(ls Labels, scratch *Labels) (Labels, error) {
 	clean := true
 	for i, l := range ls {
 		if l.Value == "" || (i > 0 && ls[i-1].Name >= l.Name) {
@@ -99,7 +100,13 @@ func normalizeLabels(ls Labels) (Labels, error) {
 		}
 	}
 	if !clean {
-		c := make(Labels, 0, len(ls))
+		var c Labels
+		if scratch != nil {
+			if cap(*scratch) < len(ls) {
+				*scratch = make(Labels, 0, len(ls))
+			}
+			c = (*scratch)[:0]
+		}
 		for _, l := range ls {
 			if l.Value != "" {
 				c = append(c, l)

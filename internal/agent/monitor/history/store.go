@@ -80,6 +80,7 @@ type Store struct {
 	wal      *walFile   // nil while the log does not match the head
 	walBuf   walEncoder
 	keyBuf   []byte
+	lblBuf   Labels // scratch for sorting a sample's labels
 
 	mu     sync.RWMutex // guards what follows
 	closed bool
@@ -378,7 +379,7 @@ func (s *Store) addLocked(slot int, samples []Sample) {
 	h := s.head
 	at, nAt, n := -1, 0, 0
 	for _, smp := range samples {
-		ls, err := normalizeLabels(smp.Labels)
+		ls, err := normalizeLabels(smp.Labels, &s.lblBuf)
 		if err != nil || smp.Name == "" {
 			s.stats.rejectedSamples++
 			continue
