@@ -1,6 +1,7 @@
 package history
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -136,5 +137,51 @@ func TestOpenReadOnly(t *testing.T) {
 	run(t, s, nil, end.Add(10*time.Second), 10*time.Second, 3*360, tieredSeries())
 	if _, err := r.Query(Query{Name: "steward_test", Start: t0, End: end, Step: time.Hour}); err != nil {
 		t.Fatalf("read-only query after the writer moved on: %v", err)
+	}
+}
+
+// Queries, summaries and Status run while Append seals blocks and builds
+// roll-ups (run it with -race): each answer is whole, none fails.
+func TestStore_concurrentReaders(t *testing.T) {
+	t.Parallel()
+	s, _ := openTest(t, t.TempDir(), tieredOptions)
+	done := make(chan struct{})
+	errs := make(chan error, 3)
+	for r := 0; r < 3; r++ {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				st := s.Status()
+				end := t0.Add(30 * time.Hour)
+				if _, err := s.Query(Query{Name: "steward_test", Start: t0, End: end, Step: time.Minute}); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := s.Summary(Query{Name: "steward_test_total", Start: end.Add(-time.Hour), End: end}); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := s.Latest("steward_test_total", nil); err != nil {
+					errs <- err
+					return
+				}
+				if st.QuarantinedTotal != 0 {
+					errs <- errors.New("a block was found damaged: " + st.Quarantined[0].Reason)
+					return
+				}
+			}
+		}()
+	}
+	run(t, s, nil, t0, 10*time.Second, 30*360, tieredSeries())
+	close(done)
+	for r := 0; r < 3; r++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
