@@ -146,7 +146,7 @@ func TestStore_maxBytes(t *testing.T) {
 		})
 		// The cap is kept after each block is sealed: the head's log grows
 		// until the next one, by at most one block's worth.
-		if st := s.Status(); st.BytesOnDisk > limit+int64(maxWALBytes(4, 60)) {
+		if st := s.Status(); st.BytesOnDisk > limit+maxWALBytes(4, 60) {
 			t.Fatalf("day %d: %d bytes, over the cap %d", d, st.BytesOnDisk, limit)
 		}
 	}

@@ -1,6 +1,7 @@
 package history
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -18,7 +19,7 @@ func genChunkCases() []chunkCase {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var cases []chunkCase
 	mk := func(name string, cols, slots int, f func(slot int) ([]float64, bool)) {
-		c := chunkCase{name: name, cols: cols, slots: slots, cells: map[int][]float64{}}
+		c := chunkCase{name: fmt.Sprintf("%s/%d columns", name, cols), cols: cols, slots: slots, cells: map[int][]float64{}}
 		for i := 0; i < slots; i++ {
 			if v, ok := f(i); ok {
 				c.cells[i] = v
@@ -95,8 +96,8 @@ func TestChunk_roundTrip(t *testing.T) {
 			if n != len(c.cells) {
 				t.Fatalf("decoded %d cells, want %d", n, len(c.cells))
 			}
-			if max := (c.slots*maxCellBits(c.cols) + 7) / 8; len(b) > max {
-				t.Errorf("chunk of %d bytes, over the worst-case bound %d", len(b), max)
+			if bound := (c.slots*maxCellBits(c.cols) + 7) / 8; len(b) > bound {
+				t.Errorf("chunk of %d bytes, over the worst-case bound %d", len(b), bound)
 			}
 		})
 	}

@@ -165,12 +165,3 @@ func first(ps []Point) any {
 	}
 	return ps[0]
 }
-
-func findSeries(ss []Series, name string, ls Labels) *Series {
-	for i := range ss {
-		if ss[i].Name == name && slices.Equal(ss[i].Labels, ls) {
-			return &ss[i]
-		}
-	}
-	return nil
-}
