@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
+
 	"github.com/stewardhq/terraform-provider-steward/internal/agent"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/audit"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
@@ -19,9 +21,9 @@ const testMachineID = "0123456789abcdef0123456789abcdef"
 
 // testHost lays out a host root with a machine id, an uptime and a fresh
 // daemon heartbeat.
-func testHost(t *testing.T) agent.Paths {
+func testHost(t *testing.T) core.Paths {
 	t.Helper()
-	p := agent.PathsUnder(t.TempDir())
+	p := core.PathsUnder(t.TempDir())
 	beat, _ := json.Marshal(agent.Heartbeat{Time: time.Now().UTC(), IntervalMS: 10_000, Version: "dev"})
 	for path, content := range map[string]string{
 		p.MachineID:   testMachineID + "\n",
@@ -39,7 +41,7 @@ func testHost(t *testing.T) agent.Paths {
 }
 
 // runCLI runs one command line in-process and returns exit code, stdout and stderr.
-func runCLI(t *testing.T, p agent.Paths, stdin string, args ...string) (int, string, string) {
+func runCLI(t *testing.T, p core.Paths, stdin string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errOut, p)
@@ -94,7 +96,7 @@ func TestCLI(t *testing.T) {
 	tests := []struct {
 		name       string
 		args       []string
-		setup      func(t *testing.T, p agent.Paths)
+		setup      func(t *testing.T, p core.Paths)
 		wantCode   int
 		wantStdout []string
 		wantStderr []string
@@ -109,23 +111,23 @@ func TestCLI(t *testing.T) {
 		{name: "status json", args: []string{"status", "--json"}, wantCode: exitOK, wantStdout: []string{`"host_id": "` + testMachineID + `"`, `"daemon_running": true`}},
 		{
 			name: "status without machine id", args: []string{"status"},
-			setup:    func(t *testing.T, p agent.Paths) { must(t, os.Remove(p.MachineID)) },
+			setup:    func(t *testing.T, p core.Paths) { must(t, os.Remove(p.MachineID)) },
 			wantCode: exitFailure, wantStderr: []string{"steward-agent status: read host id from"},
 		},
 		{
 			name: "status daemon never ran", args: []string{"status"},
-			setup:    func(t *testing.T, p agent.Paths) { must(t, os.Remove(p.Heartbeat())) },
+			setup:    func(t *testing.T, p core.Paths) { must(t, os.Remove(p.Heartbeat())) },
 			wantCode: exitOK, wantStdout: []string{"daemon running:  no", "last heartbeat:  never"},
 		},
 		{name: "audit without verb", args: []string{"audit"}, wantCode: exitUsage, wantStderr: []string{"audit verify"}},
 		{
 			name: "audit verify intact", args: []string{"audit", "verify"},
-			setup:    func(t *testing.T, p agent.Paths) { appendEntries(t, p.AuditLog, 3) },
+			setup:    func(t *testing.T, p core.Paths) { appendEntries(t, p.AuditLog, 3) },
 			wantCode: exitOK, wantStdout: []string{"audit log OK: 3 lines"},
 		},
 		{
 			name: "audit verify broken", args: []string{"audit", "verify"},
-			setup: func(t *testing.T, p agent.Paths) {
+			setup: func(t *testing.T, p core.Paths) {
 				appendEntries(t, p.AuditLog, 3)
 				data, err := os.ReadFile(p.AuditLog)
 				must(t, err)

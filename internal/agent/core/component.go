@@ -1,4 +1,4 @@
-package agent
+package core
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/http"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -44,6 +45,14 @@ type Component interface {
 	prometheus.Collector
 }
 
+// Routed is a component that serves HTTP endpoints of its own (the status
+// page, history queries) on the daemon's listener and its unix socket. A
+// component that is also a prometheus.Gatherer adds what it gathers to
+// /metrics (collections it made on its own schedule, served as they are).
+type Routed interface {
+	Routes(mux *http.ServeMux)
+}
+
 // Runtime is what the daemon gives a running component.
 type Runtime struct {
 	// Logger carries the component's name.
@@ -76,7 +85,7 @@ func (rt *Runtime) Report(err error) {
 
 // Go runs work, a unit of work that should not be cut short (a backup run),
 // in its own goroutine. work's context outlives Run's: it is cancelled only
-// when the daemon's shutdown grace period ends, with errShutdown as its
+// when the daemon's shutdown grace period ends, with ErrShutdown as its
 // cause. The daemon waits for every such goroutine before it exits. A panic
 // in work is recovered and recorded as a crash of the component.
 func (rt *Runtime) Go(work func(ctx context.Context)) {
@@ -91,14 +100,14 @@ func (rt *Runtime) Go(work func(ctx context.Context)) {
 	})
 }
 
-// errShutdown is the cause of the context of work cut short by a stopping
+// ErrShutdown is the cause of the context of work cut short by a stopping
 // daemon, so what that work records says why it stopped.
-var errShutdown = errors.New("interrupted by daemon shutdown")
+var ErrShutdown = errors.New("interrupted by daemon shutdown")
 
-// interruption adds why ctx ended to err, when ctx ended with a cause of its
-// own (errShutdown), so a run status says "interrupted by daemon shutdown"
+// Interruption adds why ctx ended to err, when ctx ended with a cause of its
+// own (ErrShutdown), so a run status says "interrupted by daemon shutdown"
 // instead of only "context canceled".
-func interruption(ctx context.Context, err error) error {
+func Interruption(ctx context.Context, err error) error {
 	cause := context.Cause(ctx)
 	if cause == nil || cause == ctx.Err() || errors.Is(err, cause) {
 		return err
@@ -120,10 +129,10 @@ const (
 // TimeoutStopSec, so systemd never has to kill the daemon.
 const DefaultShutdownGrace = 30 * time.Second
 
-// stopSlack is how long work cut short at the end of the grace period has
+// StopSlack is how long work cut short at the end of the grace period has
 // to record that (a run status, an audit entry) before the daemon exits
 // without it.
-const stopSlack = 5 * time.Second
+const StopSlack = 5 * time.Second
 
 // componentHealth is one component's health as its metrics show it.
 type componentHealth struct {
@@ -163,10 +172,10 @@ type supervised struct {
 	changed chan struct{}
 }
 
-// components runs the daemon's components and exports their health. It is
+// Supervisor runs the daemon's components and exports their health. It is
 // built once per daemon, from the explicit list in daemonComponents, so a
 // daemon (and a test) says exactly what runs in it.
-type components struct {
+type Supervisor struct {
 	list  []*supervised
 	log   *slog.Logger
 	now   func() time.Time
@@ -175,8 +184,10 @@ type components struct {
 	upDesc, lastErrorDesc, restartsDesc *prometheus.Desc
 }
 
-func newComponents(cs []Component, log *slog.Logger, now func() time.Time, grace time.Duration) (*components, error) {
-	r := &components{log: log, now: now, grace: grace,
+// NewSupervisor supervises cs, whose names must be unique; a stopping
+// daemon gives their work grace to finish.
+func NewSupervisor(cs []Component, log *slog.Logger, now func() time.Time, grace time.Duration) (*Supervisor, error) {
+	r := &Supervisor{log: log, now: now, grace: grace,
 		upDesc: prometheus.NewDesc("steward_component_up",
 			"1 while the daemon component's loop is healthy, 0 after a failed iteration or a crash.", []string{"component"}, nil),
 		lastErrorDesc: prometheus.NewDesc("steward_component_last_error_timestamp_seconds",
@@ -197,8 +208,8 @@ func newComponents(cs []Component, log *slog.Logger, now func() time.Time, grace
 	return r, nil
 }
 
-// register adds the health metrics and every component's own metrics to reg.
-func (r *components) register(reg prometheus.Registerer) error {
+// Register adds the health metrics and every component's own metrics to reg.
+func (r *Supervisor) Register(reg prometheus.Registerer) error {
 	if err := reg.Register(r); err != nil {
 		return fmt.Errorf("register component health metrics: %w", err)
 	}
@@ -211,14 +222,14 @@ func (r *components) register(reg prometheus.Registerer) error {
 }
 
 // Describe implements prometheus.Collector.
-func (r *components) Describe(ch chan<- *prometheus.Desc) {
+func (r *Supervisor) Describe(ch chan<- *prometheus.Desc) {
 	ch <- r.upDesc
 	ch <- r.lastErrorDesc
 	ch <- r.restartsDesc
 }
 
 // Collect implements prometheus.Collector.
-func (r *components) Collect(ch chan<- prometheus.Metric) {
+func (r *Supervisor) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range r.list {
 		up, lastErr, restarts := s.health.snapshot()
 		var upValue, errValue float64
@@ -235,10 +246,10 @@ func (r *components) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// configChanged tells every component that the configuration changed. It
+// ConfigChanged tells every component that the configuration changed. It
 // never blocks: a component that has not yet taken the last value gets no
 // second one, since one reread covers both changes.
-func (r *components) configChanged() {
+func (r *Supervisor) ConfigChanged() {
 	for _, s := range r.list {
 		select {
 		case s.changed <- struct{}{}:
@@ -247,12 +258,12 @@ func (r *components) configChanged() {
 	}
 }
 
-// start runs every component until ctx is cancelled, then gives the work
-// they started the grace period to finish, cancels it with errShutdown,
-// and waits stopSlack more for it to record that. The returned channel is
+// Start runs every component until ctx is cancelled, then gives the work
+// they started the grace period to finish, cancels it with ErrShutdown,
+// and waits StopSlack more for it to record that. The returned channel is
 // closed when everything has returned or that time is up (the components
 // still running are then logged by name).
-func (r *components) start(ctx context.Context) <-chan struct{} {
+func (r *Supervisor) Start(ctx context.Context) <-chan struct{} {
 	work, cutShort := context.WithCancelCause(context.WithoutCancel(ctx))
 	pending := &nameSet{names: map[string]bool{}} // components whose Run or work goes on
 	var all sync.WaitGroup
@@ -282,10 +293,10 @@ func (r *components) start(ctx context.Context) <-chan struct{} {
 		case <-finished:
 		case <-time.After(r.grace):
 			r.log.Warn("shutdown grace period over: cutting running work short", "grace", r.grace.String())
-			cutShort(errShutdown)
+			cutShort(ErrShutdown)
 			select {
 			case <-finished:
-			case <-time.After(stopSlack):
+			case <-time.After(StopSlack):
 				r.log.Error("daemon components did not stop in time; exiting without them", "components", pending.sorted())
 			}
 		}
@@ -296,7 +307,7 @@ func (r *components) start(ctx context.Context) <-chan struct{} {
 
 // supervise runs one component until ctx is cancelled, restarting it with
 // backoff after it returns early or panics.
-func (r *components) supervise(ctx context.Context, s *supervised, rt *Runtime) {
+func (r *Supervisor) supervise(ctx context.Context, s *supervised, rt *Runtime) {
 	delay := restartMin
 	for {
 		began := r.now()

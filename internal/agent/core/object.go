@@ -1,4 +1,4 @@
-package agent
+package core
 
 import (
 	"context"
@@ -48,9 +48,9 @@ type Applied struct {
 	Pending *api.PendingChange
 }
 
-// registerKind adds the lifecycle methods of kind k to methods; newController
+// RegisterKind adds the lifecycle methods of kind k to methods; newController
 // builds the kind's controller for one request.
-func registerKind[S api.Spec, O any](methods map[string]Handler, k api.Kind[S, O], newController func(Deps) Controller[S, O]) {
+func RegisterKind[S api.Spec, O any](methods map[string]Handler, k api.Kind[S, O], newController func(Deps) Controller[S, O]) {
 	l := lifecycle[S, O]{kind: k, controller: newController}
 	methods[k.Configure().Name] = l.configure
 	methods[k.Remove().Name] = l.remove
@@ -62,16 +62,11 @@ type lifecycle[S api.Spec, O any] struct {
 	controller func(Deps) Controller[S, O]
 }
 
-// objectFile is where the spec of an object lives.
-func (p Paths) objectFile(dir, name string) string {
-	return filepath.Join(p.ConfigDir, dir, name+".json")
-}
-
 // readSpec reads an object's spec file: (nil, nil, nil) when it does not
 // exist; raw is returned whenever the file could be read, also when it does
 // not parse, so its digest still shows an edit.
 func (l lifecycle[S, O]) readSpec(p Paths, name string) (spec *S, raw []byte, err error) {
-	file := p.objectFile(l.kind.Dir, name)
+	file := p.ObjectFile(l.kind.Dir, name)
 	raw, err = os.ReadFile(file)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, nil
@@ -91,10 +86,10 @@ func (l lifecycle[S, O]) configure(ctx context.Context, deps Deps, req api.Reque
 	if err := DecodeParams(req, &spec); err != nil { // runs spec.Validate
 		return nil, err
 	}
-	deps = deps.withDefaults()
+	deps = deps.WithDefaults()
 	p, name := deps.Paths, spec.ObjectName()
 	if err := api.ValidateObjectName(name); err != nil {
-		return nil, badRequest("%s: %v", l.kind.Name, err)
+		return nil, BadRequest("%s: %v", l.kind.Name, err)
 	}
 	ctl := l.controller(deps)
 	if err := ctl.Check(ctx, spec); err != nil {
@@ -106,22 +101,22 @@ func (l lifecycle[S, O]) configure(ctx context.Context, deps Deps, req api.Reque
 	}
 	rendered := api.RenderSpec(spec)
 	dir := filepath.Join(p.ConfigDir, l.kind.Dir)
-	if err := ensurePrivateDir(dir); err != nil {
+	if err := EnsurePrivateDir(dir); err != nil {
 		return nil, err
 	}
-	file := p.objectFile(l.kind.Dir, name)
-	changed, before, err := writeIfChanged(file, rendered, 0o600)
+	file := p.ObjectFile(l.kind.Dir, name)
+	changed, before, err := WriteIfChanged(file, rendered, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("write %s: %w", file, err)
 	}
 	applied, err := ctl.Apply(ctx, spec, prev)
 	object := l.kind.Name + "/" + name
 	if err != nil {
-		_ = record(p, req.Operator, object, "configure", before, digest(rendered), err.Error())
+		_ = Record(p, req.Operator, object, "configure", before, Digest(rendered), err.Error())
 		return nil, err
 	}
 	if changed || applied.Changed {
-		if err := record(p, req.Operator, object, "configure", before, digest(rendered)); err != nil {
+		if err := Record(p, req.Operator, object, "configure", before, Digest(rendered)); err != nil {
 			return nil, err
 		}
 	}
@@ -135,7 +130,7 @@ func (l lifecycle[S, O]) remove(ctx context.Context, deps Deps, req api.Request)
 	if err := DecodeParams(req, &n); err != nil {
 		return nil, err
 	}
-	deps = deps.withDefaults()
+	deps = deps.WithDefaults()
 	p := deps.Paths
 	spec, raw, err := l.readSpec(p, n.Name)
 	switch {
@@ -147,14 +142,14 @@ func (l lifecycle[S, O]) remove(ctx context.Context, deps Deps, req api.Request)
 	if err := l.controller(deps).Remove(ctx, *spec); err != nil {
 		return nil, err
 	}
-	file := p.objectFile(l.kind.Dir, n.Name)
+	file := p.ObjectFile(l.kind.Dir, n.Name)
 	if err := os.Remove(file); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("remove %s: %w", file, err)
 	}
 	if err := atomicfile.SyncDir(filepath.Dir(file)); err != nil {
 		return nil, err
 	}
-	return api.Removed{Existed: true}, record(p, req.Operator, l.kind.Name+"/"+n.Name, "remove", digest(raw), "")
+	return api.Removed{Existed: true}, Record(p, req.Operator, l.kind.Name+"/"+n.Name, "remove", Digest(raw), "")
 }
 
 func (l lifecycle[S, O]) status(ctx context.Context, deps Deps, req api.Request) (any, error) {
@@ -162,7 +157,7 @@ func (l lifecycle[S, O]) status(ctx context.Context, deps Deps, req api.Request)
 	if err := DecodeParams(req, &n); err != nil {
 		return nil, err
 	}
-	deps = deps.withDefaults()
+	deps = deps.WithDefaults()
 	return l.statusOf(ctx, deps, l.controller(deps), n.Name)
 }
 
@@ -189,8 +184,8 @@ func (l lifecycle[S, O]) statusOf(ctx context.Context, deps Deps, ctl Controller
 	return st, err
 }
 
-// ensurePrivateDir makes dir (and its parents) and gives dir mode 0700.
-func ensurePrivateDir(dir string) error {
+// EnsurePrivateDir makes dir (and its parents) and gives dir mode 0700.
+func EnsurePrivateDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}

@@ -1,4 +1,4 @@
-package agent
+package schedule
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 	"github.com/stewardhq/terraform-provider-steward/internal/cron"
 )
@@ -22,13 +23,13 @@ import (
 // lost notification or a jump of the wall clock can delay.
 const backupRescan = time.Minute
 
-// backupScheduler is the daemon component that runs due backups. It looks at
+// Scheduler is the daemon component that runs due backups. It looks at
 // every schedule when the configuration changes, when the next scheduled
 // time comes and when a run ends; it runs a schedule that is due (one
 // catch-up run after downtime, never two runs of one schedule at once) after
 // its random delay. It exports each schedule's freshness.
-type backupScheduler struct {
-	deps        Deps
+type Scheduler struct {
+	deps        core.Deps
 	lastSuccess *prometheus.Desc
 	ended       chan struct{} // a run ended: what waited for it may be due now
 
@@ -38,11 +39,11 @@ type backupScheduler struct {
 	known map[string]string // Schedule name → digest of its file as last logged; Run's goroutine only.
 }
 
-var _ Component = (*backupScheduler)(nil)
+var _ core.Component = (*Scheduler)(nil)
 
-func newBackupScheduler(deps Deps) *backupScheduler {
-	return &backupScheduler{
-		deps: deps.withDefaults(),
+func NewScheduler(deps core.Deps) *Scheduler {
+	return &Scheduler{
+		deps: deps.WithDefaults(),
 		lastSuccess: prometheus.NewDesc("steward_backup_last_success_timestamp_seconds",
 			"When the schedule's last backup succeeded (0: never).", []string{"schedule"}, nil),
 		ended:   make(chan struct{}, 1),
@@ -51,12 +52,12 @@ func newBackupScheduler(deps Deps) *backupScheduler {
 	}
 }
 
-func (s *backupScheduler) Name() string { return "backup_scheduler" }
+func (s *Scheduler) Name() string { return "backup_scheduler" }
 
 // Run starts due backups until ctx ends. Runs in progress then go on under
 // the daemon's shutdown grace period; runs still waiting for their random
 // delay are dropped.
-func (s *backupScheduler) Run(ctx context.Context, rt *Runtime) error {
+func (s *Scheduler) Run(ctx context.Context, rt *core.Runtime) error {
 	wake := time.NewTimer(0)
 	defer wake.Stop()
 	for {
@@ -74,7 +75,7 @@ func (s *backupScheduler) Run(ctx context.Context, rt *Runtime) error {
 }
 
 // sleep returns how long to wait for next, the earliest scheduled time.
-func (s *backupScheduler) sleep(next time.Time) time.Duration {
+func (s *Scheduler) sleep(next time.Time) time.Duration {
 	if next.IsZero() {
 		return backupRescan
 	}
@@ -85,9 +86,9 @@ func (s *backupScheduler) sleep(next time.Time) time.Duration {
 // startDue starts every schedule that is due and returns the earliest time
 // a schedule is due next (zero when none ever is). The error names the
 // schedules that cannot be read: they do not run.
-func (s *backupScheduler) startDue(ctx context.Context, rt *Runtime) (time.Time, error) {
+func (s *Scheduler) startDue(ctx context.Context, rt *core.Runtime) (time.Time, error) {
 	p := s.deps.Paths
-	entries, err := os.ReadDir(p.backupConfigDir())
+	entries, err := os.ReadDir(ConfigDir(p))
 	if errors.Is(err, fs.ErrNotExist) {
 		return time.Time{}, nil
 	}
@@ -104,7 +105,7 @@ func (s *backupScheduler) startDue(ctx context.Context, rt *Runtime) (time.Time,
 			continue
 		}
 		seen[name] = true
-		cfg, raw, err := LoadBackupSchedule(p, name)
+		cfg, raw, err := Load(p, name)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("read backup schedule %s: %w", name, err))
 			continue
@@ -114,7 +115,7 @@ func (s *backupScheduler) startDue(ctx context.Context, rt *Runtime) (time.Time,
 			errs = append(errs, fmt.Errorf("backup schedule %s: %w", name, err))
 			continue
 		}
-		last := readRunStatus(p, name).LastRunAt
+		last := ReadRunStatus(p, name).LastRunAt
 		if last.IsZero() {
 			// Never ran: the first run is the first scheduled time after the schedule appeared.
 			if info, err := e.Info(); err == nil {
@@ -125,7 +126,7 @@ func (s *backupScheduler) startDue(ctx context.Context, rt *Runtime) (time.Time,
 		if !wake.IsZero() && (next.IsZero() || wake.Before(next)) {
 			next = wake
 		}
-		if sum := digest(raw); s.known[name] != sum {
+		if sum := core.Digest(raw); s.known[name] != sum {
 			s.known[name] = sum
 			rt.Logger.Info("backup schedule read", "schedule", name, "due", due, "next_run", wake)
 		}
@@ -143,7 +144,7 @@ func (s *backupScheduler) startDue(ctx context.Context, rt *Runtime) (time.Time,
 }
 
 // claim marks name as running and reports whether it was free.
-func (s *backupScheduler) claim(name string) bool {
+func (s *Scheduler) claim(name string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.running[name] {
@@ -155,7 +156,7 @@ func (s *backupScheduler) claim(name string) bool {
 
 // start runs one backup of cfg as the component's work, after its random
 // delay, unless the daemon starts stopping first.
-func (s *backupScheduler) start(ctx context.Context, rt *Runtime, cfg api.BackupSchedule, catchUp bool) {
+func (s *Scheduler) start(ctx context.Context, rt *core.Runtime, cfg api.BackupSchedule, catchUp bool) {
 	var delay time.Duration
 	if d, err := api.ParseDuration(cfg.RandomDelay); err == nil && cfg.RandomDelay != "" && d > 0 {
 		delay = rand.N(d)
@@ -172,7 +173,7 @@ func (s *backupScheduler) start(ctx context.Context, rt *Runtime, cfg api.Backup
 		}
 		if delay > 0 {
 			// The schedule may have changed or gone while the run waited.
-			fresh, _, err := LoadBackupSchedule(s.deps.Paths, cfg.Name)
+			fresh, _, err := Load(s.deps.Paths, cfg.Name)
 			if err != nil {
 				rt.Logger.Info("scheduled backup dropped: its schedule is gone or unreadable", "schedule", cfg.Name, "error", err)
 				return
@@ -180,11 +181,11 @@ func (s *backupScheduler) start(ctx context.Context, rt *Runtime, cfg api.Backup
 			cfg = fresh
 		}
 		rt.Logger.Info("scheduled backup", "schedule", cfg.Name, "catch_up", catchUp)
-		_, _ = RunBackup(work, s.deps, cfg, api.Operator{LocalUser: "steward-agent daemon"})
+		_, _ = Run(work, s.deps, cfg, api.Operator{LocalUser: "steward-agent daemon"})
 	})
 }
 
-func (s *backupScheduler) runEnded(name string) {
+func (s *Scheduler) runEnded(name string) {
 	s.mu.Lock()
 	delete(s.running, name)
 	s.mu.Unlock()
@@ -195,19 +196,19 @@ func (s *backupScheduler) runEnded(name string) {
 }
 
 // Describe implements prometheus.Collector.
-func (s *backupScheduler) Describe(ch chan<- *prometheus.Desc) { ch <- s.lastSuccess }
+func (s *Scheduler) Describe(ch chan<- *prometheus.Desc) { ch <- s.lastSuccess }
 
 // Collect exports the freshness of every schedule, read when scraped.
-func (s *backupScheduler) Collect(ch chan<- prometheus.Metric) {
+func (s *Scheduler) Collect(ch chan<- prometheus.Metric) {
 	p := s.deps.Paths
-	entries, _ := os.ReadDir(p.backupConfigDir())
+	entries, _ := os.ReadDir(ConfigDir(p))
 	for _, e := range entries {
 		name, ok := strings.CutSuffix(e.Name(), ".json")
 		if !ok {
 			continue
 		}
 		var ts float64
-		if st := readRunStatus(p, name); !st.LastSuccessAt.IsZero() {
+		if st := ReadRunStatus(p, name); !st.LastSuccessAt.IsZero() {
 			ts = float64(st.LastSuccessAt.Unix())
 		}
 		ch <- prometheus.MustNewConstMetric(s.lastSuccess, prometheus.GaugeValue, ts, name)

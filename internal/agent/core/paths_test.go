@@ -1,4 +1,4 @@
-package agent
+package core
 
 import "testing"
 
@@ -10,11 +10,11 @@ func TestPathsUnder(t *testing.T) {
 	}{
 		{root: "/", want: Paths{
 			Root: "/", LibDir: "/usr/local/lib/steward", ConfigDir: "/etc/steward", StateDir: "/var/lib/steward",
-			AuditLog: "/var/log/steward/audit.log", MachineID: "/etc/machine-id", Uptime: "/proc/uptime",
+			AuditLog: "/var/log/steward/audit.log", MachineID: "/etc/machine-id", Uptime: "/proc/uptime", Socket: "/run/steward/daemon.sock",
 		}},
 		{root: "/tmp/host1", want: Paths{
 			Root: "/tmp/host1", LibDir: "/tmp/host1/usr/local/lib/steward", ConfigDir: "/tmp/host1/etc/steward", StateDir: "/tmp/host1/var/lib/steward",
-			AuditLog: "/tmp/host1/var/log/steward/audit.log", MachineID: "/tmp/host1/etc/machine-id", Uptime: "/tmp/host1/proc/uptime",
+			AuditLog: "/tmp/host1/var/log/steward/audit.log", MachineID: "/tmp/host1/etc/machine-id", Uptime: "/tmp/host1/proc/uptime", Socket: "/tmp/host1/run/steward/daemon.sock",
 		}},
 	}
 	for _, tt := range tests {

@@ -1,10 +1,9 @@
-package agent
+package core
 
 import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 )
 
@@ -19,14 +18,8 @@ type Event struct {
 	Message  string    `json:"message"`
 }
 
-// EventBackupVerificationFailed is emitted when a snapshot fails its
-// read-back or restore drill; the snapshot is marked bad.
-const EventBackupVerificationFailed = "backup_verification_failed"
-
-func (p Paths) events() string { return filepath.Join(p.StateDir, "events.jsonl") }
-
-// emitEvent appends e to the events file.
-func emitEvent(p Paths, e Event) error {
+// Emit appends e to the events file.
+func Emit(p Paths, e Event) error {
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
 	}
@@ -37,13 +30,13 @@ func emitEvent(p Paths, e Event) error {
 	if err := os.MkdirAll(p.StateDir, 0o700); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(p.events(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(p.Events(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", p.events(), err)
+		return fmt.Errorf("open %s: %w", p.Events(), err)
 	}
 	if _, err := f.Write(append(b, '\n')); err != nil {
 		_ = f.Close()
-		return fmt.Errorf("append to %s: %w", p.events(), err)
+		return fmt.Errorf("append to %s: %w", p.Events(), err)
 	}
 	return f.Close()
 }
