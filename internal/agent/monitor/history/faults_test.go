@@ -77,8 +77,11 @@ func TestStore_diskFull(t *testing.T) {
 	gen := tieredSeries()
 	run(t, s, m, t0, 10*time.Second, 2*360, gen) // 2 h on a healthy disk
 
+	// Full for 5 h less a minute: the first sample once space is back falls
+	// inside a block, so the catch-up alone must build the missed roll-ups.
+	const fullSamples = 5*360 - 6
 	fsys.full.Store(true)
-	run(t, s, m, t0.Add(2*time.Hour), 10*time.Second, 5*360, func(i int, ts time.Time) []Sample { return gen(i+720, ts) })
+	run(t, s, m, t0.Add(2*time.Hour), 10*time.Second, fullSamples, func(i int, ts time.Time) []Sample { return gen(i+720, ts) })
 	st := s.Status()
 	if !strings.Contains(st.DiskError, "no space left on device") || st.DiskErrorSince.IsZero() {
 		t.Fatalf("status while full: disk error %q since %v, want ENOSPC", st.DiskError, st.DiskErrorSince)
@@ -86,7 +89,7 @@ func TestStore_diskFull(t *testing.T) {
 	if st.PendingBytes == 0 {
 		t.Fatal("status while full: no pending bytes, but 5 sealed hours could not be written")
 	}
-	end := t0.Add(7 * time.Hour)
+	end := t0.Add(2*time.Hour + fullSamples*10*time.Second)
 	checkRaw := func(s *Store, when string, start time.Time) {
 		t.Helper()
 		got, err := s.Query(Query{Name: "steward_test_total", Start: start, End: end})
@@ -100,10 +103,12 @@ func TestStore_diskFull(t *testing.T) {
 		comparePoints(t, when, got[0].Points, m.expectPoints(id, start, end, 10*time.Second, 10*time.Second), true)
 	}
 	// Retention waits for the disk: all 7 hours are still raw.
+	end = end.Add(-10 * time.Second)
 	checkRaw(s, "while full", t0)
 
 	fsys.full.Store(false)
-	run(t, s, m, end, 10*time.Second, 1, func(i int, ts time.Time) []Sample { return gen(i+7*360, ts) })
+	end = end.Add(10 * time.Second)
+	run(t, s, m, end, 10*time.Second, 1, func(i int, ts time.Time) []Sample { return gen(i+720+fullSamples, ts) })
 	st = s.Status()
 	if st.DiskError != "" || st.PendingBytes != 0 {
 		t.Fatalf("status after space is back: disk error %q, %d bytes pending", st.DiskError, st.PendingBytes)
@@ -119,7 +124,6 @@ func TestStore_diskFull(t *testing.T) {
 	if !rec.Clean() {
 		t.Errorf("reopen after a full disk: %+v", rec)
 	}
-	end = end.Add(10 * time.Second)
 	checkRaw(s, "after restart", end.Add(-4*time.Hour))
 	got, err := s.Query(Query{Name: "steward_test", Match: []Matcher{{Name: "kind", Value: "gauge"}}, Start: t0, End: t0.Add(6*time.Hour - time.Second), Step: time.Minute})
 	if err != nil {
