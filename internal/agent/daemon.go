@@ -69,7 +69,11 @@ type DaemonConfig struct {
 // daemon's paths, clock and logger, which init() does not have, and a test
 // builds a daemon from exactly the components it names. Add new ones here.
 func daemonComponents(deps core.Deps, m api.Monitoring) ([]core.Component, error) {
-	mon, err := monitor.New(deps, m, monitor.Options{Version: Version})
+	hist, err := monitor.OpenHistory(deps, m)
+	if err != nil {
+		return nil, err
+	}
+	mon, err := monitor.New(deps, m, monitor.Options{History: hist, Version: Version})
 	if err != nil {
 		return nil, err
 	}

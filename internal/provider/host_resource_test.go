@@ -432,11 +432,13 @@ func TestHost_invalidConfig(t *testing.T) {
 		{"listen on a host name", `listen_address = "h1:9276"`, loopbackOnly(`"h1"\s+is\s+not\s+a\s+loopback`)},
 		{"health timeout", `health_timeout = "-5s"`, `(?s)health_timeout must be a positive duration`},
 		{"monitoring interval", `monitoring = { interval = "soon" }`, `(?s)monitoring.interval\s+must\s+be\s+a\s+positive\s+duration`},
-		{"monitoring interval too short", `monitoring = { interval = "100ms" }`, `(?s)monitoring:.*interval\s+100ms:\s+want\s+between\s+1s\s+and\s+1h`},
-		{"history shorter than the interval", `monitoring = {
-    interval    = "1m"
-    history_raw = "30s"
-  }`, `(?s)monitoring:.*history_raw 30s: want at least the interval \(1m0s\)`},
+		{"monitoring interval too short", `monitoring = { interval = "100ms" }`, `(?s)monitoring:.*interval\s+100ms:\s+want\s+whole\s+seconds\s+between\s+1s\s+and\s+1h`},
+		{"monitoring interval not dividing an hour", `monitoring = { interval = "7s" }`, `(?s)monitoring:.*interval\s+7s:\s+want\s+whole\s+seconds.*divide\s+an\s+hour`},
+		{"raw history too short for roll-ups", `monitoring = { history_raw = "30m" }`, `(?s)monitoring:.*history_raw\s+30m0s:\s+want\s+at\s+least\s+2h`},
+		{"minute roll-ups shorter than raw", `monitoring = {
+    history_raw    = "48h"
+    history_minute = "24h"
+  }`, `(?s)monitoring:.*history_minute\s+24h0m0s:\s+want\s+at\s+least\s+history_raw\s+\(48h0m0s\)\s+plus\s+1h`},
 		{"monitoring unit", `monitoring = { units = ["nginx"] }`, `(?s)monitoring.units.*must\s+be\s+a\s+systemd\s+unit\s+name\s+with\s+its\s+type`},
 		{"monitoring unit with a shell", `monitoring = { units = ["$(reboot).service"] }`, `(?s)monitoring.units.*must\s+be\s+a\s+systemd\s+unit\s+name\s+with\s+its\s+type`},
 		{"web config relative", `monitoring = { web_config_file = "web.yml" }`, `(?s)monitoring.web_config_file\s+must\s+be\s+a\s+clean\s+absolute\s+path`},

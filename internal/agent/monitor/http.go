@@ -101,9 +101,15 @@ func (m *Monitor) charts(win page.Window, now time.Time) []page.Chart {
 	for _, c := range pageCharts {
 		ch := page.Chart{ID: c.id, Title: c.title, Unit: c.unit, Start: now.Add(-win.Span), End: now}
 		if m.history != nil {
-			ch.Series = c.series(m.history, ch.Start, ch.End, win.Span/chartPoints)
+			ch.Series = c.series(m.history, ch.Start, ch.End, m.chartStep(win.Span))
 		}
 		out = append(out, ch)
 	}
 	return out
+}
+
+// chartStep is about span/chartPoints, a whole number of intervals.
+func (m *Monitor) chartStep(span time.Duration) time.Duration {
+	n := max((span/chartPoints+m.interval-1)/m.interval, 1)
+	return n * m.interval
 }

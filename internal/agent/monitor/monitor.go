@@ -21,13 +21,9 @@ import (
 
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/monitor/collect"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/monitor/history"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 )
-
-// Store is where each collection is kept: the history.
-type Store interface {
-	Append(t time.Time, samples []collect.Sample) error
-}
 
 // AfterCollect is called with every collection, right after it is stored
 // (the alert rule engine evaluates there).
@@ -39,8 +35,8 @@ type Monitor struct {
 	cfg      api.Monitoring
 	interval time.Duration
 	set      *collect.Set
-	store    Store
-	history  History
+	history  *history.Store
+	buf      []history.Sample // Append's, reused
 	after    []AfterCollect
 	hostname string
 	version  string
@@ -62,9 +58,8 @@ type Options struct {
 	// Collect configures the collectors; its Units, TextfileMaxAge and Log
 	// are filled in from the settings and deps.
 	Collect collect.Config
-	// Store keeps the history and History reads it; nil keeps none.
-	Store   Store
-	History History
+	// History keeps every collection; nil keeps none.
+	History *history.Store
 	// After are called with every collection.
 	After []AfterCollect
 	// Version is the agent's, for the status page.
@@ -94,7 +89,7 @@ func New(deps core.Deps, m api.Monitoring, opt Options) (*Monitor, error) {
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	return &Monitor{deps: deps, cfg: m, interval: interval, set: set, store: opt.Store, history: opt.History, after: opt.After, hostname: host, version: opt.Version}, nil
+	return &Monitor{deps: deps, cfg: m, interval: interval, set: set, history: opt.History, after: opt.After, hostname: host, version: opt.Version}, nil
 }
 
 // Name implements core.Component.
@@ -156,9 +151,17 @@ func (m *Monitor) collectOnce(ctx context.Context, daemon prometheus.Gatherer) e
 		samples = append(samples, collect.Flatten(own)...)
 	}
 	var storeErr error
-	if m.store != nil {
-		if storeErr = m.store.Append(t, samples); storeErr != nil {
-			errs = append(errs, fmt.Errorf("store the collection: %w", storeErr))
+	if m.history != nil {
+		m.buf = m.buf[:0]
+		for _, s := range samples {
+			m.buf = append(m.buf, history.Sample{Name: s.Name, Labels: historyLabels(s.Labels), Value: s.Value})
+		}
+		if err := m.history.Append(t, m.buf); err != nil {
+			errs = append(errs, fmt.Errorf("store the collection: %w", err))
+		}
+		// The store keeps going in memory when the disk refuses writes.
+		if st := m.history.Status(); st.DiskError != "" {
+			storeErr = errors.New(st.DiskError)
 		}
 	}
 	m.mu.Lock()
@@ -170,4 +173,51 @@ func (m *Monitor) collectOnce(ctx context.Context, daemon prometheus.Gatherer) e
 	// A failing collector is steward_collector_success 0, not a failing
 	// component: the others still collect.
 	return errors.Join(errs...)
+}
+
+// historyLabels converts collect's labels (same shape) to the store's.
+func historyLabels(ls []collect.Label) history.Labels {
+	out := make(history.Labels, len(ls))
+	for i, l := range ls {
+		out[i] = history.Label{Name: l.Name, Value: l.Value}
+	}
+	return out
+}
+
+// EventHistoryDamaged is emitted for every damaged history file the store
+// moved aside.
+const EventHistoryDamaged = "history_damaged"
+
+// OpenHistory opens the host's history store for settings m, under the
+// state directory. A damaged file is moved aside and the store opens
+// without it: each one is logged and emitted as an event. The store lives
+// as long as the daemon process (every Append is on disk when it returns).
+func OpenHistory(deps core.Deps, m api.Monitoring) (*history.Store, error) {
+	deps = deps.WithDefaults()
+	m = (&m).WithDefaults()
+	interval, _, raw, minute, hour, err := m.Durations()
+	if err != nil {
+		return nil, fmt.Errorf("monitoring settings: %w", err)
+	}
+	p, log := deps.Paths, deps.Logger
+	damaged := func(q history.Quarantined) {
+		log.Error("history file damaged: moved aside", "file", q.File, "moved_to", q.MovedTo, "reason", q.Reason)
+		_ = core.Emit(p, core.Event{Kind: EventHistoryDamaged, Message: q.File + ": " + q.Reason})
+	}
+	dir := filepath.Join(p.StateDir, "history")
+	if err := core.EnsurePrivateDir(dir); err != nil {
+		return nil, err
+	}
+	st, rec, err := history.Open(dir, history.Options{Interval: interval, Raw: raw, Minute: minute, Hour: hour,
+		MaxSeries: m.MaxSeries, OnQuarantine: damaged})
+	if err != nil {
+		return nil, fmt.Errorf("open history %s: %w", dir, err)
+	}
+	for _, q := range rec.Quarantined {
+		damaged(q)
+	}
+	if rec.WALTornBytes > 0 {
+		log.Warn("history: a torn last write was cut off (power cut?)", "bytes", rec.WALTornBytes)
+	}
+	return st, nil
 }

@@ -2,7 +2,6 @@ package monitor
 
 import (
 	"context"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -15,79 +14,9 @@ import (
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/core/coretest"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/monitor/collect"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/monitor/history"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 )
-
-// memHistory keeps every collection in memory and answers Range from it:
-// the unit tests' stand-in for the history store.
-type memHistory struct {
-	mu   sync.Mutex
-	at   []time.Time
-	sets [][]collect.Sample
-}
-
-func (h *memHistory) Append(t time.Time, s []collect.Sample) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.at, h.sets = append(h.at, t), append(h.sets, s)
-	return nil
-}
-
-func (h *memHistory) Range(name string, match map[string]string, start, end time.Time, step time.Duration) ([]Series, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	byKey := map[string]*Series{}
-	var keys []string
-	for i, t := range h.at {
-		if t.Before(start) || t.After(end) {
-			continue
-		}
-		for _, s := range h.sets[i] {
-			if s.Name != name || !matches(s, match) {
-				continue
-			}
-			key := labelKey(s)
-			se, ok := byKey[key]
-			if !ok {
-				se = &Series{Labels: map[string]string{}}
-				for _, l := range s.Labels {
-					se.Labels[l.Name] = l.Value
-				}
-				byKey[key], keys = se, append(keys, key)
-			}
-			bucket := start.Add(t.Sub(start) / step * step)
-			if n := len(se.Points); n > 0 && se.Points[n-1].T.Equal(bucket) {
-				p := &se.Points[n-1]
-				p.Min, p.Max, p.Last = math.Min(p.Min, s.Value), math.Max(p.Max, s.Value), s.Value
-				p.Avg = (p.Avg + s.Value) / 2
-				continue
-			}
-			se.Points = append(se.Points, Point{T: bucket, Min: s.Value, Avg: s.Value, Max: s.Value, Last: s.Value})
-		}
-	}
-	out := make([]Series, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, *byKey[k])
-	}
-	return out, nil
-}
-
-func matches(s collect.Sample, match map[string]string) bool {
-	for k, v := range match {
-		if s.Label(k) != v {
-			return false
-		}
-	}
-	return true
-}
-
-func labelKey(s collect.Sample) string {
-	var b strings.Builder
-	for _, l := range s.Labels {
-		b.WriteString(l.Name + "=" + l.Value + ",")
-	}
-	return b.String()
-}
 
 // TestMonitor_collectsAndServesThePage: collections of this machine's
 // /proc fill the history, /metrics serves the last one as it was made, and
@@ -95,12 +24,16 @@ func labelKey(s collect.Sample) string {
 func TestMonitor_collectsAndServesThePage(t *testing.T) {
 	t.Parallel()
 	p := coretest.NewHost(t)
-	h := &memHistory{}
+	h, _, err := history.Open(t.TempDir(), history.Options{Interval: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
 	clock := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
 	var handed int
-	m, err := New(core.Deps{Paths: p, Now: now}, api.Monitoring{Interval: "10s"}, Options{Store: h, History: h,
+	m, err := New(core.Deps{Paths: p, Now: now}, api.Monitoring{Interval: "10s"}, Options{History: h,
 		After: []AfterCollect{func(context.Context, time.Time, []collect.Sample) { handed++ }}})
 	if err != nil {
 		t.Fatal(err)
@@ -113,8 +46,11 @@ func TestMonitor_collectsAndServesThePage(t *testing.T) {
 		clock = clock.Add(10 * time.Second)
 		mu.Unlock()
 	}
-	if handed != 30 || len(h.at) != 30 {
-		t.Errorf("handed on %d and stored %d collections, want 30 each", handed, len(h.at))
+	if handed != 30 {
+		t.Errorf("handed on %d collections, want 30", handed)
+	}
+	if st := h.Status(); st.Series == 0 || st.DiskError != "" {
+		t.Errorf("history after 30 collections: %+v", st)
 	}
 	fams, _ := m.Gather()
 	if len(fams) == 0 {
