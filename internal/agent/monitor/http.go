@@ -18,9 +18,11 @@ import (
 // recentChanges is how many audit entries the status page lists.
 const recentChanges = 12
 
-// Routes implements core.Routed: the status page at /.
+// Routes implements core.Routed: the status page at /, and the history
+// summaries api.MetricsQuery reads.
 func (m *Monitor) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{$}", m.servePage)
+	mux.HandleFunc("POST "+summaryPath, m.serveSummary)
 }
 
 func (m *Monitor) servePage(w http.ResponseWriter, r *http.Request) {

@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -76,5 +77,51 @@ func TestMonitor_collectsAndServesThePage(t *testing.T) {
 	}
 	if !strings.Contains(rec.Header().Get("Content-Security-Policy"), "default-src 'none'") {
 		t.Error("the page has no content security policy")
+	}
+}
+
+// TestMonitor_summaries: what steward_metrics reads, from the history.
+func TestMonitor_summaries(t *testing.T) {
+	t.Parallel()
+	p := coretest.NewHost(t)
+	h, _, err := history.Open(t.TempDir(), history.Options{Interval: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	clock := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	m, err := New(core.Deps{Paths: p, Now: func() time.Time { return clock }}, api.Monitoring{}, Options{History: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 6 {
+		if err := m.collectOnce(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		clock = clock.Add(10 * time.Second)
+	}
+	res, err := m.Summaries(api.MetricsQueryParams{Window: "1h", Select: map[string]api.MetricSelector{
+		"load": {Name: "node_load1"},
+		"root": {Name: "node_filesystem_avail_bytes", Labels: map[string]string{"mountpoint": "/"}},
+		"none": {Name: "no_such_metric"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := res.Results["load"]; len(l) != 1 || l[0].Samples != 6 || l[0].Max < l[0].Min {
+		t.Errorf("load: %+v, want one series of 6 samples", l)
+	}
+	if r := res.Results["root"]; len(r) != 1 || r[0].Last <= 0 || r[0].Labels["mountpoint"] != "/" {
+		t.Errorf("root: %+v, want the root file system's free bytes", r)
+	}
+	if n, ok := res.Results["none"]; !ok || len(n) != 0 {
+		t.Errorf("none: %+v (present %v), want an empty list", n, ok)
+	}
+	if res.HostID != coretest.MachineID {
+		t.Errorf("host id %q", res.HostID)
+	}
+	var ae *api.Error
+	if _, err := m.Summaries(api.MetricsQueryParams{Window: "soon", Select: map[string]api.MetricSelector{"x": {Name: "1bad"}}}); !errors.As(err, &ae) || ae.Code != api.CodeBadRequest {
+		t.Errorf("a bad query: %v, want bad_request", err)
 	}
 }
