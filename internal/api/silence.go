@@ -15,7 +15,7 @@ import (
 // Schedule names (a cron expression in the host's time zone) for Duration.
 type Silence struct {
 	Name     string         `json:"name"`
-	Matchers []LabelMatcher `json:"matchers"` // against the alert's labels, alertname and host included
+	Matchers []LabelMatcher `json:"matchers"`            // against the alert's labels, alertname and host included
 	StartsAt string         `json:"starts_at,omitempty"` // RFC 3339
 	EndsAt   string         `json:"ends_at,omitempty"`   // RFC 3339
 	Schedule string         `json:"schedule,omitempty"`  // cron expression, host time zone

@@ -15,7 +15,7 @@ import (
 // fakeSource is an in-memory Source: the latest sample of each series and
 // every point it was given.
 type fakeSource struct {
-	latest map[string][]Series       // metric → series
+	latest map[string][]Series        // metric → series
 	points map[string]map[int][]Point // metric → index in latest → points
 }
 
