@@ -277,12 +277,15 @@ func (e *Engine) evalRule(r *rule, rs *ruleState, now time.Time, src Source) {
 			}
 			continue
 		}
-		ls := sortedLabels(s.Labels)
 		v, ok := r.value(now, s, src, &e.buf)
 		in := r.input(v, ok)
+		if !in.held && len(rs.entries) == 0 {
+			continue // the common case: inactive and staying so
+		}
+		ls := sortedLabels(s.Labels)
 		ent, key := rs.lookup(hashLabels(ls), ls)
 		if ent == nil && !in.held {
-			continue // the common case: inactive and staying so
+			continue
 		}
 		e.step(r, rs, ent, key, ls, false, in, now)
 	}

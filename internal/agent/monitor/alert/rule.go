@@ -205,22 +205,24 @@ func aggregate(agg string, pts []Point) (float64, bool) {
 	switch agg {
 	case "last":
 		return pts[len(pts)-1].Value, true
-	case "min", "max", "avg":
+	case "min":
 		acc := pts[0].Value
 		for _, p := range pts[1:] {
-			switch agg {
-			case "min":
-				acc = min(acc, p.Value)
-			case "max":
-				acc = max(acc, p.Value)
-			default:
-				acc += p.Value
-			}
-		}
-		if agg == "avg" {
-			acc /= float64(len(pts))
+			acc = min(acc, p.Value)
 		}
 		return acc, true
+	case "max":
+		acc := pts[0].Value
+		for _, p := range pts[1:] {
+			acc = max(acc, p.Value)
+		}
+		return acc, true
+	case "avg":
+		var sum float64
+		for _, p := range pts {
+			sum += p.Value
+		}
+		return sum / float64(len(pts)), true
 	}
 	if len(pts) < 2 {
 		return 0, false

@@ -1,7 +1,7 @@
 package alert
 
 import (
-	"cmp"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -35,7 +35,7 @@ func (e *Engine) Alerts() []api.AlertInstance {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	out := []api.AlertInstance{}
-	for _, name := range sortedKeys(e.states) {
+	for _, name := range slices.Sorted(maps.Keys(e.states)) {
 		out = append(out, e.instances(name, e.states[name])...)
 	}
 	return out
@@ -120,13 +120,4 @@ func (e *Engine) Problem() string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.problem
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, cmp.Compare)
-	return keys
 }

@@ -65,7 +65,7 @@ func TestEngine_restartWhilePending(t *testing.T) {
 	r.For = "1m"
 	h := newHarness(t, t.TempDir(), r)
 	h.run("disk_used_percent", root, 95, 95, 95, 95) // pending from 0s, seen holding 30s at 30s
-	if err := h.e.Close(); err != nil {                 // a clean stop
+	if err := h.e.Close(); err != nil {              // a clean stop
 		t.Fatal(err)
 	}
 	h.now = h.now.Add(5 * time.Minute) // down for five minutes
