@@ -448,3 +448,38 @@ func TestEngine_invalidRuleIsReported(t *testing.T) {
 		t.Errorf("rules kept = %d, want only the valid one", len(e.rules))
 	}
 }
+
+func TestEngine_alertsPerRuleBounded(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "", diskRuleForZero())
+	h.cfg.MaxAlertsPerRule = 3
+	h.start(diskRuleForZero())
+	for _, m := range []string{"/a", "/b", "/c", "/d", "/e"} {
+		h.set("disk_used_percent", map[string]string{"mountpoint": m}, 95)
+	}
+	h.eval()
+	if got := len(h.e.RuleStatus("disk_full").Alerts); got != 3 {
+		t.Errorf("alerts = %d, want the bound of 3", got)
+	}
+}
+
+func TestEngine_statusDuringEvaluation(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "", diskRuleForZero())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 200 {
+			h.e.Alerts()
+			h.e.History(api.AlertHistoryQuery{})
+			h.e.RuleStatus("disk_full")
+		}
+	}()
+	for i := range 200 {
+		h.src.set(t0.Add(time.Duration(i)*step), "disk_used_percent", root, float64(80+i%20))
+		if _, err := h.e.Evaluate(t0.Add(time.Duration(i)*step), h.src); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-done
+}

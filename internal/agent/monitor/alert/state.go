@@ -93,6 +93,9 @@ func (e *Engine) step(r *rule, rs *ruleState, ent *entry, key uint64, series []L
 		if !in.held || in.keep {
 			return
 		}
+		if rs.full && len(rs.entries) < e.cfg.MaxAlertsPerRule {
+			rs.full = false
+		}
 		if len(rs.entries) >= e.cfg.MaxAlertsPerRule && !ruleLevel {
 			if !rs.full {
 				rs.full = true
