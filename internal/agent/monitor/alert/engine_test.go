@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -378,14 +379,7 @@ func TestEngine_repeatInterval(t *testing.T) {
 	r := diskRuleForZero()
 	r.RepeatInterval = "1m"
 	h := newHarness(t, "", r)
-	var at []string
-	for range 14 {
-		h.set("disk_used_percent", root, 95)
-		now := h.now.Sub(t0)
-		for _, s := range sentStates(h.eval()) {
-			at = append(at, now.String()+" "+s)
-		}
-	}
+	at := h.runAt("disk_used_percent", root, slices.Repeat([]float64{95}, 14)...)
 	want := []string{"0s ops:firing", "1m0s ops:firing(repeat)", "2m0s ops:firing(repeat)"}
 	if d := cmp.Diff(want, at); d != "" {
 		t.Errorf("sent (-want +got):\n%s", d)

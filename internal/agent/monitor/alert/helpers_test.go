@@ -152,6 +152,21 @@ func (h *harness) run(metric string, labels map[string]string, values ...float64
 	}
 }
 
+// runAt is run that returns each notification handed out as
+// "<time since t0> channel:state".
+func (h *harness) runAt(metric string, labels map[string]string, values ...float64) []string {
+	h.t.Helper()
+	var out []string
+	for _, v := range values {
+		h.set(metric, labels, v)
+		at := h.now.Sub(t0)
+		for _, s := range sentStates(h.eval()) {
+			out = append(out, at.String()+" "+s)
+		}
+	}
+	return out
+}
+
 // states returns the state of each alert of rule, by labels string.
 func (h *harness) state(rule string) string {
 	obs := h.e.RuleStatus(rule)

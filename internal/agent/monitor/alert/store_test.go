@@ -43,14 +43,7 @@ func TestEngine_restartKeepsRepeatSchedule(t *testing.T) {
 	h := newHarness(t, t.TempDir(), r)
 	h.run("disk_used_percent", root, 95, 95, 95) // sent at 0s
 	h.start(r)
-	var at []string
-	for range 5 { // 30s..70s
-		h.set("disk_used_percent", root, 95)
-		now := h.now.Sub(t0)
-		for _, s := range sentStates(h.eval()) {
-			at = append(at, now.String()+" "+s)
-		}
-	}
+	at := h.runAt("disk_used_percent", root, 95, 95, 95, 95, 95) // 30s..70s
 	if d := cmp.Diff([]string{"1m0s ops:firing(repeat)"}, at); d != "" {
 		t.Errorf("sent after restart (-want +got):\n%s", d)
 	}
