@@ -340,7 +340,7 @@ func (e *Engine) Save() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.cfg.Clock()
-	if !e.dirty && !(e.timersDirty && now.Sub(e.lastSave) >= timerSaveEvery) {
+	if !e.dirty && (!e.timersDirty || now.Sub(e.lastSave) < timerSaveEvery) {
 		return nil
 	}
 	return e.saveLocked(now)

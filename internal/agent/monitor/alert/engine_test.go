@@ -75,7 +75,7 @@ func TestEngine_transitions(t *testing.T) {
 func TestEngine_pendingEndsWhenConditionStops(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, "", diskRule())
-	h.run("disk_used_percent", root, 95, 95, 50)
+	h.runDisk(root, 95, 95, 50)
 	if got := h.state("disk_full"); got != "inactive" {
 		t.Errorf("state = %s, want inactive", got)
 	}
@@ -298,7 +298,7 @@ func TestEngine_templates(t *testing.T) {
 		"description": `{{ .Rule }} {{ .Severity }} {{ .Labels.alertname }} {{ .HostID }} {{ .Labels.missing }}|`,
 	}
 	h := newHarness(t, "", r)
-	h.run("disk_used_percent", root, 93.25)
+	h.runDisk(root, 93.25)
 	a := h.sent[0].Alerts[0]
 	if a.Labels["team"] != "storage" || a.Labels["mount"] != "/" {
 		t.Errorf("labels = %v", a.Labels)
@@ -379,7 +379,7 @@ func TestEngine_repeatInterval(t *testing.T) {
 	r := diskRuleForZero()
 	r.RepeatInterval = "1m"
 	h := newHarness(t, "", r)
-	at := h.runAt("disk_used_percent", root, slices.Repeat([]float64{95}, 14)...)
+	at := h.runDiskAt(root, slices.Repeat([]float64{95}, 14)...)
 	want := []string{"0s ops:firing", "1m0s ops:firing(repeat)", "2m0s ops:firing(repeat)"}
 	if d := cmp.Diff(want, at); d != "" {
 		t.Errorf("sent (-want +got):\n%s", d)
@@ -390,12 +390,12 @@ func TestEngine_newChannelGetsFiringAlert(t *testing.T) {
 	t.Parallel()
 	r := diskRuleForZero()
 	h := newHarness(t, "", r)
-	h.run("disk_used_percent", root, 95)
+	h.runDisk(root, 95)
 	r.Channels = []string{"ops", "pager"}
 	if err := h.e.SetRules([]api.AlertRule{r}); err != nil {
 		t.Fatal(err)
 	}
-	h.run("disk_used_percent", root, 95, 50)
+	h.runDisk(root, 95, 50)
 	if d := cmp.Diff([]string{"ops:firing", "pager:firing", "ops:resolved", "pager:resolved"}, sentStates(h.sent)); d != "" {
 		t.Errorf("sent (-want +got):\n%s", d)
 	}
@@ -404,7 +404,7 @@ func TestEngine_newChannelGetsFiringAlert(t *testing.T) {
 func TestEngine_ruleRemovedOrChangedWhileFiring(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, "", diskRuleForZero())
-	h.run("disk_used_percent", root, 95)
+	h.runDisk(root, 95)
 	// The selector changes: the old alert is about other series now.
 	changed := diskRuleForZero()
 	changed.Matchers = []api.LabelMatcher{{Label: "mountpoint", Op: "=", Value: "/srv"}}
@@ -412,7 +412,7 @@ func TestEngine_ruleRemovedOrChangedWhileFiring(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.eval()
-	h.run("disk_used_percent", map[string]string{"mountpoint": "/srv"}, 95)
+	h.runDisk(map[string]string{"mountpoint": "/srv"}, 95)
 	if err := h.e.SetRules(nil); err != nil {
 		t.Fatal(err)
 	}

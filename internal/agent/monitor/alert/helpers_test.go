@@ -143,22 +143,23 @@ func (h *harness) eval() []api.Notification {
 	return ns
 }
 
-// run sets the series to each value in turn and evaluates after each.
-func (h *harness) run(metric string, labels map[string]string, values ...float64) {
+// runDisk sets disk_used_percent{labels} to each value in turn and
+// evaluates after each.
+func (h *harness) runDisk(labels map[string]string, values ...float64) {
 	h.t.Helper()
 	for _, v := range values {
-		h.set(metric, labels, v)
+		h.set("disk_used_percent", labels, v)
 		h.eval()
 	}
 }
 
-// runAt is run that returns each notification handed out as
+// runDiskAt is runDisk that returns each notification handed out as
 // "<time since t0> channel:state".
-func (h *harness) runAt(metric string, labels map[string]string, values ...float64) []string {
+func (h *harness) runDiskAt(labels map[string]string, values ...float64) []string {
 	h.t.Helper()
 	var out []string
 	for _, v := range values {
-		h.set(metric, labels, v)
+		h.set("disk_used_percent", labels, v)
 		at := h.now.Sub(t0)
 		for _, s := range sentStates(h.eval()) {
 			out = append(out, at.String()+" "+s)

@@ -133,11 +133,11 @@ type testValue struct {
 func expandValues(s string) ([]testValue, error) {
 	var out []testValue
 	for _, item := range strings.Fields(s) {
-		switch {
-		case item == "_":
+		switch item {
+		case "_":
 			out = append(out, testValue{missing: true})
 			continue
-		case item == "stale":
+		case "stale":
 			out = append(out, testValue{stale: true})
 			continue
 		}

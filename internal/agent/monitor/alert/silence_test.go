@@ -25,7 +25,7 @@ func TestEngine_silenceExpiresWhileFiring(t *testing.T) {
 	if err := h.e.SetSilences([]api.Silence{fixedSilence("maint", t0.Add(-time.Hour), t0.Add(30*time.Second), onDisk)}); err != nil {
 		t.Fatal(err)
 	}
-	h.run("disk_used_percent", root, 95, 95)
+	h.runDisk(root, 95, 95)
 	if len(h.sent) != 0 {
 		t.Fatalf("sent %v under the silence", sentStates(h.sent))
 	}
@@ -40,8 +40,8 @@ func TestEngine_silenceExpiresWhileFiring(t *testing.T) {
 	if !ok || !obs.Active || len(obs.Silenced) != 1 {
 		t.Errorf("SilenceStatus = %+v, %v", obs, ok)
 	}
-	h.run("disk_used_percent", root, 95) // 20s: still silenced
-	h.run("disk_used_percent", root, 95) // 30s: the silence has ended
+	h.runDisk(root, 95) // 20s: still silenced
+	h.runDisk(root, 95) // 30s: the silence has ended
 	if d := cmp.Diff([]string{"ops:firing"}, sentStates(h.sent)); d != "" {
 		t.Errorf("sent (-want +got):\n%s", d)
 	}
@@ -55,14 +55,14 @@ func TestEngine_silenceHoldsRepeatsButNotResolves(t *testing.T) {
 	r := diskRuleForZero()
 	r.RepeatInterval = "1m"
 	h := newHarness(t, "", r)
-	h.run("disk_used_percent", root, 95) // sent at 0s
+	h.runDisk(root, 95) // sent at 0s
 	if err := h.e.SetSilences([]api.Silence{fixedSilence("maint", t0, t0.Add(time.Hour), onDisk)}); err != nil {
 		t.Fatal(err)
 	}
 	for range 10 {
-		h.run("disk_used_percent", root, 95)
+		h.runDisk(root, 95)
 	}
-	h.run("disk_used_percent", root, 50)
+	h.runDisk(root, 50)
 	// No repeat under the silence; the resolve of an alert the channel knows
 	// fires still goes out.
 	if d := cmp.Diff([]string{"ops:firing", "ops:resolved"}, sentStates(h.sent)); d != "" {
@@ -206,11 +206,11 @@ func TestSilence_recurringAcrossDST(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.now = at("2026-03-29T04:59:40+02:00")
-	h.run("disk_used_percent", root, 95, 95)
+	h.runDisk(root, 95, 95)
 	if len(h.sent) != 0 {
 		t.Fatalf("sent %v inside the window", sentStates(h.sent))
 	}
-	h.run("disk_used_percent", root, 95)
+	h.runDisk(root, 95)
 	if len(h.sent) != 1 || !h.sent[0].Time.Equal(at("2026-03-29T05:00:00+02:00")) {
 		t.Errorf("sent %+v, want the alert at 05:00 CEST when the window closes", h.sent)
 	}
@@ -224,7 +224,7 @@ func TestEngine_muteDuringChanges(t *testing.T) {
 	h := newHarness(t, dir, agent, disk)
 	h.e.Mute(t0.Add(time.Minute), "agent upgrade")
 	h.set(api.MetricComponentUp, map[string]string{"component": "collector"}, 0)
-	h.run("disk_used_percent", root, 95)
+	h.runDisk(root, 95)
 	// Only the rule that did not opt in pages.
 	if len(h.sent) != 1 || h.sent[0].Alerts[0].Rule != "disk_full" {
 		t.Fatalf("sent %+v, want only disk_full", h.sent)
@@ -239,13 +239,13 @@ func TestEngine_muteDuringChanges(t *testing.T) {
 		t.Errorf("Muted() after restart = %s, %q", until, reason)
 	}
 	for h.now.Before(t0.Add(time.Minute)) {
-		h.run("disk_used_percent", root, 95)
+		h.runDisk(root, 95)
 	}
 	if len(h.sent) != 1 {
 		t.Fatalf("sent %v while muted", sentStates(h.sent))
 	}
 	// The component is still down when the mute ends: now it pages.
-	h.run("disk_used_percent", root, 95)
+	h.runDisk(root, 95)
 	if len(h.sent) != 2 || h.sent[1].Alerts[0].Rule != "agent_broken" || !h.sent[1].Time.Equal(t0.Add(time.Minute)) {
 		t.Errorf("sent %+v, want agent_broken at 1m", h.sent)
 	}
@@ -261,12 +261,12 @@ func TestEngine_unmuteEndsMuteEarly(t *testing.T) {
 	h := newHarness(t, "", r)
 	h.e.Mute(t0.Add(time.Hour), "deploy")
 	h.e.Mute(t0.Add(time.Minute), "shorter") // does not shorten it
-	h.run("disk_used_percent", root, 95)
+	h.runDisk(root, 95)
 	if until, reason := h.e.Muted(); !until.Equal(t0.Add(time.Hour)) || reason != "deploy" || len(h.sent) != 0 {
 		t.Fatalf("Muted() = %s, %q; sent %v", until, reason, sentStates(h.sent))
 	}
 	h.e.Unmute()
-	h.run("disk_used_percent", root, 95)
+	h.runDisk(root, 95)
 	if d := cmp.Diff([]string{"ops:firing"}, sentStates(h.sent)); d != "" {
 		t.Errorf("sent (-want +got):\n%s", d)
 	}

@@ -19,15 +19,15 @@ func TestEngine_restartWhileFiring(t *testing.T) {
 	r := diskRuleForZero()
 	r.RepeatInterval = "5m"
 	h := newHarness(t, dir, r)
-	h.run("disk_used_percent", root, 95, 95)
+	h.runDisk(root, 95, 95)
 	// The agent dies without Close (a crash, a power cut after the write).
 	h.now = h.now.Add(2 * time.Minute)
 	h.start(r)
-	h.run("disk_used_percent", root, 95, 95, 95)
+	h.runDisk(root, 95, 95, 95)
 	if got := h.state("disk_full"); got != "firing" {
 		t.Errorf("state after restart = %s, want firing", got)
 	}
-	h.run("disk_used_percent", root, 50)
+	h.runDisk(root, 50)
 	if d := cmp.Diff([]string{"ops:firing", "ops:resolved"}, sentStates(h.sent)); d != "" {
 		t.Errorf("sent across the restart (-want +got):\n%s", d)
 	}
@@ -41,9 +41,9 @@ func TestEngine_restartKeepsRepeatSchedule(t *testing.T) {
 	r := diskRuleForZero()
 	r.RepeatInterval = "1m"
 	h := newHarness(t, t.TempDir(), r)
-	h.run("disk_used_percent", root, 95, 95, 95) // sent at 0s
+	h.runDisk(root, 95, 95, 95) // sent at 0s
 	h.start(r)
-	at := h.runAt("disk_used_percent", root, 95, 95, 95, 95, 95) // 30s..70s
+	at := h.runDiskAt(root, 95, 95, 95, 95, 95) // 30s..70s
 	if d := cmp.Diff([]string{"1m0s ops:firing(repeat)"}, at); d != "" {
 		t.Errorf("sent after restart (-want +got):\n%s", d)
 	}
@@ -57,15 +57,15 @@ func TestEngine_restartWhilePending(t *testing.T) {
 	r := diskRule()
 	r.For = "1m"
 	h := newHarness(t, t.TempDir(), r)
-	h.run("disk_used_percent", root, 95, 95, 95, 95) // pending from 0s, seen holding 30s at 30s
-	if err := h.e.Close(); err != nil {              // a clean stop
+	h.runDisk(root, 95, 95, 95, 95)     // pending from 0s, seen holding 30s at 30s
+	if err := h.e.Close(); err != nil { // a clean stop
 		t.Fatal(err)
 	}
 	h.now = h.now.Add(5 * time.Minute) // down for five minutes
 	h.start(r)
 	var states []string
 	for range 5 {
-		h.run("disk_used_percent", root, 95)
+		h.runDisk(root, 95)
 		states = append(states, h.state("disk_full"))
 	}
 	// Seen holding 30s, 40s, 50s, 60s: fires at the fourth evaluation, not
@@ -84,12 +84,12 @@ func TestEngine_crashWhilePendingLosesAtMostAMinute(t *testing.T) {
 	r.For = "5m"
 	h := newHarness(t, t.TempDir(), r)
 	for range 10 { // 0s..90s; the timer is written at 60s
-		h.run("disk_used_percent", root, 95)
+		h.runDisk(root, 95)
 	}
 	h.start(r) // crash: no Close
 	fired := time.Duration(0)
 	for i := 0; fired == 0 && i < 60; i++ {
-		h.run("disk_used_percent", root, 95)
+		h.runDisk(root, 95)
 		if h.state("disk_full") == "firing" {
 			fired = time.Duration(i) * step
 		}
@@ -103,9 +103,9 @@ func TestEngine_crashWhilePendingLosesAtMostAMinute(t *testing.T) {
 func TestEngine_restartWhilePendingConditionGone(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, t.TempDir(), diskRule())
-	h.run("disk_used_percent", root, 95, 95)
+	h.runDisk(root, 95, 95)
 	h.start(diskRule())
-	h.run("disk_used_percent", root, 50)
+	h.runDisk(root, 50)
 	if got := h.state("disk_full"); got != "inactive" {
 		t.Errorf("state = %s, want inactive", got)
 	}
@@ -114,7 +114,7 @@ func TestEngine_restartWhilePendingConditionGone(t *testing.T) {
 func TestEngine_ruleRemovedWhileAgentDown(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, t.TempDir(), diskRuleForZero())
-	h.run("disk_used_percent", root, 95)
+	h.runDisk(root, 95)
 	h.start() // the rule file was deleted while the agent was down
 	h.eval()
 	if d := cmp.Diff([]string{"ops:firing", "ops:resolved"}, sentStates(h.sent)); d != "" {
@@ -127,7 +127,7 @@ func TestEngine_damagedState(t *testing.T) {
 	valid := func(t *testing.T) []byte {
 		dir := t.TempDir()
 		h := newHarness(t, dir, diskRuleForZero())
-		h.run("disk_used_percent", root, 95)
+		h.runDisk(root, 95)
 		b, err := os.ReadFile(filepath.Join(dir, StateFile))
 		if err != nil {
 			t.Fatal(err)
@@ -170,7 +170,7 @@ func TestEngine_damagedState(t *testing.T) {
 			}
 			// The engine starts clean and works: the alert fires anew, and
 			// the state it writes reads back.
-			h.run("disk_used_percent", root, 95)
+			h.runDisk(root, 95)
 			if d := cmp.Diff([]string{"ops:firing"}, sentStates(h.sent)); d != "" {
 				t.Errorf("sent (-want +got):\n%s", d)
 			}
@@ -189,7 +189,7 @@ func TestEngine_stateFileModesAndBound(t *testing.T) {
 	h.cfg.HistoryLimit = 5
 	h.start(diskRuleForZero())
 	for range 20 {
-		h.run("disk_used_percent", root, 95, 50)
+		h.runDisk(root, 95, 50)
 	}
 	st, err := os.Stat(dir)
 	if err != nil || st.Mode().Perm() != 0o700 {
