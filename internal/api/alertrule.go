@@ -96,7 +96,8 @@ type AlertRule struct {
 	Unit string `json:"unit,omitempty"`
 	// Schedule (backup_stale): the backup schedule; empty means every one.
 	Schedule string `json:"schedule,omitempty"`
-	// MaxAge (backup_stale): how old the last successful backup may be.
+	// MaxAge (backup_stale): how old the last successful backup may be. A
+	// schedule that never succeeded (the metric is 0) is stale.
 	MaxAge string `json:"max_age,omitempty"`
 	// Component (component_down): the daemon component; empty means every one.
 	Component string `json:"component,omitempty"`

@@ -161,14 +161,7 @@ func (e *Engine) ruleOf(name string) *rule {
 // series. r may be nil (a rule the engine has state of but no spec for,
 // after a restart).
 func (e *Engine) endAll(r *rule, rs *ruleState, now time.Time, reason string) {
-	ents := make([]*entry, 0, len(rs.entries)+1)
-	for _, ent := range rs.entries {
-		ents = append(ents, ent)
-	}
-	if rs.level != nil {
-		ents = append(ents, rs.level)
-	}
-	for _, ent := range ents {
+	for _, ent := range rs.all() {
 		switch ent.State {
 		case api.AlertPending:
 			e.transition(r, rs, ent, api.AlertInactive, now, reason)

@@ -70,6 +70,18 @@ type ruleState struct {
 	full     bool // MaxAlertsPerRule reached and reported
 }
 
+// all returns the rule's entries, the rule-level one included.
+func (rs *ruleState) all() []*entry {
+	out := make([]*entry, 0, len(rs.entries)+1)
+	for _, ent := range rs.entries {
+		out = append(out, ent)
+	}
+	if rs.level != nil {
+		out = append(out, rs.level)
+	}
+	return out
+}
+
 // lookup finds the entry of the series with labels ls and hash key.
 // Colliding hashes are told apart by probing the next key.
 func (rs *ruleState) lookup(key uint64, ls []Label) (*entry, uint64) {
@@ -229,11 +241,13 @@ func (e *Engine) drop(rs *ruleState, ent *entry) {
 // (templates over the series' labels and the value), then alertname,
 // severity, and host unless the series has a label of that name.
 func (e *Engine) alertLabels(r *rule, ent *entry) map[string]string {
-	ls := labelsMap(ent.Series)
+	series := ent.Series
 	if ent.RuleLevel {
-		ls = labelsMap(r.eqLabels)
+		series = r.eqLabels
 	}
-	data := e.templateData(r, ent, ls)
+	ls := labelsMap(series)
+	// Label templates see the series' labels, not each other's results.
+	data := e.templateData(r, ent, labelsMap(series))
 	for _, t := range r.labelTmpls {
 		ls[t.name] = render(e, r, t, data)
 	}

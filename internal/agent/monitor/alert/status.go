@@ -53,11 +53,8 @@ func (e *Engine) instances(name string, rs *ruleState) []api.AlertInstance {
 			Silenced: silenced, Muted: muted, Notified: slices.Clone(ent.Notified),
 		})
 	}
-	for _, ent := range rs.entries {
+	for _, ent := range rs.all() {
 		add(ent)
-	}
-	if rs.level != nil {
-		add(rs.level)
 	}
 	slices.SortFunc(out, func(a, b api.AlertInstance) int {
 		return strings.Compare(api.AlertLabelsString(a.Labels), api.AlertLabelsString(b.Labels))
@@ -96,7 +93,7 @@ func (e *Engine) SilenceStatus(name string, now time.Time) (api.SilenceObserved,
 	obs.Active, obs.WindowStart, obs.WindowEnd = s.window(now, e.cfg.Location)
 	if obs.Active {
 		for _, rs := range e.states {
-			for _, ent := range rs.entries {
+			for _, ent := range rs.all() {
 				if ent.State == api.AlertFiring && s.matches(ent.Labels) {
 					obs.Silenced = append(obs.Silenced, ent.Fingerprint)
 				}

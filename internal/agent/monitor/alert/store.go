@@ -137,12 +137,7 @@ func (e *Engine) saveLocked(now time.Time) error {
 		History: e.history, Outbox: e.outbox, Silences: e.silenceMarks, Mute: e.mute}
 	for name, rs := range e.states {
 		st.Selectors[name] = rs.selector
-		for _, ent := range rs.entries {
-			st.Entries = append(st.Entries, ent)
-		}
-		if rs.level != nil {
-			st.Entries = append(st.Entries, rs.level)
-		}
+		st.Entries = append(st.Entries, rs.all()...)
 	}
 	b, err := json.Marshal(st)
 	if err != nil {
