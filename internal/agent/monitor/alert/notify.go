@@ -47,8 +47,11 @@ func (e *Engine) suppressed(r *rule, labels map[string]string, now time.Time) (s
 //
 //   - a firing alert goes to every channel of the rule not yet told, unless
 //     a silence or a mute holds it back (then it goes out at the first
-//     evaluation after they end, alertmanager#2896); after repeat_interval
-//     it goes again to all of them;
+//     evaluation after they end); after repeat_interval it goes again to
+//     all of them;
+//   - a firing alert a silence held back goes to every channel of the rule
+//     when the silence ends, told before or not: whoever silenced it
+//     expected to hear again if it still fires (alertmanager#2896);
 //   - a resolve goes to every channel that was told the alert fires,
 //     whatever silences and mutes say: it pages no one, and a receiver
 //     left with an alert that never ends is worse.
@@ -56,18 +59,25 @@ func (e *Engine) notify(r *rule, ent *entry, now time.Time) {
 	switch ent.State {
 	case api.AlertFiring:
 		if s, muted := e.suppressed(r, ent.Labels, now); len(s) > 0 || muted {
+			if len(s) > 0 && !ent.WasSilenced {
+				ent.WasSilenced, e.dirty = true, true
+			}
 			return
 		}
+		again := ent.WasSilenced
+		ent.WasSilenced = false
 		var alert *api.Alert
 		for _, ch := range r.spec.Channels {
-			if slices.Contains(ent.Notified, ch) {
+			if slices.Contains(ent.Notified, ch) && !again {
 				continue
 			}
 			if alert == nil {
 				alert = e.alertOf(r, ent)
 			}
 			e.queue(outgoing{Channel: ch, Alert: *alert})
-			ent.Notified = append(ent.Notified, ch)
+			if !slices.Contains(ent.Notified, ch) {
+				ent.Notified = append(ent.Notified, ch)
+			}
 		}
 		if alert != nil {
 			ent.LastSentAt = now

@@ -50,6 +50,29 @@ func TestEngine_silenceExpiresWhileFiring(t *testing.T) {
 	}
 }
 
+// TestEngine_silenceOverFiringAlertExpires: an alert already notified is
+// silenced while it fires; when the silence expires and it still fires,
+// it goes out again at once, not after repeat_interval (alertmanager#2896).
+func TestEngine_silenceOverFiringAlertExpires(t *testing.T) {
+	t.Parallel()
+	r := diskRuleForZero()
+	r.RepeatInterval = "4h"
+	h := newHarness(t, t.TempDir(), r)
+	at := h.runDiskAt(root, 95) // notified at 0s
+	if err := h.e.SetSilences([]api.Silence{fixedSilence("ack", t0.Add(step), t0.Add(4*step), onDisk)}); err != nil {
+		t.Fatal(err)
+	}
+	at = append(at, h.runDiskAt(root, 95, 95)...) // 10s, 20s: silenced
+	h.start(r)                                    // survives a restart
+	if err := h.e.SetSilences([]api.Silence{fixedSilence("ack", t0.Add(step), t0.Add(4*step), onDisk)}); err != nil {
+		t.Fatal(err)
+	}
+	at = append(at, h.runDiskAt(root, 95, 95, 95)...) // 30s silenced, 40s expired, 50s
+	if d := cmp.Diff([]string{"0s ops:firing", "40s ops:firing"}, at); d != "" {
+		t.Errorf("sent (-want +got):\n%s", d)
+	}
+}
+
 func TestEngine_silenceHoldsRepeatsButNotResolves(t *testing.T) {
 	t.Parallel()
 	r := diskRuleForZero()

@@ -41,6 +41,9 @@ type entry struct {
 	// resolve); LastSentAt is when it was last handed out.
 	Notified   []string  `json:"notified,omitempty"`
 	LastSentAt time.Time `json:"last_sent_at,omitzero"`
+	// WasSilenced says a silence held the firing alert back: when it ends
+	// the alert goes to every channel again (alertmanager#2896).
+	WasSilenced bool `json:"was_silenced,omitempty"`
 
 	lastEval time.Time // zero after a restart: the downtime is not observed time
 	seen     uint64    // the evaluation that last saw the series
@@ -195,6 +198,7 @@ func (e *Engine) activate(r *rule, ent *entry, now time.Time) {
 	ent.Fingerprint = api.AlertFingerprint(r.spec.Name, ent.Labels)
 	ent.ActiveAt, ent.FiredAt, ent.ResolvedAt = now, time.Time{}, time.Time{}
 	ent.Held, ent.Releasing, ent.NotHeld, ent.Clearing, ent.Cleared = 0, false, 0, false, 0
+	ent.WasSilenced = false
 }
 
 func (e *Engine) fire(r *rule, ent *entry, now time.Time) {
