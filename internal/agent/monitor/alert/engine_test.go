@@ -477,3 +477,20 @@ func TestEngine_statusDuringEvaluation(t *testing.T) {
 	}
 	<-done
 }
+
+func TestEngine_resolvedAlertFiresAgain(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "", diskRule())
+	sent := h.runDiskAt(root, 95, 95, 95, 95, 50, 95, 95, 95, 95)
+	want := []string{"inactive>pending", "pending>firing", "firing>resolved", "resolved>pending", "pending>firing"}
+	if d := cmp.Diff(want, transitions(h.e.History(api.AlertHistoryQuery{}))); d != "" {
+		t.Errorf("history (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]string{"30s ops:firing", "40s ops:resolved", "1m20s ops:firing"}, sent); d != "" {
+		t.Errorf("sent (-want +got):\n%s", d)
+	}
+	// A new episode: a new start, the same fingerprint.
+	if a, b := h.sent[0].Alerts[0], h.sent[2].Alerts[0]; a.Fingerprint != b.Fingerprint || !b.StartsAt.Equal(t0.Add(80*time.Second)) {
+		t.Errorf("episodes: %+v then %+v", a, b)
+	}
+}
