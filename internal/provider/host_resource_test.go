@@ -2,6 +2,7 @@ package provider
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -517,4 +520,13 @@ func TestAccHost_purgeOnDestroy(t *testing.T) {
 		}},
 		CheckDestroy: hostCheck(t, f, h, "ls -d /var/lib/steward /var/log/steward /usr/local/lib/steward /etc/steward 2>/dev/null | wc -l", "0"),
 	})
+}
+
+// TestMonitoringAttrTypes: the monitoring block's object type is the one its schema declares.
+func TestMonitoringAttrTypes(t *testing.T) {
+	t.Parallel()
+	want := monitoringAttribute().GetType().(basetypes.ObjectType).AttrTypes //nolint:forcetypeassert // a nested attribute is an object
+	if got := monitoringAttrTypes(); !maps.EqualFunc(got, want, func(a, b attr.Type) bool { return a.Equal(b) }) {
+		t.Errorf("monitoringAttrTypes() = %v, want the schema's %v", got, want)
+	}
 }
