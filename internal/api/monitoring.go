@@ -40,7 +40,7 @@ const (
 	DefaultHistoryRaw         = "48h"
 	DefaultHistoryMinute      = "30d"
 	DefaultHistoryHour        = "400d"
-	DefaultMaxSeries          = 5000
+	DefaultMaxSeries          = 1000
 	// TextfileDir is where node_exporter-format custom metrics are read from.
 	TextfileDir = StateDir + "/textfile"
 )
