@@ -48,11 +48,8 @@ var (
 	matcherOps        = []string{"=", "!=", "=~", "!~"}
 	noDataModes       = []string{NoDataOK, NoDataAlert, NoDataKeep}
 
-	// metricNamePattern and labelNamePattern are Prometheus's.
-	metricNamePattern = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
-	labelNamePattern  = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
-	severityPattern   = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
-	componentPattern  = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
+	severityPattern  = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
+	componentPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
 )
 
 // AlertRule is /etc/steward/alert_rules/<name>.json (steward_alert_rule):
@@ -283,8 +280,10 @@ func (r AlertRule) ValidateWithInterval(interval time.Duration) error {
 		}
 	case r.Metric == "":
 		add(fmt.Errorf("metric: required for kind %s", kind))
-	case !metricNamePattern.MatchString(r.Metric):
-		add(fmt.Errorf("metric %q: want a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)", r.Metric))
+	default:
+		if err := CheckMetricName(r.Metric); err != nil {
+			add(fmt.Errorf("metric: %w", err))
+		}
 	}
 	if kind != AlertRuleUnitFailed && r.Unit != "" || kind != AlertRuleBackupStale && (r.Schedule != "" || r.MaxAge != "") ||
 		kind != AlertRuleComponentDown && r.Component != "" {

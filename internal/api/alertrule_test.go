@@ -23,7 +23,7 @@ func TestAlertRule_Validate(t *testing.T) {
 		{"bad name", func(r *AlertRule) { r.Name = "Disk Full" }, 0, `name "Disk Full"`},
 		{"unknown kind", func(r *AlertRule) { r.Kind = "magic" }, 0, `kind "magic": want one of threshold, absent`},
 		{"no metric", func(r *AlertRule) { r.Metric = "" }, 0, "metric: required"},
-		{"bad metric", func(r *AlertRule) { r.Metric = "disk-free" }, 0, `metric "disk-free"`},
+		{"bad metric", func(r *AlertRule) { r.Metric = "disk-free" }, 0, `metric: metric name "disk-free" is not a Prometheus metric name`},
 		{"bad op", func(r *AlertRule) { r.Op = "=>" }, 0, `op "=>": want one of >, >=`},
 		{"bad matcher op", func(r *AlertRule) { r.Matchers = []LabelMatcher{{Label: "mountpoint", Op: "~", Value: "/"}} }, 0, `matchers[0]: mountpoint: op "~"`},
 		{"bad regexp", func(r *AlertRule) { r.Matchers = []LabelMatcher{{Label: "device", Op: "=~", Value: "sd("}} }, 0, `matchers[0]: device: value "sd(" is not a regular expression`},
