@@ -112,6 +112,6 @@ func (m *Monitor) charts(win page.Window, now time.Time) []page.Chart {
 
 // chartStep is about span/chartPoints, a whole number of intervals.
 func (m *Monitor) chartStep(span time.Duration) time.Duration {
-	n := max((span/chartPoints+m.interval-1)/m.interval, 1)
-	return n * m.interval
+	n := max(int64((span/chartPoints+m.interval-1)/m.interval), 1)
+	return time.Duration(n) * m.interval
 }
