@@ -40,6 +40,7 @@ type Monitor struct {
 	after    []AfterCollect
 	hostname string
 	version  string
+	commands func() ([]collect.Command, error)
 
 	mu       sync.RWMutex
 	last     []*dto.MetricFamily // the host collection, served on /metrics as it is
@@ -64,6 +65,9 @@ type Options struct {
 	After []AfterCollect
 	// Version is the agent's, for the status page.
 	Version string
+	// Commands lists the custom metric commands; it is called when the
+	// component starts and whenever the configuration changes.
+	Commands func() ([]collect.Command, error)
 }
 
 // New builds the component for settings m (defaults applied by the caller
@@ -89,7 +93,7 @@ func New(deps core.Deps, m api.Monitoring, opt Options) (*Monitor, error) {
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	return &Monitor{deps: deps, cfg: m, interval: interval, set: set, history: opt.History, after: opt.After, hostname: host, version: opt.Version}, nil
+	return &Monitor{deps: deps, cfg: m, interval: interval, set: set, history: opt.History, after: opt.After, hostname: host, version: opt.Version, commands: opt.Commands}, nil
 }
 
 // Name implements core.Component.
@@ -110,21 +114,47 @@ func (m *Monitor) Gather() ([]*dto.MetricFamily, error) {
 	return m.last, nil
 }
 
-// Run collects every interval, on the interval's boundaries, until ctx ends.
+// Run collects every interval, on the interval's boundaries, until ctx
+// ends, and reads the custom metric commands again when the configuration
+// changes.
 func (m *Monitor) Run(ctx context.Context, rt *core.Runtime) error {
+	cmdErr := m.reloadCommands(rt)
 	for {
 		now := m.deps.Now()
 		next := now.Truncate(m.interval).Add(m.interval)
 		if m.lastCollection().IsZero() {
 			next = now // collect at once after a start
 		}
+		timer := time.NewTimer(next.Sub(now))
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return nil
-		case <-time.After(next.Sub(now)):
+		case <-rt.Changed:
+			timer.Stop()
+			cmdErr = m.reloadCommands(rt)
+			continue
+		case <-timer.C:
 		}
-		rt.Report(m.collectOnce(ctx, rt.Metrics))
+		rt.Report(errors.Join(cmdErr, m.collectOnce(ctx, rt.Metrics)))
 	}
+}
+
+// reloadCommands gives the collectors the current custom metric commands;
+// on an error the ones before stay.
+func (m *Monitor) reloadCommands(rt *core.Runtime) error {
+	if m.commands == nil {
+		return nil
+	}
+	cmds, err := m.commands()
+	if err == nil {
+		err = m.set.SetCommands(cmds)
+	}
+	if err != nil {
+		err = fmt.Errorf("custom metrics: %w", err)
+		rt.Logger.Warn("custom metric commands not reloaded", "error", err)
+	}
+	return err
 }
 
 func (m *Monitor) lastCollection() time.Time {

@@ -108,9 +108,10 @@ type CollectorStatus struct {
 
 // Set is the registry of collectors that one Gather runs.
 type Set struct {
-	gatherMu sync.Mutex // one collection at a time
+	gatherMu sync.Mutex // one collection at a time; guards entries
 	entries  []*entry
 	log      *slog.Logger
+	timeout  time.Duration
 
 	statusMu sync.Mutex
 	status   []CollectorStatus
@@ -189,7 +190,7 @@ func New(cfg Config, extra ...Collector) (*Set, error) {
 }
 
 func newSet(cs []Collector, timeout time.Duration, log *slog.Logger) (*Set, error) {
-	s := &Set{log: log}
+	s := &Set{log: log, timeout: timeout}
 	seen := map[string]bool{}
 	for _, c := range cs {
 		name := c.Name()
@@ -200,17 +201,81 @@ func newSet(cs []Collector, timeout time.Duration, log *slog.Logger) (*Set, erro
 			return nil, fmt.Errorf("add collector %q: name already taken", name)
 		}
 		seen[name] = true
-		e := &entry{c: c, timeout: timeout, reg: prometheus.NewRegistry(), replay: &replayCollector{}}
-		if tc, ok := c.(timeoutCollector); ok {
-			e.timeout = tc.timeout()
-		}
-		if err := e.reg.Register(e.replay); err != nil {
-			return nil, fmt.Errorf("add collector %q: %w", name, err)
+		e, err := newEntry(c, timeout)
+		if err != nil {
+			return nil, err
 		}
 		s.entries = append(s.entries, e)
 		s.status = append(s.status, CollectorStatus{Name: name})
 	}
 	return s, nil
+}
+
+func newEntry(c Collector, timeout time.Duration) (*entry, error) {
+	e := &entry{c: c, timeout: timeout, reg: prometheus.NewRegistry(), replay: &replayCollector{}}
+	if tc, ok := c.(timeoutCollector); ok {
+		e.timeout = tc.timeout()
+	}
+	if err := e.reg.Register(e.replay); err != nil {
+		return nil, fmt.Errorf("add collector %q: %w", c.Name(), err)
+	}
+	return e, nil
+}
+
+// SetCommands replaces the custom metric commands (steward_custom_metric
+// objects changed), between two collections. A command that did not change
+// keeps its collector, so one still running from the last collection is
+// not started twice; the other collectors keep their state.
+func (s *Set) SetCommands(cmds []Command) error {
+	s.gatherMu.Lock()
+	defer s.gatherMu.Unlock()
+	old := map[string]*entry{}
+	var kept []*entry
+	for _, e := range s.entries {
+		if cc, ok := e.c.(*commandCollector); ok {
+			old[cc.cmd.key()] = e
+			continue
+		}
+		kept = append(kept, e)
+	}
+	for _, cmd := range cmds {
+		if e, ok := old[cmd.key()]; ok {
+			kept = append(kept, e)
+			continue
+		}
+		c, err := newCommandCollector(cmd, s.timeout)
+		if err != nil {
+			return err
+		}
+		e, err := newEntry(c, s.timeout)
+		if err != nil {
+			return err
+		}
+		kept = append(kept, e)
+	}
+	seen := map[string]bool{}
+	for _, e := range kept {
+		if seen[e.c.Name()] {
+			return fmt.Errorf("add collector %q: name already taken", e.c.Name())
+		}
+		seen[e.c.Name()] = true
+	}
+	s.entries = kept
+	s.statusMu.Lock()
+	byName := map[string]CollectorStatus{}
+	for _, st := range s.status {
+		byName[st.Name] = st
+	}
+	s.status = s.status[:0]
+	for _, e := range kept {
+		st, ok := byName[e.c.Name()]
+		if !ok {
+			st = CollectorStatus{Name: e.c.Name()}
+		}
+		s.status = append(s.status, st)
+	}
+	s.statusMu.Unlock()
+	return nil
 }
 
 // isSnakeCase reports whether s is a lower-case metric-name-safe word.

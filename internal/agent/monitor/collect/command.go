@@ -78,6 +78,11 @@ func newCommandCollector(cmd Command, defaultTimeout time.Duration) (*commandCol
 
 func (c *commandCollector) Name() string { return "custom_" + c.cmd.Name }
 
+// key identifies a command with everything that makes it run differently.
+func (c Command) key() string {
+	return fmt.Sprintf("%s\x00%q\x00%s", c.Name, c.Args, c.Timeout)
+}
+
 func (c *commandCollector) timeout() time.Duration { return c.limit }
 
 func (c *commandCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {

@@ -203,3 +203,35 @@ func alive(pid int) bool {
 	_, after, _ := strings.Cut(string(b), ") ")
 	return !strings.HasPrefix(after, "Z")
 }
+
+// TestSet_SetCommands: custom metric commands come and go between
+// collections; an unchanged one keeps its collector.
+func TestSet_SetCommands(t *testing.T) {
+	t.Parallel()
+	set := mustSet(t)
+	a := Command{Name: "a", Args: []string{"echo", "1"}}
+	if err := set.SetCommands([]Command{a, {Name: "b", Args: []string{"echo", "2"}}}); err != nil {
+		t.Fatal(err)
+	}
+	fams := gather(t, set)
+	if value(t, fams, "steward_custom_a") != 1 || value(t, fams, "steward_custom_b") != 2 {
+		t.Fatalf("after adding a and b: %v", fams)
+	}
+	before := set.entries[0].c
+	if err := set.SetCommands([]Command{a, {Name: "c", Args: []string{"echo", "3"}}}); err != nil {
+		t.Fatal(err)
+	}
+	fams = gather(t, set)
+	if len(series(fams, "steward_custom_b")) != 0 || value(t, fams, "steward_custom_c") != 3 || value(t, fams, "steward_custom_a") != 1 {
+		t.Errorf("after replacing b with c: %v", fams)
+	}
+	if set.entries[0].c != before {
+		t.Error("an unchanged command got a new collector")
+	}
+	if err := set.SetCommands([]Command{{Name: "Bad name", Args: []string{"true"}}}); err == nil {
+		t.Error("a command with a bad name was accepted")
+	}
+	if st := set.Status(); len(st) != len(set.entries) {
+		t.Errorf("%d statuses for %d collectors", len(st), len(set.entries))
+	}
+}
