@@ -82,8 +82,8 @@ func (c *cappedBuffer) Write(p []byte) (int, error) {
 // tail is the end of the output, short enough for an error message.
 func (c *cappedBuffer) tail() []byte {
 	s := strings.TrimSpace(string(c.buf))
-	if len(s) > 300 {
-		s = s[len(s)-300:]
+	if len(s) > 180 {
+		s = "…" + s[len(s)-180:]
 	}
 	return []byte(s)
 }

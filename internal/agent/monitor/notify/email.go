@@ -210,10 +210,11 @@ func (a *loginAuth) Next(fromServer []byte, more bool) ([]byte, error) {
 	if !more {
 		return nil, nil
 	}
-	switch strings.ToLower(strings.TrimSpace(string(fromServer))) {
-	case "username:", "user name:", "user:":
+	// "Username:", or "User Name\x00" as some servers (aiosmtpd) ask.
+	switch strings.Trim(strings.ToLower(string(fromServer)), " \t\x00:") {
+	case "username", "user name", "user":
 		return []byte(a.user), nil
-	case "password:":
+	case "password":
 		return []byte(a.password), nil
 	}
 	return nil, errors.New("unexpected server challenge in AUTH LOGIN")

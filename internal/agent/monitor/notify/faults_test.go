@@ -343,22 +343,12 @@ func TestNotifier_heartbeat(t *testing.T) {
 	spec.Heartbeat = &api.ChannelHeartbeat{URLFile: writeSecret(t, "hb-url", pings.srv.URL+"/ping/6f1c2a44-secret-uuid\n"), Interval: "1m", Method: "POST"}
 	var healthy atomic.Bool
 	healthy.Store(true)
-	logs := &syncBuffer{}
-	clock := newFakeClock()
-	n, err := New(Config{StateDir: t.TempDir(), Clock: clock, Host: "web1", HostID: "0123abcd", Logger: slogTo(logs),
-		Alive: func() error {
-			if healthy.Load() {
-				return nil
-			}
-			return errors.New("no rule evaluation for 5m")
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.SetChannels([]api.NotificationChannel{spec}); err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{t: t, n: n, clock: clock, log: logs}
+	h := newHarnessWith(t, Config{StateDir: t.TempDir(), Alive: func() error {
+		if healthy.Load() {
+			return nil
+		}
+		return errors.New("no rule evaluation for 5m")
+	}}, nil, spec)
 	h.start()
 	eventually(t, "the first heartbeat", func() bool { return pings.accepted() == 1 })
 	h.drive(10*time.Second, "the second heartbeat", func() bool { return pings.accepted() == 2 })
@@ -374,13 +364,13 @@ func TestNotifier_heartbeat(t *testing.T) {
 	if pings.accepted() != 2 {
 		t.Errorf("%d heartbeats while alerting was unhealthy; want none after the first two", pings.accepted())
 	}
-	recs := n.History(api.DeliveryFilter{Channel: "ops"})
+	recs := h.n.History(api.DeliveryFilter{Channel: "ops"})
 	if len(recs) != 1 || recs[0].Event != api.DeliveryHeartbeat || recs[0].Result != api.DeliveryFailed ||
 		!strings.Contains(recs[0].Error, "no rule evaluation") {
 		t.Errorf("history %+v; want one failed heartbeat saying why", recs)
 	}
-	if strings.Contains(logs.String(), "6f1c2a44") {
-		t.Errorf("the heartbeat URL's token is in the log:\n%s", logs.String())
+	if strings.Contains(h.log.String(), "6f1c2a44") {
+		t.Errorf("the heartbeat URL's token is in the log:\n%s", h.log.String())
 	}
 }
 

@@ -185,19 +185,32 @@ type harness struct {
 
 func newHarness(t *testing.T, dir string, clock *fakeClock, specs ...api.NotificationChannel) *harness {
 	t.Helper()
+	return newHarnessWith(t, Config{StateDir: dir}, clock, specs...)
+}
+
+// newHarnessWith builds the notifier from cfg, filling in the test's
+// clock, log, host and jitter.
+func newHarnessWith(t *testing.T, cfg Config, clock *fakeClock, specs ...api.NotificationChannel) *harness {
+	t.Helper()
 	if clock == nil {
 		clock = newFakeClock()
 	}
 	logs := &syncBuffer{}
-	n, err := New(Config{StateDir: dir, Clock: clock, Host: "web1", HostID: "0123abcd", Logger: slogTo(logs),
-		Rand: func() float64 { return 0.5 }})
+	cfg.Clock, cfg.Logger = clock, slogTo(logs)
+	if cfg.Host == "" {
+		cfg.Host, cfg.HostID = "web1", "0123abcd"
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = func() float64 { return 0.5 }
+	}
+	n, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	if err := n.SetChannels(specs); err != nil {
 		t.Fatalf("SetChannels: %v", err)
 	}
-	return &harness{t: t, n: n, clock: clock, log: logs, dir: dir}
+	return &harness{t: t, n: n, clock: clock, log: logs, dir: cfg.StateDir}
 }
 
 // start runs the notifier until the test ends or stop is called.
@@ -366,3 +379,5 @@ func writeSecret(t *testing.T, name, content string) string {
 	}
 	return p
 }
+
+func chmod(path string, mode os.FileMode) error { return os.Chmod(path, mode) }
