@@ -65,12 +65,8 @@ func (s *alertmanagerSender) send(ctx context.Context, m message) error {
 		return fmt.Errorf("encode alerts: %w", err)
 	}
 	header := http.Header{api.DeliveryIDHeader: {m.id}}
-	if s.cfg.AuthorizationFile != "" {
-		auth, err := readSecretFile("alertmanager.authorization_file", s.cfg.AuthorizationFile)
-		if err != nil {
-			return err
-		}
-		header.Set("Authorization", auth)
+	if err := setAuthorization(header, "alertmanager.authorization_file", s.cfg.AuthorizationFile); err != nil {
+		return err
 	}
 	errs := make([]error, len(s.cfg.URLs))
 	var wg sync.WaitGroup

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -140,9 +141,7 @@ func TestNotifier_queueBounds(t *testing.T) {
 	spec.QueueMaxEntries, spec.QueueMaxAge = 3, "1h"
 	h := newHarness(t, t.TempDir(), nil, spec)
 	// Not running yet: the queue only fills.
-	for i := 1; i <= 5; i++ {
-		h.enqueue("ops", notification(alert("disk_full", api.AlertFiring, strconv.Itoa(i))))
-	}
+	h.enqueueNumbered("ops", 5)
 	if st := h.status("ops"); st.QueueLength != 3 || st.Dropped != 2 {
 		t.Fatalf("queued %d, dropped %d; want 3 and 2", st.QueueLength, st.Dropped)
 	}
@@ -186,9 +185,7 @@ func TestNotifier_restartWithQueue(t *testing.T) {
 	dir := t.TempDir()
 	spec := webhookSpec("ops", r.url())
 	h := newHarness(t, dir, nil, spec)
-	for i := 1; i <= 3; i++ {
-		h.enqueue("ops", notification(alert("disk_full", api.AlertFiring, strconv.Itoa(i))))
-	}
+	h.enqueueNumbered("ops", 3)
 	// The receiver takes the first, then fails: the daemon stops with two queued.
 	r.mu.Lock()
 	r.limit = 1
@@ -213,8 +210,8 @@ func TestNotifier_restartWithQueue(t *testing.T) {
 	r.limit = 0
 	r.mu.Unlock()
 	h2 := newHarness(t, dir, h.clock, spec)
-	if st := h2.status("ops"); st.QueueLength != 2 || st.Delivered != 1 {
-		t.Fatalf("after the restart: queued %d, delivered %d; want 2 and 1", st.QueueLength, st.Delivered)
+	if st := h2.status("ops"); st.QueueLength != 2 || st.Delivered != 1 || st.Damaged != 0 {
+		t.Fatalf("after the restart: queued %d, delivered %d, damaged %d; want 2, 1 and 0 (an interrupted write is no damage)", st.QueueLength, st.Delivered, st.Damaged)
 	}
 	h2.start()
 	h2.drive(time.Second, "the queued two", func() bool { return r.accepted() == 3 })
@@ -227,6 +224,39 @@ func TestNotifier_restartWithQueue(t *testing.T) {
 	}
 }
 
+// acceptThenStop is a receiver that accepts a notification just as the
+// daemon is told to stop: the answer comes back after the stop began.
+type acceptThenStop struct{ stop context.CancelFunc }
+
+func (a acceptThenStop) send(context.Context, message) error {
+	a.stop()
+	return nil
+}
+
+// A notification acknowledged while the daemon stops counts as delivered
+// and is not sent again by the next run.
+func TestNotifier_acknowledgedWhileStopping(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	spec := webhookSpec("ops", "http://127.0.0.1:9/never")
+	h := newHarness(t, dir, nil, spec)
+	h.enqueue("ops", notification(alert("disk_full", api.AlertFiring, "1")))
+	ctx, cancel := context.WithCancel(context.Background())
+	c := h.n.channel("ops")
+	c.mu.Lock()
+	c.send = acceptThenStop{stop: cancel}
+	c.mu.Unlock()
+	if err := h.n.Run(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if st := h.status("ops"); st.Delivered != 1 || st.QueueLength != 0 {
+		t.Errorf("after the stop: delivered %d, queued %d; want 1 and 0", st.Delivered, st.QueueLength)
+	}
+	if st := newHarness(t, dir, h.clock, spec).status("ops"); st.QueueLength != 0 || st.Delivered != 1 {
+		t.Errorf("the next run: queued %d, delivered %d; want 0 and 1 (nothing to send again)", st.QueueLength, st.Delivered)
+	}
+}
+
 // A queue file that does not parse is moved aside and reported; the rest
 // of the queue is delivered in order. Damaged channel state and history
 // lines are moved aside too, and the notifier starts.
@@ -236,9 +266,7 @@ func TestNotifier_damagedState(t *testing.T) {
 	dir := t.TempDir()
 	spec := webhookSpec("ops", r.url())
 	h := newHarness(t, dir, nil, spec)
-	for i := 1; i <= 3; i++ {
-		h.enqueue("ops", notification(alert("disk_full", api.AlertFiring, strconv.Itoa(i))))
-	}
+	h.enqueueNumbered("ops", 3)
 	second := filepath.Join(dir, "channels", "ops", "queue", entryFileName(2))
 	if err := os.WriteFile(second, []byte(`{"seq":2,"id":"x","eve`), 0o600); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -234,6 +235,14 @@ func (h *harness) enqueue(channel string, note api.Notification) {
 	h.t.Helper()
 	if err := h.n.Enqueue(channel, note); err != nil {
 		h.t.Fatalf("Enqueue(%s): %v", channel, err)
+	}
+}
+
+// enqueueNumbered queues count firing notifications, seq 1 to count.
+func (h *harness) enqueueNumbered(channel string, count int) {
+	h.t.Helper()
+	for i := 1; i <= count; i++ {
+		h.enqueue(channel, notification(alert("disk_full", api.AlertFiring, strconv.Itoa(i))))
 	}
 }
 

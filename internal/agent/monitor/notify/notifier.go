@@ -160,7 +160,7 @@ func New(cfg Config) (*Notifier, error) {
 		lastHeartbeatDesc: prometheus.NewDesc("steward_notification_last_heartbeat_timestamp_seconds",
 			"When the channel's heartbeat last succeeded (0: never).", []string{"channel"}, nil),
 	}
-	if err := ensureDir(filepath.Join(cfg.StateDir, "channels")); err != nil {
+	if err := core.EnsurePrivateDir(filepath.Join(cfg.StateDir, "channels")); err != nil {
 		return nil, err
 	}
 	h, damaged, err := loadHistory(filepath.Join(cfg.StateDir, "history.jsonl"), n.damagedDir(), cfg.HistoryMax, n.clock.Now())
@@ -245,21 +245,10 @@ func (n *Notifier) openChannel(spec api.NotificationChannel) (*channel, error) {
 	}
 	c.st = st
 	if msg != "" {
-		n.log.Warn("notification channel state damaged", "channel", spec.Name, "detail", msg)
-		c.st.Damaged++
-		c.st.LastError, c.st.LastErrorAt = msg, now
-		n.record(api.DeliveryRecord{Time: now, Channel: spec.Name, Type: spec.Type, Event: api.DeliveryQueue,
-			Result: api.DeliveryDamaged, Error: msg})
-		c.dirty = true
+		n.damaged(c, "notification channel state damaged", msg, now)
 	}
 	for _, d := range damaged {
-		msg := fmt.Sprintf("queue file %s: %v; moved to %s, its notification is lost", d.file, d.err, d.movedTo)
-		n.log.Warn("queued notification damaged", "channel", spec.Name, "detail", msg)
-		c.st.Damaged++
-		c.st.LastError, c.st.LastErrorAt = msg, now
-		n.record(api.DeliveryRecord{Time: now, Channel: spec.Name, Type: spec.Type, Event: api.DeliveryQueue,
-			Result: api.DeliveryDamaged, Error: msg})
-		c.dirty = true
+		n.damaged(c, "queued notification damaged", fmt.Sprintf("queue file %s: %v; moved to %s, its notification is lost", d.file, d.err, d.movedTo), now)
 	}
 	if len(q.entries) > 0 {
 		n.log.Info("notification channel has queued notifications", "channel", spec.Name, "queued", len(q.entries),
@@ -269,6 +258,17 @@ func (n *Notifier) openChannel(spec api.NotificationChannel) (*channel, error) {
 	defer c.mu.Unlock()
 	n.expire(c, now)
 	return c, n.saveState(c)
+}
+
+// damaged reports state of c found damaged and moved aside: logged,
+// counted, in the status and the history.
+func (n *Notifier) damaged(c *channel, what, detail string, now time.Time) {
+	n.log.Warn(what, "channel", c.name, "detail", detail)
+	c.st.Damaged++
+	c.st.LastError, c.st.LastErrorAt = detail, now
+	c.dirty = true
+	n.record(api.DeliveryRecord{Time: now, Channel: c.name, Type: c.spec.Type, Event: api.DeliveryQueue,
+		Result: api.DeliveryDamaged, Error: detail})
 }
 
 func (c *channel) stateFile() string { return filepath.Join(c.dir, "state.json") }

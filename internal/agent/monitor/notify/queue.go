@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 	"github.com/stewardhq/terraform-provider-steward/internal/atomicfile"
 )
@@ -54,7 +55,7 @@ type damagedFile struct {
 // files a crash left behind are removed (their write never completed, so
 // Enqueue never returned for them).
 func loadQueue(dir, damagedDir, label string, now time.Time) (*queue, []damagedFile, error) {
-	if err := ensureDir(dir); err != nil {
+	if err := core.EnsurePrivateDir(dir); err != nil {
 		return nil, nil, err
 	}
 	names, err := os.ReadDir(dir)
@@ -168,22 +169,11 @@ func newDeliveryID() string {
 	return hex.EncodeToString(b)
 }
 
-// ensureDir creates dir, and the directories above it, 0700.
-func ensureDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return fmt.Errorf("chmod %s: %w", dir, err)
-	}
-	return nil
-}
-
 // moveAside moves a damaged state file into damagedDir, named after what
 // it was and when it was found, so an operator can inspect it and the
 // notifier goes on without it.
 func moveAside(damagedDir, label, file string, now time.Time) (string, error) {
-	if err := ensureDir(damagedDir); err != nil {
+	if err := core.EnsurePrivateDir(damagedDir); err != nil {
 		return "", err
 	}
 	to := filepath.Join(damagedDir, fmt.Sprintf("%s.%d", label, now.UnixNano()))

@@ -106,6 +106,19 @@ func readSecretFile(attr, file string) (string, error) {
 	return s, nil
 }
 
+// setAuthorization sets the Authorization header from file, when set.
+func setAuthorization(header http.Header, attr, file string) error {
+	if file == "" {
+		return nil
+	}
+	auth, err := readSecretFile(attr, file)
+	if err != nil {
+		return err
+	}
+	header.Set("Authorization", auth)
+	return nil
+}
+
 // readSecretURL reads a URL that is itself a credential from a file and
 // checks it without ever showing it.
 func readSecretURL(attr, file string) (string, error) {

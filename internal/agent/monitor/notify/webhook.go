@@ -60,12 +60,8 @@ func (s *webhookSender) send(ctx context.Context, m message) error {
 		}
 		header.Set(api.SignatureHeader, Signature([]byte(key), body))
 	}
-	if s.cfg.AuthorizationFile != "" {
-		auth, err := readSecretFile("webhook.authorization_file", s.cfg.AuthorizationFile)
-		if err != nil {
-			return err
-		}
-		header.Set("Authorization", auth)
+	if err := setAuthorization(header, "webhook.authorization_file", s.cfg.AuthorizationFile); err != nil {
+		return err
 	}
 	return s.n.postJSON(ctx, http.MethodPost, s.cfg.URL, body, header)
 }
