@@ -54,7 +54,9 @@ func BenchmarkNotifier_enqueueDeliver1000(b *testing.B) {
 		}
 		b.StopTimer()
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
 		if got.Load() != int64(len(notes)) {
 			b.Fatalf("receiver got %d; want %d", got.Load(), len(notes))
 		}

@@ -55,7 +55,7 @@ func (s *commandSender) send(ctx context.Context, m message) error {
 	}
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
-		return fmt.Errorf("run %s: %s%s", prog, exit.ProcessState.String(), answerText(out.tail()))
+		return fmt.Errorf("run %s: %s%s", prog, exit.String(), answerText(out.tail()))
 	}
 	return fmt.Errorf("run %s: %w", prog, err)
 }

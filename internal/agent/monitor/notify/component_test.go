@@ -66,7 +66,7 @@ steward_notification_queue_length{channel="b"} 0
 			if result == "delivered" {
 				v = 1
 			}
-			want.WriteString(fmt.Sprintf("steward_notifications_total{channel=%q,result=%q} %d\n", c, result, v))
+			fmt.Fprintf(&want, "steward_notifications_total{channel=%q,result=%q} %d\n", c, result, v)
 		}
 	}
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want.String()), "steward_notification_queue_length", "steward_notifications_total"); err != nil {

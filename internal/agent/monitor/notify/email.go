@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/mail"
 	"net/smtp"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,9 +53,12 @@ func (s *emailSender) send(ctx context.Context, m message) error {
 	if err != nil {
 		return fail("connect", err)
 	}
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() }) // unblocks a server that stalls
+	raw := conn
+	// Closing the TCP connection unblocks a session with a server that
+	// stalls at once, where a TLS close would first try to say goodbye.
+	stop := context.AfterFunc(ctx, func() { _ = raw.Close() })
 	defer stop()
-	defer func() { _ = conn.Close() }() // after QUIT, or on failure
+	defer func() { _ = raw.Close() }() // after QUIT, or on failure
 	if s.cfg.TLS == api.SMTPImplicit {
 		tc := tls.Client(conn, tlsConf)
 		if err := tc.HandshakeContext(ctx); err != nil {
@@ -146,11 +150,10 @@ func (n *Notifier) heloName() string {
 	return "localhost"
 }
 
-func hostnameOK(s string) bool {
-	return !strings.ContainsFunc(s, func(r rune) bool {
-		return !(r == '.' || r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
-	})
-}
+// hostnameOK accepts letters, digits, dots and dashes: what EHLO may carry.
+func hostnameOK(s string) bool { return heloPattern.MatchString(s) }
+
+var heloPattern = regexp.MustCompile(`^[A-Za-z0-9.-]+$`)
 
 // pickAuth prefers PLAIN, else LOGIN, as the server offers them. Neither
 // sends the password unless the session is encrypted or the spec accepted
