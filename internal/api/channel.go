@@ -54,7 +54,6 @@ const (
 	DefaultChannelRetryMax        = "5m"
 	DefaultChannelQueueMaxAge     = "24h"
 	DefaultChannelQueueMaxEntries = 1000
-	DefaultChannelRepeatInterval  = "4h"
 	DefaultAlertmanagerResend     = "1m" // Prometheus's --rules.alert.resend-delay.
 	DefaultHeartbeatInterval      = "1m"
 	DefaultHeartbeatMethod        = "GET"
@@ -99,7 +98,9 @@ type NotificationChannel struct {
 	Command      *CommandChannel      `json:"command,omitempty"`
 
 	// RepeatInterval is how long an alert that still fires waits after the
-	// last notification that carried it before it is sent again. Not for
+	// last notification that carried it before the channel sends it again;
+	// empty means the channel does not repeat on its own (the rule's
+	// repeat_interval still does; whichever is due first repeats). Not for
 	// alertmanager channels: Alertmanager repeats by its own route.
 	RepeatInterval string `json:"repeat_interval,omitempty"`
 	// TestOnCreate sends a test notification when the channel is created,
@@ -240,9 +241,6 @@ func (c NotificationChannel) WithDefaults() NotificationChannel {
 	def(&c.QueueMaxAge, DefaultChannelQueueMaxAge)
 	if c.QueueMaxEntries == 0 {
 		c.QueueMaxEntries = DefaultChannelQueueMaxEntries
-	}
-	if c.Type != ChannelAlertmanager {
-		def(&c.RepeatInterval, DefaultChannelRepeatInterval)
 	}
 	if c.Alertmanager != nil {
 		am := *c.Alertmanager

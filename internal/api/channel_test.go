@@ -107,7 +107,7 @@ func TestNotificationChannel_WithDefaults(t *testing.T) {
 	t.Parallel()
 	c := NotificationChannel{Name: "mail", Type: ChannelEmail, Email: &EmailChannel{TLS: SMTPImplicit},
 		Heartbeat: &ChannelHeartbeat{URL: "https://hc.example.com/x"}}.WithDefaults()
-	if c.Email.Port != 465 || c.RepeatInterval != "4h" || c.Timeout != "10s" || c.QueueMaxEntries != 1000 ||
+	if c.Email.Port != 465 || c.RepeatInterval != "" || c.Timeout != "10s" || c.QueueMaxEntries != 1000 ||
 		c.Heartbeat.Interval != "1m" || c.Heartbeat.Method != "GET" {
 		t.Errorf("defaults: %+v, email %+v, heartbeat %+v", c, c.Email, c.Heartbeat)
 	}

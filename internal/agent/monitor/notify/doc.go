@@ -37,10 +37,11 @@
 // 404, a redirect, an SMTP error, a command's non-zero exit) is retried.
 //
 // Alerts the channel was told fire are remembered (state.json) until it is
-// told they resolved. Every repeat_interval (default 4h) after the last
-// notification that carried one, a still-firing alert is queued again as a
-// repeat, only while the queue is empty (a channel that is behind gets its
-// backlog first, not repeats on top of it).
+// told they resolved. When the channel sets repeat_interval, a still-firing
+// alert is queued again as a repeat that long after the last notification
+// that carried it (a rule's own repeat_interval counts as one), only while
+// the queue is empty: a channel that is behind gets its backlog first, not
+// repeats on top of it.
 //
 // Damaged state is moved to <StateDir>/damaged and reported (logged,
 // counted as Damaged, recorded in the history): a queue file that does not
