@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/backup/schedule"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/monitor"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 	"github.com/stewardhq/terraform-provider-steward/internal/atomicfile"
 )
@@ -67,10 +68,19 @@ type DaemonConfig struct {
 // rather than node_exporter's registration from init(): components need the
 // daemon's paths, clock and logger, which init() does not have, and a test
 // builds a daemon from exactly the components it names. Add new ones here.
-func daemonComponents(deps core.Deps) []core.Component {
+func daemonComponents(deps core.Deps, m api.Monitoring) ([]core.Component, error) {
+	hist, err := monitor.OpenHistory(deps, m)
+	if err != nil {
+		return nil, err
+	}
+	mon, err := monitor.New(deps, m, monitor.Options{History: hist, Version: Version})
+	if err != nil {
+		return nil, err
+	}
 	return []core.Component{
 		schedule.NewScheduler(deps),
-	}
+		mon,
+	}, nil
 }
 
 // daemon holds the state /healthz reports.
@@ -126,7 +136,11 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 	d := &daemon{cfg: cfg, started: cfg.Now()}
 	log := cfg.Logger
 	if cfg.Components == nil {
-		cfg.Components = daemonComponents(core.Deps{Paths: cfg.Paths, Logger: log, Now: cfg.Now})
+		cs, err := daemonComponents(core.Deps{Paths: cfg.Paths, Logger: log, Now: cfg.Now}, cfg.Monitoring)
+		if err != nil {
+			return fmt.Errorf("start daemon: %w", err)
+		}
+		cfg.Components = cs
 	}
 	var cs *core.Supervisor // the watcher tells every component, itself included
 	watcher := &configWatcher{dir: cfg.Paths.ConfigDir, notify: func() { cs.ConfigChanged() }}
@@ -200,7 +214,7 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 	// heartbeats and HTTP go on while their running work finishes.
 	compCtx, stopComponents := context.WithCancel(ctx)
 	defer stopComponents()
-	stopped := cs.Start(compCtx)
+	stopped := cs.Start(compCtx, reg)
 
 	ticker := time.NewTicker(cfg.HeartbeatInterval)
 	defer ticker.Stop()

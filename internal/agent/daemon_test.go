@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/core/coretest"
+	"github.com/stewardhq/terraform-provider-steward/internal/api"
 	"github.com/stewardhq/terraform-provider-steward/internal/atomicfile"
 )
 
@@ -311,4 +313,53 @@ func TestRunDaemon_socketAndRoutes(t *testing.T) {
 	if _, err := os.Stat(p.Socket); !os.IsNotExist(err) {
 		t.Errorf("the socket outlived the daemon: %v", err)
 	}
+}
+
+// TestMetricsQuery_throughTheDaemon: rpc's metrics.query is answered by the
+// running daemon's history over its socket; with no daemon it says so.
+func TestMetricsQuery_throughTheDaemon(t *testing.T) {
+	t.Parallel()
+	p := coretest.NewHost(t)
+	params := api.MetricsQueryParams{Window: "1h", Select: map[string]api.MetricSelector{"load": {Name: "node_load1"}}}
+	query := func() (api.MetricsQueryResult, *api.Error) {
+		req, err := api.NewRequest(api.MetricsQuery.Name, api.Operator{SSHUser: "deploy"}, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, _ := json.Marshal(req)
+		var out bytes.Buffer
+		if err := Serve(context.Background(), bytes.NewReader(in), &out, core.Deps{Paths: p}); err != nil {
+			t.Fatal(err)
+		}
+		var resp api.Response
+		if err := json.Unmarshal(out.Bytes(), &resp); err != nil {
+			t.Fatal(err)
+		}
+		var res api.MetricsQueryResult
+		if resp.Error == nil {
+			if err := json.Unmarshal(resp.Result, &res); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return res, resp.Error
+	}
+	if _, e := query(); e == nil || e.Code != api.CodeDaemonUnavailable {
+		t.Fatalf("metrics.query with no daemon: %v, want %s", e, api.CodeDaemonUnavailable)
+	}
+	d := startTestDaemon(t, DaemonConfig{Paths: p})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, e := query()
+		if e != nil {
+			t.Fatalf("metrics.query: %v", e)
+		}
+		if l := res.Results["load"]; len(l) == 1 && l[0].Samples >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no node_load1 in the history after 10s: %+v", res)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	d.stop(t, 10*time.Second)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/backup/schedule"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/monitor"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 )
 
@@ -31,6 +32,7 @@ func DefaultMethods() map[string]core.Handler {
 		api.MethodPackages:  handlePackages,
 	}
 	schedule.Register(m)
+	monitor.Register(m)
 	return m
 }
 

@@ -32,6 +32,10 @@ type Alert struct {
 	EndsAt      time.Time         `json:"ends_at,omitzero"` // set when resolved
 	// Fingerprint identifies the alert across transitions and restarts.
 	Fingerprint string `json:"fingerprint"`
+	// NoData says the alert fires because its series has no data (a rule
+	// with no_data = "alert", or an absent rule); Value is then the last
+	// value seen.
+	NoData bool `json:"no_data,omitempty"`
 }
 
 // AlertFingerprint is the Fingerprint of the alert of rule with labels: a

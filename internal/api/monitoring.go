@@ -40,7 +40,7 @@ const (
 	DefaultHistoryRaw         = "48h"
 	DefaultHistoryMinute      = "30d"
 	DefaultHistoryHour        = "400d"
-	DefaultMaxSeries          = 5000
+	DefaultMaxSeries          = 1000
 	// TextfileDir is where node_exporter-format custom metrics are read from.
 	TextfileDir = StateDir + "/textfile"
 )
@@ -117,14 +117,19 @@ func (m Monitoring) CheckBounds() error {
 		return err
 	}
 	var errs []error
-	if interval < time.Second || interval > time.Hour {
-		errs = append(errs, fmt.Errorf("interval %s: want between 1s and 1h", interval))
+	if interval < time.Second || interval > time.Hour || interval%time.Second != 0 || time.Hour%interval != 0 {
+		errs = append(errs, fmt.Errorf("interval %s: want whole seconds between 1s and 1h that divide an hour (10s, 15s, 30s, 1m, …)", interval))
 	}
-	if raw < interval {
-		errs = append(errs, fmt.Errorf("history_raw %s: want at least the interval (%s)", raw, interval))
+	// The store builds each roll-up from whole blocks of the finer tier,
+	// which must still hold them: these bounds always leave room for that.
+	if raw < 2*time.Hour {
+		errs = append(errs, fmt.Errorf("history_raw %s: want at least 2h", raw))
 	}
-	if minute != 0 && minute < time.Minute || hour != 0 && hour < time.Hour {
-		errs = append(errs, errors.New("history_minute and history_hour: want at least 1m and 1h (or 0 to keep no roll-ups)"))
+	if minute < raw+time.Hour {
+		errs = append(errs, fmt.Errorf("history_minute %s: want at least history_raw (%s) plus 1h", minute, raw))
+	}
+	if hour < minute {
+		errs = append(errs, fmt.Errorf("history_hour %s: want at least history_minute (%s)", hour, minute))
 	}
 	if hour > 3660*24*time.Hour {
 		errs = append(errs, fmt.Errorf("history_hour %s: want at most 10 years", hour))

@@ -70,7 +70,11 @@ func monitoringAttribute() schema.SingleNestedAttribute {
 }
 
 func monitoringAttrTypes() map[string]attr.Type {
-	return monitoringAttribute().GetType().(basetypes.ObjectType).AttrTypes
+	return map[string]attr.Type{
+		"interval": types.StringType, "units": types.SetType{ElemType: types.StringType}, "textfile_max_age": types.StringType,
+		"history_raw": types.StringType, "history_minute": types.StringType, "history_hour": types.StringType,
+		"max_series": types.Int64Type, "web_config_file": types.StringType,
+	}
 }
 
 // monitoringFromModel is the api.Monitoring of a configured block; nil when

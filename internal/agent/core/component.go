@@ -64,6 +64,10 @@ type Runtime struct {
 	// its configuration then, instead of polling for it. A value also comes
 	// whenever the watch (re)starts, as what changed before is unknown.
 	Changed <-chan struct{}
+	// Metrics gathers the daemon's own metrics (component health, each
+	// component's metrics, the agent's process), for components that keep
+	// or evaluate them with the host's: the history, the rule engine.
+	Metrics prometheus.Gatherer
 
 	work   context.Context
 	health *componentHealth
@@ -262,13 +266,14 @@ func (r *Supervisor) ConfigChanged() {
 // they started the grace period to finish, cancels it with ErrShutdown,
 // and waits StopSlack more for it to record that. The returned channel is
 // closed when everything has returned or that time is up (the components
-// still running are then logged by name).
-func (r *Supervisor) Start(ctx context.Context) <-chan struct{} {
+// still running are then logged by name). metrics is every Runtime's
+// Metrics.
+func (r *Supervisor) Start(ctx context.Context, metrics prometheus.Gatherer) <-chan struct{} {
 	work, cutShort := context.WithCancelCause(context.WithoutCancel(ctx))
 	pending := &nameSet{names: map[string]bool{}} // components whose Run or work goes on
 	var all sync.WaitGroup
 	for _, s := range r.list {
-		rt := &Runtime{Logger: r.log.With("component", s.c.Name()), Changed: s.changed,
+		rt := &Runtime{Logger: r.log.With("component", s.c.Name()), Changed: s.changed, Metrics: metrics,
 			work: work, health: &s.health, wg: &sync.WaitGroup{}, now: r.now}
 		pending.add(s.c.Name())
 		all.Go(func() {
