@@ -40,7 +40,7 @@ func TestNotifier_asDaemonComponent(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	stopped := sup.Start(ctx)
+	stopped := sup.Start(ctx, reg)
 	t.Cleanup(func() { cancel(); <-stopped })
 
 	eventually(t, "channel a", func() bool { return n.Enqueue("a", notification(alert("disk_full", api.AlertFiring, "1"))) == nil })
