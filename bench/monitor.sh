@@ -49,14 +49,13 @@ done
 [[ -x $root/bin/terraform-provider-steward ]] || make -C "$root" build >/dev/null
 
 # The host: address, host key and machine id from the fleet's description.
-read -r name addr host_key machine_id bridge < <(python3 - "$state/fleet.json" "${BENCH_HOST:-}" <<'PY'
+IFS=$'\t' read -r name addr host_key machine_id bridge < <(python3 - "$state/fleet.json" "${BENCH_HOST:-}" <<'PY'
 import json, sys
 f = json.load(open(sys.argv[1]))
 h = next(h for h in f["hosts"] if h["name"] == (sys.argv[2] or f["hosts"][0]["name"]))
-print(h["name"], h["address"], h["host_key"].replace(" ", "_"), h["machine_id"], f["bridge_address"])
+print("\t".join([h["name"], h["address"], h["host_key"], h["machine_id"], f["bridge_address"]]))
 PY
 )
-host_key=${host_key//_/ }
 key=$state/keys/id_ed25519
 work=$(mktemp -d)
 echo "$addr $host_key" >"$work/known_hosts"
