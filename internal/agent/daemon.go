@@ -17,6 +17,7 @@ import (
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/backup/schedule"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/monitor"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/monitor/alerting"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 	"github.com/stewardhq/terraform-provider-steward/internal/atomicfile"
 )
@@ -73,13 +74,20 @@ func daemonComponents(deps core.Deps, m api.Monitoring) ([]core.Component, error
 	if err != nil {
 		return nil, err
 	}
-	mon, err := monitor.New(deps, m, monitor.Options{History: hist, Version: Version})
+	al, err := alerting.New(deps, m, hist)
+	if err != nil {
+		return nil, err
+	}
+	mon, err := monitor.New(deps, m, monitor.Options{History: hist, Version: Version,
+		After: []monitor.AfterCollect{al.AfterCollect}, Alerts: al.PageAlerts})
 	if err != nil {
 		return nil, err
 	}
 	return []core.Component{
 		schedule.NewScheduler(deps),
 		mon,
+		al,
+		al.Notifier(),
 	}, nil
 }
 
