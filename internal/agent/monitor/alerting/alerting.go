@@ -68,6 +68,7 @@ func New(deps core.Deps, m api.Monitoring, hist *history.Store) (*Alerting, erro
 		return nil, fmt.Errorf("start alerting: %w", err)
 	}
 	a := &Alerting{deps: deps, interval: interval, hist: hist, log: deps.Logger.With("component", "alerting")}
+	a.src.step = interval
 	a.engine, err = alert.New(alert.Config{StateDir: filepath.Join(deps.Paths.StateDir, "alerts"), Clock: deps.Now,
 		Logger: a.log, Host: host, HostID: hostID, Interval: interval})
 	if err != nil {

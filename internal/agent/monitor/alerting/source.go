@@ -17,6 +17,7 @@ type source struct {
 	samples []collect.Sample
 	byName  map[string][]int // indexes into samples, by metric name
 	hist    *history.Store
+	step    time.Duration // the collection interval, the store's raw resolution
 	out     []alert.Series
 }
 
@@ -76,6 +77,10 @@ func (s *source) Window(metric string, ser alert.Series, from, to time.Time, buf
 	for _, l := range ser.Labels {
 		ms = append(ms, history.Matcher{Name: l.Name, Type: history.MatchEqual, Value: l.Value})
 	}
+	// The store keeps each sample at its collection time rounded to the
+	// interval, so the bounds are rounded the same way: the sample taken
+	// at to (the collection just made) may be stored a little after it.
+	from, to = s.slot(from), s.slot(to)
 	series, err := s.hist.Query(history.Query{Name: metric, Match: ms, Start: from, End: to})
 	if err != nil {
 		return buf
@@ -91,6 +96,15 @@ func (s *source) Window(metric string, ser alert.Series, from, to time.Time, buf
 		}
 	}
 	return buf
+}
+
+// slot rounds t to the interval as the store does with sample times.
+func (s *source) slot(t time.Time) time.Time {
+	step := s.step.Milliseconds()
+	if step <= 0 {
+		return t
+	}
+	return time.UnixMilli((t.UnixMilli() + step/2) / step * step)
 }
 
 // seriesLabels converts a sample's labels, dropping empty values (which
