@@ -129,7 +129,6 @@ func queued(t *testing.T, p core.Paths, channel string) []api.Notification {
 	return out
 }
 
-
 type collectSample = collect.Sample
 
 func historySamples(samples ...collect.Sample) []history.Sample {
