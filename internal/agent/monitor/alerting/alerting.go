@@ -83,6 +83,20 @@ func New(deps core.Deps, m api.Monitoring, hist *history.Store) (*Alerting, erro
 	if p := a.engine.Problem(); p != "" {
 		a.log.Warn("alert state damaged: starting clean", "detail", p)
 	}
+	// Rules and channels are loaded now, not only when the components
+	// start: the monitor collects at once when the daemon starts, and an
+	// evaluation before the rules are in would be lost, a notification to
+	// a channel not yet open dropped.
+	if err := a.reload(); err != nil {
+		a.log.Warn("alert rules and silences", "error", err)
+	}
+	specs, err := a.loadChannels()
+	if serr := a.notifier.SetChannels(specs); serr != nil {
+		err = errors.Join(err, serr)
+	}
+	if err != nil {
+		a.log.Warn("notification channels", "error", err)
+	}
 	return a, nil
 }
 

@@ -200,3 +200,20 @@ func TestReload_reportsBadFilesKeepsOthers(t *testing.T) {
 		t.Errorf("problems: %v", ps)
 	}
 }
+
+// The first collection of a starting daemon runs before the components'
+// Run: rules and channels are loaded by New, so an alert firing then is
+// queued, not lost.
+func TestNew_loadsConfigurationBeforeTheFirstCollection(t *testing.T) {
+	t.Parallel()
+	p := hostWith(t, api.AlertRule{Name: "load_high", Metric: "node_load1", Op: ">", Threshold: 4, Channels: []string{"ops"}})
+	c := newClock()
+	a, err := New(core.Deps{Paths: p, Now: c.Now}, api.Monitoring{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	collectAt(t, a, nil, c.Now(), sample("node_load1", 9))
+	if q := queued(t, p); len(q) != 1 || q[0].Alerts[0].Rule != "load_high" {
+		t.Fatalf("queued at the first collection: %+v, want load_high's firing", q)
+	}
+}
