@@ -76,7 +76,8 @@ func customMetricAttributes() map[string]schema.Attribute {
 				"has read the new spec (well within a second), and while the daemon is down."},
 		"last_run_at": schema.StringAttribute{Computed: true,
 			MarkdownDescription: "When the collection that last ran the command ended (RFC 3339); empty before the first."},
-		"last_run_ok": schema.BoolAttribute{Computed: true, MarkdownDescription: "Whether the last run's output was served."},
+		"last_run_ok": schema.BoolAttribute{Computed: true,
+			MarkdownDescription: "Whether the last run's output was served; false before the first run."},
 		"last_error": schema.StringAttribute{Computed: true,
 			MarkdownDescription: "Why the last run served nothing: a timeout, a failed exit with the start of its standard error, " +
 				"or output that does not parse, naming the offending line. Also says when the agent daemon does not answer."},
