@@ -77,25 +77,27 @@ func (c customController) Remove(context.Context, api.CustomMetric) error { retu
 // daemon that does not answer is reported in DaemonError, never as an
 // error: the object itself is there.
 func (c customController) Observe(ctx context.Context, spec api.CustomMetric) (api.CustomMetricObserved, error) {
-	var o api.CustomMetricObserved
-	states, err := daemonCollectors(ctx, c.deps.Paths)
+	return observeCommand(ctx, c.deps.Paths, spec.Name), nil
+}
+
+func observeCommand(ctx context.Context, p core.Paths, name string) api.CustomMetricObserved {
+	states, err := daemonCollectors(ctx, p)
 	if err != nil {
-		o.DaemonError = err.Error()
-		return o, nil
+		return api.CustomMetricObserved{DaemonError: err.Error()}
 	}
-	name := collect.Command{Name: spec.Name}.CollectorName()
+	collector := collect.Command{Name: name}.CollectorName()
 	for _, st := range states {
-		if st.Name == name {
-			o.Collecting, o.LastRunAt, o.OK, o.LastError, o.SeriesCount = true, st.Time, st.OK, st.Error, st.Series
-			return o, nil
+		if st.Name == collector {
+			return api.CustomMetricObserved{Collecting: true, LastRunAt: st.Time, OK: st.OK, LastError: st.Error, SeriesCount: st.Series}
 		}
 	}
 	// Not (yet) running: say so when the daemon cannot load the commands,
 	// since it then keeps the ones it had.
-	if _, err := loadCommands(c.deps.Paths); err != nil {
+	var o api.CustomMetricObserved
+	if _, err := loadCommands(p); err != nil {
 		o.LastError = "the daemon cannot load the custom metrics: " + err.Error()
 	}
-	return o, nil
+	return o
 }
 
 // LoadCommands returns the loader of the custom metric commands the
