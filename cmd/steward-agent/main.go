@@ -43,6 +43,8 @@ commands:
   status [--json]              show version, host id and daemon state
   audit verify [--file PATH]   check the audit log's hash chain
   backup run|list|verify|restore  run and restore backups (steward-agent backup for help)
+  metrics [NAME...]            current values from the running daemon
+  metrics --range WINDOW NAME  summaries of NAME over WINDOW from the history
 `
 
 func main() {
@@ -89,6 +91,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return c.audit(rest)
 	case "backup":
 		return c.backup(ctx, rest)
+	case "metrics":
+		return c.metrics(ctx, rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
-
 	"github.com/stewardhq/terraform-provider-steward/internal/agent"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/audit"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core/coretest"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 )
 
@@ -202,5 +202,37 @@ func TestDaemon_stopsWhenCancelled(t *testing.T) {
 	h, err := agent.ReadHeartbeat(p)
 	if err != nil || !h.Stopped || h.IntervalMS != 50 {
 		t.Errorf("heartbeat after a clean stop = %+v, %v; want stopped with interval 50ms", h, err)
+	}
+}
+
+// TestMetrics_fromTheDaemon: `steward-agent metrics` prints the running
+// daemon's collection, filtered by name, and `--range` its history.
+func TestMetrics_fromTheDaemon(t *testing.T) {
+	t.Parallel()
+	p := coretest.NewHost(t)
+	if code, _, errOut := runCLI(t, p, "", "metrics", "node_load1"); code != exitFailure || !strings.Contains(errOut, "does not answer") {
+		t.Fatalf("metrics with no daemon: exit %d, %q", code, errOut)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- agent.RunDaemon(ctx, agent.DaemonConfig{Paths: p, Listen: "127.0.0.1:0"}) }()
+	t.Cleanup(func() { cancel(); <-done })
+	var out string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var code int
+		code, out, _ = runCLI(t, p, "", "metrics", "node_load1")
+		if code == exitOK && strings.Contains(out, "\nnode_load1 ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics node_load1 after 10s: %q", out)
+		}
+	}
+	if strings.Contains(out, "node_load5") {
+		t.Errorf("metrics node_load1 printed other families: %q", out)
+	}
+	code, out, errOut := runCLI(t, p, "", "metrics", "--range", "1h", "node_load1")
+	if code != exitOK || !strings.Contains(out, "SAMPLES") || !strings.Contains(out, "node_load1{}") {
+		t.Errorf("metrics --range 1h node_load1: exit %d, %q, %q", code, out, errOut)
 	}
 }

@@ -8,10 +8,11 @@ import (
 )
 
 // node_exporter's default exclusions: mount points under the kernel's and
-// container runtimes' trees, and pseudo and read-only image file systems,
+// container runtimes' trees (and /run/host, what systemd-nspawn and other
+// container managers show a container of its host), and pseudo and read-only image file systems,
 // whose sizes say nothing about free space.
 var (
-	mountPointIgnored = regexp.MustCompile(`^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)`)
+	mountPointIgnored = regexp.MustCompile(`^/(dev|proc|run/credentials/.+|run/host|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)`)
 	fsTypeIgnored     = regexp.MustCompile(`^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|erofs|sysfs|tracefs)$`)
 )
 
@@ -22,8 +23,10 @@ type mount struct {
 }
 
 // parseMountinfo parses /proc/PID/mountinfo (proc(5)) into the mounts
-// node_exporter reports: ignored types and mount points left out, and a
-// mount listed twice (over-mounted with the same device) kept once.
+// node_exporter reports: ignored types and mount points left out (but never
+// the root, unlike node_exporter, which leaves out a container's overlay
+// root), and a mount listed twice (over-mounted with the same device) kept
+// once.
 func parseMountinfo(b []byte) ([]mount, error) {
 	var out []mount
 	seen := map[mount]bool{}
@@ -37,7 +40,9 @@ func parseMountinfo(b []byte) ([]mount, error) {
 		if err != nil {
 			return nil, fmt.Errorf("parse mountinfo line %q: %w", line, err)
 		}
-		if fsTypeIgnored.MatchString(m.FSType) || mountPointIgnored.MatchString(m.MountPoint) {
+		// The root is always reported: in a container it is an overlay,
+		// and its free space is the host's disk as the services see it.
+		if m.MountPoint != "/" && (fsTypeIgnored.MatchString(m.FSType) || mountPointIgnored.MatchString(m.MountPoint)) {
 			continue
 		}
 		key := m

@@ -275,3 +275,19 @@ func TestDeclaredMaxAge(t *testing.T) {
 		}
 	}
 }
+
+// TestParseMountinfo_containerRoot: a container's overlay root is reported
+// (node_exporter leaves it out), other overlays are not.
+func TestParseMountinfo_containerRoot(t *testing.T) {
+	t.Parallel()
+	in := "106 83 0:39 / / rw,relatime shared:3 - overlay overlay rw,lowerdir=/a,upperdir=/b,workdir=/c\n" +
+		"120 106 0:50 / /var/lib/docker/overlay2/x/merged rw - overlay overlay rw\n" +
+		"121 106 0:51 / /srv/image rw - overlay overlay rw\n"
+	mounts, err := parseMountinfo([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []mount{{Device: "overlay", MountPoint: "/", FSType: "overlay"}}; !cmp.Equal(want, mounts) {
+		t.Errorf("mounts = %+v, want only the overlay root", mounts)
+	}
+}
