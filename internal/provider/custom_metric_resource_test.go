@@ -218,8 +218,6 @@ func servedWithin(t *testing.T, f fleet, h fleetHost, want, absent []string) res
 	}
 }
 
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-
 func customMetricConfig(f fleet, h fleetHost, metrics ...string) string {
 	return hostConfig(f, h, `  monitoring = { interval = "2s" }`) + strings.Join(metrics, "")
 }
