@@ -73,7 +73,7 @@ func daemonComponents(deps core.Deps, m api.Monitoring) ([]core.Component, error
 	if err != nil {
 		return nil, err
 	}
-	mon, err := monitor.New(deps, m, monitor.Options{History: hist, Version: Version})
+	mon, err := monitor.New(deps, m, monitor.Options{History: hist, Version: Version, Commands: monitor.LoadCommands(deps.Paths)})
 	if err != nil {
 		return nil, err
 	}
