@@ -219,7 +219,7 @@ func TestMetrics_fromTheDaemon(t *testing.T) {
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("daemon: %v", err)
+			t.Errorf("RunDaemon: %v", err)
 		}
 	})
 	var out string
@@ -292,7 +292,7 @@ func TestAlerts_fromTheDaemon(t *testing.T) {
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("daemon: %v", err)
+			t.Errorf("RunDaemon: %v", err)
 		}
 	})
 	deadline := time.Now().Add(10 * time.Second)

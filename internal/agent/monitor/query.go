@@ -24,6 +24,7 @@ const maxQueryBody = 1 << 20
 // Register adds the monitoring methods to an agent's method registry.
 func Register(methods map[string]core.Handler) {
 	methods[api.MetricsQuery.Name] = handleMetricsQuery
+	core.RegisterKind(methods, api.CustomMetricKind, newCustomController)
 }
 
 // handleMetricsQuery asks the running daemon, which holds the history,
