@@ -103,9 +103,6 @@ func New(deps core.Deps, m api.Monitoring, hist *history.Store) (*Alerting, erro
 // Notifier is the notifier component, which the daemon runs beside a.
 func (a *Alerting) Notifier() *notify.Notifier { return a.notifier }
 
-// Engine is the rule engine, for the status page and tests.
-func (a *Alerting) Engine() *alert.Engine { return a.engine }
-
 // Name implements core.Component.
 func (a *Alerting) Name() string { return "alerting" }
 

@@ -211,6 +211,10 @@ func (a *Alerting) History(q api.AlertHistoryParams) (api.AlertHistoryResult, er
 	if err != nil {
 		return api.AlertHistoryResult{}, err
 	}
-	return api.AlertHistoryResult{HostID: hostID, At: a.deps.Now().UTC(),
-		Transitions: a.engine.History(q.Transitions()), Deliveries: a.notifier.History(q.Deliveries())}, nil
+	res := api.AlertHistoryResult{HostID: hostID, At: a.deps.Now().UTC(),
+		Transitions: a.engine.History(q.Transitions()), Deliveries: a.notifier.History(q.Deliveries())}
+	if res.Deliveries == nil {
+		res.Deliveries = []api.DeliveryRecord{} // a list, never null, for the data source
+	}
+	return res, nil
 }
