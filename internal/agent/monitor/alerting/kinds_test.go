@@ -205,3 +205,40 @@ func TestRoutes_actingRoutesOnlyOnTheSocket(t *testing.T) {
 		t.Fatalf("GET %s: %+v, %v", alertsPath, st, err)
 	}
 }
+
+// silence.status reports the window the daemon's engine has and the firing
+// alerts it holds back; a silence written after the daemon loaded its
+// configuration is reported as not loaded yet, not as an error.
+func TestSilence_statusFromTheDaemon(t *testing.T) {
+	t.Parallel()
+	p := hostWith(t, api.AlertRule{Name: "load_high", Metric: "node_load1", Op: ">", Threshold: 4, Channels: []string{"ops"}})
+	c := newClock()
+	sil := api.Silence{Name: "maint", Matchers: []api.LabelMatcher{{Label: "alertname", Op: "=", Value: "load_high"}},
+		StartsAt: c.Now().Add(-time.Minute).Format(time.RFC3339), EndsAt: c.Now().Add(time.Hour).Format(time.RFC3339), Comment: "kernel upgrade"}
+	if err := coretest.Call(t, methods(), core.Deps{Paths: p}, api.SilenceKind.Configure().Name, sil, nil); err != nil {
+		t.Fatal(err)
+	}
+	a := newAlerting(t, c, nil, p)
+	serveDaemon(t, p, a)
+	collectAt(t, a, nil, c.Add(interval), sample("node_load1", 9))
+	var st api.ObjectStatus[api.Silence, api.SilenceObserved]
+	if err := coretest.Call(t, methods(), core.Deps{Paths: p}, api.SilenceKind.Status().Name, api.ObjectName{Name: "maint"}, &st); err != nil {
+		t.Fatal(err)
+	}
+	if !st.Observed.Active || len(st.Observed.Silenced) != 1 || st.Observed.Note != "" {
+		t.Fatalf("silence status: %+v, want active, holding back load_high", st.Observed)
+	}
+	if q := queued(t, p); len(q) != 0 {
+		t.Errorf("silenced alert queued: %+v", q)
+	}
+	sil.Name = "later"
+	if err := coretest.Call(t, methods(), core.Deps{Paths: p}, api.SilenceKind.Configure().Name, sil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := coretest.Call(t, methods(), core.Deps{Paths: p}, api.SilenceKind.Status().Name, api.ObjectName{Name: "later"}, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Observed.Active || !strings.Contains(st.Observed.Note, "not loaded or evaluated it yet") {
+		t.Fatalf("status of a silence the daemon has not loaded: %+v", st.Observed)
+	}
+}

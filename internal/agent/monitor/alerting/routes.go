@@ -139,7 +139,7 @@ func (a *Alerting) notLoaded(kind, name string) string {
 			return "the daemon did not load it: " + p
 		}
 	}
-	return "the daemon has not evaluated it yet"
+	return "the daemon has not loaded or evaluated it yet"
 }
 
 func (a *Alerting) serveChannels(w http.ResponseWriter, _ *http.Request) {
