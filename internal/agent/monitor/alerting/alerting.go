@@ -63,9 +63,11 @@ func New(deps core.Deps, m api.Monitoring, hist *history.Store) (*Alerting, erro
 		return nil, fmt.Errorf("monitoring settings: %w", err)
 	}
 	host, _ := os.Hostname()
+	// A host without a valid machine id (first boot) still alerts; its
+	// notifications then carry no host_id, and /healthz reports the id.
 	hostID, err := core.ReadHostID(deps.Paths)
 	if err != nil {
-		return nil, fmt.Errorf("start alerting: %w", err)
+		deps.Logger.Warn("alerts without a host id", "error", err)
 	}
 	a := &Alerting{deps: deps, interval: interval, hist: hist, log: deps.Logger.With("component", "alerting")}
 	a.src.step = interval

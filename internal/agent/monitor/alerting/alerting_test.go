@@ -217,3 +217,21 @@ func TestNew_loadsConfigurationBeforeTheFirstCollection(t *testing.T) {
 		t.Fatalf("queued at the first collection: %+v, want load_high's firing", q)
 	}
 }
+
+// A host whose machine id is not set yet (first boot) still alerts.
+func TestNew_withoutHostID(t *testing.T) {
+	t.Parallel()
+	p := hostWith(t, api.AlertRule{Name: "load_high", Metric: "node_load1", Op: ">", Threshold: 4, Channels: []string{"ops"}})
+	if err := os.WriteFile(p.MachineID, []byte("uninitialized\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := newClock()
+	a, err := New(core.Deps{Paths: p, Now: c.Now}, api.Monitoring{}, nil)
+	if err != nil {
+		t.Fatalf("New without a machine id: %v", err)
+	}
+	collectAt(t, a, nil, c.Now(), sample("node_load1", 9))
+	if q := queued(t, p); len(q) != 1 {
+		t.Fatalf("queued without a machine id: %+v, want the firing notification", q)
+	}
+}
