@@ -1,0 +1,89 @@
+package logs
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stewardhq/terraform-provider-steward/internal/api"
+)
+
+func TestForwarder_deliversJournalAndFiles(t *testing.T) {
+	r := startRsyslog(t, "tcp", nil)
+	dir := t.TempDir()
+	app := filepath.Join(dir, "app.log")
+	other := filepath.Join(dir, "other.log")
+	j := newJournalFixture(t)
+	appendLines(t, app, "app", 1, 10) // Before the forwarder: start_at "end" skips these...
+	spec := api.LogForward{
+		Name:    "all",
+		Journal: &api.LogJournal{Identifiers: []string{"jtest"}},
+		Files: []api.LogFile{
+			{Path: app, Tag: "app", Facility: "local3", Severity: "err"},
+			{Path: other}, // Does not exist yet: read from its start once it does.
+		},
+		Target: api.LogTarget{Address: r.addr(), Protocol: api.LogProtocolTCP},
+	}
+	cfg := testConfig(t, spec, filepath.Join(dir, "state"))
+	cfg.JournalCommand = j.command(t)
+	fw := startForwarder(t, cfg)
+	waitFor(t, 10*time.Second, "start positions", func() bool {
+		st := fw.f.Status()
+		return st.Connected && st.Sources[1].Offset > 0
+	})
+	j.add(t, 2000)
+	appendLines(t, app, "app", 11, 2000) // ...and sends these.
+	appendLines(t, other, "other", 1, 2000)
+	waitFor(t, 20*time.Second, "all lines at the receiver", func() bool {
+		d := deliveries(r.received())
+		return d["journal"].complete(1, 2000) && d["app"].complete(11, 2000) && d["other"].complete(1, 2000)
+	})
+	got := r.received()
+	d := deliveries(got)
+	// Lines 1-10 of app.log predate the forwarder (start_at "end"): check
+	// fails on any of them.
+	for _, c := range []struct {
+		src      string
+		from, to int
+	}{{"journal", 1, 2000}, {"app", 11, 2000}, {"other", 1, 2000}} {
+		if n := d[c.src].check(t, c.src, c.from, c.to); n != 0 {
+			t.Errorf("%s: %d duplicates on a connection that never broke", c.src, n)
+		}
+	}
+
+	// The mapping, as rsyslog parsed it.
+	byApp := map[string]received{}
+	for _, m := range got {
+		byApp[m.app] = m
+	}
+	host := fileHostname(t)
+	for _, c := range []struct {
+		app, want string
+	}{
+		{"jtest", "fixturehost jtest 4242 - 28"},   // daemon(3)*8 + warning(4)
+		{"app", host + " app - - 155"},             // local3(19)*8 + err(3)
+		{"other.log", host + " other.log - - 133"}, // local0(16)*8 + notice(5)
+	} {
+		m, ok := byApp[c.app]
+		if !ok {
+			t.Fatalf("no message with APP-NAME %q at the receiver", c.app)
+		}
+		if got := strings.Join([]string{m.hostname, m.app, m.procid, m.msgid, m.pri}, " "); got != c.want {
+			t.Errorf("%s: header %q, want %q", c.app, got, c.want)
+		}
+	}
+	st := fw.f.Status()
+	if st.LinesSent != 2000+1990+2000 {
+		t.Errorf("status lines_sent = %d, want %d", st.LinesSent, 2000+1990+2000)
+	}
+	if st.Sources[0].Cursor != "s=fixture;i=2000" {
+		t.Errorf("status journal cursor = %q, want the last entry's", st.Sources[0].Cursor)
+	}
+}
+
+func fileHostname(t *testing.T) string {
+	t.Helper()
+	m := message{hostname: []byte(mustHostname(t))}
+	return string(appendHeaderField(nil, m.hostname, maxHostname))
+}
