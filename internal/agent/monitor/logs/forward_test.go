@@ -35,22 +35,15 @@ func TestForwarder_deliversJournalAndFiles(t *testing.T) {
 	j.add(t, 2000)
 	appendLines(t, app, "app", 11, 2000) // ...and sends these.
 	appendLines(t, other, "other", 1, 2000)
-	waitFor(t, 20*time.Second, "all lines at the receiver", func() bool {
-		d := deliveries(r.received())
-		return d["journal"].complete(1, 2000) && d["app"].complete(11, 2000) && d["other"].complete(1, 2000)
-	})
-	got := r.received()
-	d := deliveries(got)
-	// Lines 1-10 of app.log predate the forwarder (start_at "end"): check
-	// fails on any of them.
-	for _, c := range []struct {
-		src      string
-		from, to int
-	}{{"journal", 1, 2000}, {"app", 11, 2000}, {"other", 1, 2000}} {
-		if n := d[c.src].check(t, c.src, c.from, c.to); n != 0 {
-			t.Errorf("%s: %d duplicates on a connection that never broke", c.src, n)
+	// Lines 1-10 of app.log predate the forwarder (start_at "end"): the
+	// check fails on any of them.
+	dups := waitDelivered(t, r, 20*time.Second, span{"journal", 1, 2000}, span{"app", 11, 2000}, span{"other", 1, 2000})
+	for src, n := range dups {
+		if n != 0 {
+			t.Errorf("%s: %d duplicates on a connection that never broke", src, n)
 		}
 	}
+	got := r.received()
 
 	// The mapping, as rsyslog parsed it.
 	byApp := map[string]received{}

@@ -137,9 +137,15 @@ func (j *journalFixture) command(t *testing.T) []string {
 // add appends entries up to seq n of source "journal", as journald would.
 func (j *journalFixture) add(t *testing.T, upTo int) {
 	t.Helper()
+	if err := j.addN(upTo); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (j *journalFixture) addN(upTo int) error {
 	f, err := os.OpenFile(j.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer func() { _ = f.Close() }()
 	var b []byte
@@ -159,14 +165,13 @@ func (j *journalFixture) add(t *testing.T, upTo int) {
 		b = append(append(b, line...), '\n')
 		if len(b) > 32<<10 {
 			if _, err := f.Write(b); err != nil {
-				t.Fatal(err)
+				return err
 			}
 			b = b[:0]
 		}
 	}
-	if _, err := f.Write(b); err != nil {
-		t.Fatal(err)
-	}
+	_, err = f.Write(b)
+	return err
 }
 
 // delivery is what the receiver got of one source.
@@ -240,4 +245,128 @@ func mustHostname(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// stream logs lines steadily to a file and the journal fixture from its
+// own goroutine, as a busy host does, until stopped.
+type stream struct {
+	file    string
+	journal *journalFixture
+	every   time.Duration
+	perTick int
+
+	mu    sync.Mutex
+	fileN int // Last line written to the file.
+	stop  chan struct{}
+	done  chan error
+}
+
+func startStream(t *testing.T, file string, j *journalFixture) *stream {
+	s := &stream{file: file, journal: j, every: 5 * time.Millisecond, perTick: 20,
+		stop: make(chan struct{}), done: make(chan error, 1)}
+	go s.run()
+	t.Cleanup(func() { s.end(t) })
+	return s
+}
+
+func (s *stream) run() {
+	tick := time.NewTicker(s.every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stop:
+			s.done <- nil
+			return
+		case <-tick.C:
+		}
+		if err := s.tick(); err != nil {
+			s.done <- err
+			return
+		}
+	}
+}
+
+func (s *stream) tick() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.file != "" {
+		f, err := os.OpenFile(s.file, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return err
+		}
+		for range s.perTick {
+			s.fileN++
+			if _, err := f.WriteString(seqLine("app", s.fileN) + "\n"); err != nil {
+				_ = f.Close()
+				return err
+			}
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	if s.journal != nil {
+		if err := s.journal.addN(s.journal.n + s.perTick); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hold runs fn with the stream paused between two ticks (to rotate a file
+// between whole lines).
+func (s *stream) hold(fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn()
+}
+
+// end stops the stream and returns how many lines it wrote to the file and
+// the journal.
+func (s *stream) end(t *testing.T) (fileN, journalN int) {
+	t.Helper()
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	if err := <-s.done; err != nil {
+		t.Fatalf("log stream: %v", err)
+	}
+	s.done <- nil // For a second end (Cleanup).
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.journal != nil {
+		journalN = s.journal.n
+	}
+	return s.fileN, journalN
+}
+
+// span is the lines from..to of one source.
+type span struct {
+	src      string
+	from, to int
+}
+
+// waitDelivered waits until the receiver has every line of want, then
+// checks order and returns the duplicates per source. On timeout it fails
+// with the first line missing.
+func waitDelivered(t *testing.T, r *rsyslog, timeout time.Duration, want ...span) map[string]int {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		d := deliveries(r.received())
+		done := true
+		for _, w := range want {
+			done = done && d[w.src].complete(w.from, w.to)
+		}
+		if done || time.Now().After(deadline) {
+			dups := map[string]int{}
+			for _, w := range want {
+				dups[w.src] = d[w.src].check(t, w.src, w.from, w.to)
+			}
+			return dups
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

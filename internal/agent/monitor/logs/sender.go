@@ -12,18 +12,27 @@ import (
 // per source; a position advances only when the receiver's TCP has
 // acknowledged every byte up to it (the socket's send queue says so). When
 // the connection breaks, the session ends: the sources are stopped and
-// the next session reads again from the positions acknowledged at least
-// Settle before, so nothing the receiver may have lost is skipped.
+// the next session reads again from the positions that settled, so
+// nothing the receiver may have lost is skipped.
+//
+// A line settles once the connection has flowed for Settle since the
+// receiver's TCP acknowledged it. The clock stops while the receiver
+// acknowledges nothing of what is waiting for it: a receiver that hangs
+// goes on acknowledging into its socket buffer until that is full, and
+// when it then dies, what that buffer held is gone.
 
 // checkpoint is one batch written to the connection: once the receiver has
 // acknowledged end bytes of the connection, the batch's source stands at pos.
 type checkpoint struct {
-	end     uint64
-	src     int
-	pos     position
-	lines   int
-	oldest  time.Time
-	ackedAt time.Time
+	end    uint64
+	src    int
+	pos    position
+	lines  int
+	oldest time.Time
+	// ackedAt is when the receiver acknowledged the batch, and stalledAt
+	// how long the connection had been stalled in all by then.
+	ackedAt   time.Time
+	stalledAt time.Duration
 }
 
 type sender struct {
@@ -35,6 +44,13 @@ type sender struct {
 	unflushed, pend, unsettled []checkpoint
 	settle                     time.Duration
 	ackPoll                    time.Duration
+	// lastAcked is what the receiver had acknowledged at the last poll;
+	// the connection is stalled since stallStart while data waits and
+	// that does not grow, and stallTotal sums the stalls before.
+	lastAcked  uint64
+	stalled    bool
+	stallStart time.Time
+	stallTotal time.Duration
 }
 
 // maxAckPoll bounds the wait between looks at the send queue while some
@@ -81,10 +97,12 @@ func (f *Forwarder) session(ctx context.Context, bo *backoff) {
 }
 
 // connect dials until the receiver answers or ctx is done. Meanwhile it
-// takes the first batch of lines from the sources, so the lag shows how
-// long they wait, and takes moves that carry no lines as they come.
-func (f *Forwarder) connect(ctx context.Context, bo *backoff, out <-chan *batch) (*conn, *batch) {
-	var held *batch
+// takes the first batches of lines from the sources (up to maxHeld), so
+// the lag shows how long they wait, and takes moves that carry no lines
+// at once when nothing of their source is waiting before them.
+func (f *Forwarder) connect(ctx context.Context, bo *backoff, out <-chan *batch) (*conn, []*batch) {
+	var held []*batch
+	waiting := make([]bool, len(f.src))
 	for {
 		c, err := dial(ctx, f.cfg.Spec.Target)
 		if err == nil {
@@ -102,7 +120,7 @@ func (f *Forwarder) connect(ctx context.Context, bo *backoff, out <-chan *batch)
 	wait:
 		for {
 			in := out
-			if held != nil {
+			if len(held) >= maxHeld {
 				in = nil
 			}
 			select {
@@ -112,12 +130,13 @@ func (f *Forwarder) connect(ctx context.Context, bo *backoff, out <-chan *batch)
 			case <-t.C:
 				break wait
 			case b := <-in:
-				if b.lines == 0 {
+				if b.lines == 0 && !waiting[b.src] {
 					f.moveTo(b.src, b.pos)
 					releaseBatch(b)
 					continue
 				}
-				held = b
+				held = append(held, b)
+				waiting[b.src] = true
 				f.mu.Lock()
 				f.src[b.src].pendingFrom(b.oldest)
 				f.mu.Unlock()
@@ -127,11 +146,14 @@ func (f *Forwarder) connect(ctx context.Context, bo *backoff, out <-chan *batch)
 			break
 		}
 	}
-	if held != nil {
-		releaseBatch(held)
+	for _, b := range held {
+		releaseBatch(b)
 	}
 	return nil, nil
 }
+
+// maxHeld bounds the batches taken while no connection is open.
+const maxHeld = 16
 
 func (s *sourceState) pendingFrom(t time.Time) {
 	if !t.IsZero() && (s.pendingSince.IsZero() || t.Before(s.pendingSince)) {
@@ -141,11 +163,11 @@ func (s *sourceState) pendingFrom(t time.Time) {
 
 // loop writes batches as they come and follows the acknowledgements. It
 // returns nil when ctx is done, else why the connection is unusable.
-func (s *sender) loop(ctx context.Context, out <-chan *batch, held *batch, bo *backoff) error {
+func (s *sender) loop(ctx context.Context, out <-chan *batch, held []*batch, bo *backoff) error {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
-	if held != nil {
+	if len(held) > 0 {
 		if err := s.writeBatches(held, out); err != nil {
 			return err
 		}
@@ -153,7 +175,7 @@ func (s *sender) loop(ctx context.Context, out <-chan *batch, held *batch, bo *b
 	for {
 		select {
 		case b := <-out:
-			if err := s.writeBatches(b, out); err != nil {
+			if err := s.writeBatches([]*batch{b}, out); err != nil {
 				return err
 			}
 		case err := <-s.c.dead:
@@ -173,26 +195,38 @@ func (s *sender) loop(ctx context.Context, out <-chan *batch, held *batch, bo *b
 	}
 }
 
-// writeBatches writes b and whatever else is ready, then flushes.
-func (s *sender) writeBatches(b *batch, out <-chan *batch) error {
+// writeBatches writes first and whatever else is ready, then flushes.
+func (s *sender) writeBatches(first []*batch, out <-chan *batch) (err error) {
+	defer func() {
+		if err != nil {
+			for _, b := range first {
+				releaseBatch(b)
+			}
+			err = closedErr(s.f.cfg.Spec.Target.Address, err)
+		}
+	}()
 	if err := s.c.nc.SetWriteDeadline(time.Now().Add(s.f.cfg.WriteTimeout)); err != nil {
-		return closedErr(s.f.cfg.Spec.Target.Address, err)
+		return err
+	}
+	for len(first) > 0 {
+		b := first[0]
+		first = first[1:]
+		if err := s.write(b); err != nil {
+			return err
+		}
 	}
 	for range 64 {
-		if err := s.write(b); err != nil {
-			return closedErr(s.f.cfg.Spec.Target.Address, err)
-		}
 		select {
-		case b = <-out:
+		case b := <-out:
+			if err := s.write(b); err != nil {
+				return err
+			}
 			continue
 		default:
 		}
 		break
 	}
-	if err := s.flush(); err != nil {
-		return closedErr(s.f.cfg.Spec.Target.Address, err)
-	}
-	return nil
+	return s.flush()
 }
 
 func (s *sender) write(b *batch) error {
@@ -250,9 +284,20 @@ func (s *sender) poll(bo *backoff) error {
 		return err
 	}
 	now := time.Now()
+	switch {
+	case acked > s.lastAcked:
+		if s.stalled {
+			s.stallTotal += now.Sub(s.stallStart)
+			s.stalled = false
+		}
+		s.lastAcked = acked
+	case len(s.pend) > 0 && !s.stalled:
+		s.stalled, s.stallStart = true, now
+	}
+	stalled := s.stalledFor(now)
 	n := 0
 	for n < len(s.pend) && s.pend[n].end <= acked {
-		s.pend[n].ackedAt = now
+		s.pend[n].ackedAt, s.pend[n].stalledAt = now, stalled
 		n++
 	}
 	if n > 0 {
@@ -268,7 +313,7 @@ func (s *sender) poll(bo *backoff) error {
 		}
 	}
 	k := 0
-	for k < len(s.unsettled) && now.Sub(s.unsettled[k].ackedAt) >= s.settle {
+	for k < len(s.unsettled) && s.flowedSince(s.unsettled[k], now) >= s.settle {
 		k++
 	}
 	if k > 0 {
@@ -277,6 +322,19 @@ func (s *sender) poll(bo *backoff) error {
 	}
 	s.f.persist(false)
 	return nil
+}
+
+// stalledFor is how long the connection has been stalled in all.
+func (s *sender) stalledFor(now time.Time) time.Duration {
+	if s.stalled {
+		return s.stallTotal + now.Sub(s.stallStart)
+	}
+	return s.stallTotal
+}
+
+// flowedSince is how long the connection flowed since cp was acknowledged.
+func (s *sender) flowedSince(cp checkpoint, now time.Time) time.Duration {
+	return now.Sub(cp.ackedAt) - (s.stalledFor(now) - cp.stalledAt)
 }
 
 // nextPoll is when poll has something to do again, if ever.
@@ -294,7 +352,7 @@ func (s *sender) nextPoll() (time.Duration, bool) {
 		s.ackPoll = min(2*s.ackPoll, maxAckPoll)
 	}
 	if len(s.unsettled) > 0 {
-		take(s.settle - time.Since(s.unsettled[0].ackedAt))
+		take(s.settle - s.flowedSince(s.unsettled[0], time.Now()))
 	}
 	f := s.f
 	f.mu.Lock()
