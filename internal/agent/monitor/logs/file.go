@@ -125,12 +125,14 @@ func (t *tailer) follow(ctx context.Context) error {
 			t.s.env.report(nil)
 			continue
 		}
-		changed, err := t.checkRotation()
-		if err != nil {
-			return err
-		}
-		if !changed && !sleep(ctx, t.s.env.poll) {
+		// Look for a rotation after the pause and before reading on, so a
+		// file truncated and written again meanwhile is read from its start
+		// and not from the old offset.
+		if !sleep(ctx, t.s.env.poll) {
 			return ctx.Err()
+		}
+		if err := t.checkRotation(); err != nil {
+			return err
 		}
 	}
 }
@@ -337,17 +339,15 @@ func (t *tailer) position(off int64) position {
 	return p
 }
 
-// checkRotation looks at what path names now, once the open file has no
-// more to read. It says whether it switched to another file or offset,
-// which may have lines to read right away.
-func (t *tailer) checkRotation() (bool, error) {
+// checkRotation looks at what path names now, once the open file had no
+// more to read.
+func (t *tailer) checkRotation() error {
 	if t.f == nil {
-		err := t.openPath()
-		return t.f != nil, err
+		return t.openPath()
 	}
 	if !t.rotated.IsZero() {
 		if time.Since(t.grew) < t.s.grace {
-			return false, nil
+			return nil
 		}
 		// The renamed-away file is finished: its last line is whole even
 		// without its newline.
@@ -359,33 +359,47 @@ func (t *tailer) checkRotation() (bool, error) {
 			t.noteHead(0, t.n)
 			t.add(line, t.off+int64(t.n), time.Now())
 			if !t.flush() {
-				return false, errStopped
+				return errStopped
 			}
 		}
 		t.close()
 		t.rotated = time.Time{}
-		return true, t.openPath()
+		return t.openPath()
 	}
 	fi, err := os.Stat(t.s.path)
 	if err != nil {
 		// Renamed away and not created again yet, or deleted: the writer
 		// may still append to the open file.
-		return false, nil
+		return nil
 	}
 	if dev, ino, ok := fileID(fi); ok && (dev != t.dev || ino != t.ino) {
 		t.rotated, t.grew = time.Now(), time.Now()
-		return false, nil
+		return nil
 	}
 	cur, err := t.f.Stat()
 	if err != nil {
-		return false, fmt.Errorf("stat %s: %w", t.f.Name(), err)
+		return fmt.Errorf("stat %s: %w", t.f.Name(), err)
 	}
-	if cur.Size() < t.off+int64(t.n) {
+	if cur.Size() < t.off+int64(t.n) || t.headChanged() {
 		// Truncated in place (copytruncate): everything now in the file
 		// is new. The partial line read before belonged to the old content.
-		return true, t.setFile(t.f, t.dev, t.ino, 0)
+		// A file written past the old offset before this look still has
+		// other first bytes: it is read again from 0, so its new lines
+		// arrive (those past the old offset twice) rather than not at all.
+		return t.setFile(t.f, t.dev, t.ino, 0)
 	}
-	return false, nil
+	return nil
+}
+
+// headChanged says whether the file's first bytes are no longer those read
+// from it: it was truncated and written again.
+func (t *tailer) headChanged() bool {
+	if len(t.head) == 0 {
+		return false
+	}
+	buf := make([]byte, len(t.head))
+	n, err := t.f.ReadAt(buf, 0)
+	return (err == nil || errors.Is(err, io.EOF)) && !bytes.Equal(buf[:n], t.head)
 }
 
 // openSame opens path if it is still the file of pos (same inode, same
