@@ -370,3 +370,7 @@ func waitDelivered(t *testing.T, r *rsyslog, timeout time.Duration, want ...span
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+func slogStderr() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
