@@ -112,9 +112,8 @@ func (c *collector) texts() ([]string, position) {
 		start := 0
 		for _, end := range b.ends {
 			// <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG
-			if f := strings.SplitN(string(b.data[start:end]), " ", 8); len(f) == 8 {
-				out = append(out, f[7])
-			}
+			f := strings.SplitN(string(b.data[start:end]), " ", 8)
+			out = append(out, strings.Join(f[7:], ""))
 			start = end
 		}
 		pos = b.pos
