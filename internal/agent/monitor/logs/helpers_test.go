@@ -2,7 +2,6 @@ package logs
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -151,18 +150,8 @@ func (j *journalFixture) addN(upTo int) error {
 	var b []byte
 	for j.n < upTo {
 		j.n++
-		e := map[string]string{
-			"__CURSOR":             "s=fixture;i=" + strconv.Itoa(j.n),
-			"__REALTIME_TIMESTAMP": strconv.FormatInt(time.Now().UnixMicro(), 10),
-			"MESSAGE":              seqLine("journal", j.n),
-			"PRIORITY":             "4",
-			"SYSLOG_FACILITY":      "3",
-			"SYSLOG_IDENTIFIER":    "jtest",
-			"_PID":                 "4242",
-			"_HOSTNAME":            "fixturehost",
-		}
-		line, _ := json.Marshal(e)
-		b = append(append(b, line...), '\n')
+		b = fmt.Appendf(b, "__CURSOR=s=fixture;i=%d\n__REALTIME_TIMESTAMP=%d\nMESSAGE=%s\nPRIORITY=4\nSYSLOG_FACILITY=3\n"+
+			"SYSLOG_IDENTIFIER=jtest\n_PID=4242\n_HOSTNAME=fixturehost\n\n", j.n, time.Now().UnixMicro(), seqLine("journal", j.n))
 		if len(b) > 32<<10 {
 			if _, err := f.Write(b); err != nil {
 				return err

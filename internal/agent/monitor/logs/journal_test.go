@@ -3,7 +3,8 @@ package logs
 import (
 	"bufio"
 	"context"
-	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,37 +17,44 @@ import (
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 )
 
-// TestJournalMessage maps journalctl's JSON forms to RFC 5424: strings,
-// byte arrays (not printable UTF-8), fields logged twice, nulls, missing
-// and out-of-range values.
+// TestJournalMessage maps entries in the Journal Export Format to RFC
+// 5424: text and binary fields (not printable text, or with newlines),
+// fields logged twice, fields the forwarder does not use, missing and
+// out-of-range values, and a field longer than the read buffer.
 func TestJournalMessage(t *testing.T) {
 	t.Parallel()
-	f, err := os.Open("testdata/journal-sample.jsonl")
+	f, err := os.Open("testdata/journal-sample.export")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = f.Close() }()
 	s := &journalSource{localHost: []byte("localhost")}
-	var got []string
-	var cursors []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var e journalEntry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			t.Fatalf("decode %s: %v", sc.Text(), err)
+	var got, cursors []string
+	kept := 0 // Of the last entry's message.
+	r := bufio.NewReaderSize(f, 64<<10)
+	var e journalEntry
+	for {
+		err := e.read(r)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("read entry %d: %v", len(got)+1, err)
 		}
 		m := s.message(&e)
-		got = append(got, string(appendMessage(nil, &m, 8192, false)))
+		got = append(got, string(appendMessage(nil, &m, 200, false)))
 		cursors = append(cursors, string(e.Cursor))
+		kept = len(e.Message)
 	}
 	want := []string{
 		"<38>1 2024-05-06T12:53:20.123456Z web1 sshd 812 - - Accepted publickey for deploy from 10.0.0.5 port 51234 ssh2", // auth(4).info
-		"<11>1 2024-05-06T12:53:21.000000Z web1 app 99 - - bin\x1b[0m\xff",                                                // user.err; bytes as logged
+		"<11>1 2024-05-06T12:53:21.000000Z web1 app 99 - - bin\x1b[0m\xff\nsecond line",                                   // user.err; bytes as logged
 		"<14>1 2024-05-06T12:53:22.000000Z web1 first 7 - - one",                                                          // first of each
 		"<14>1 2024-05-06T12:53:23.000000Z web1 nginx 1234 - - GET / 200",                                                 // _COMM; user.info
 		"<3>1 2024-05-06T12:53:24.000000Z web1 kernel - - - EXT4-fs error (device sda1): bad block",                       // kern.err
 		"<14>1 2024-05-06T12:53:25.000000Z web_1 odd - - - out of range",                                                  // defaults
 		"<13>1 2024-05-06T12:53:26.000000Z web1 systemd 1 39f53479d3a045ac8e11786248231fbf - Started nginx.service - A high performance web server.",
+		"<14>1 2024-05-06T12:53:27.000000Z localhost big - - - " + strings.Repeat("m", 200-len("<14>1 2024-05-06T12:53:27.000000Z localhost big - - - ")),
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("messages (-want +got):\n%s", diff)
@@ -54,16 +62,28 @@ func TestJournalMessage(t *testing.T) {
 	if cursors[0] != "s=7a9c;i=1a2;b=5d1f;m=2f0a1;t=5f6e1c2d3a4b5;x=11" {
 		t.Errorf("cursor = %q", cursors[0])
 	}
+	if kept != maxJournalField {
+		t.Errorf("a 70000-byte field kept %d bytes, want %d", kept, maxJournalField)
+	}
 
 	// A hostname in the spec replaces the entry's.
 	s.hostname = []byte("override")
-	var e journalEntry
-	if err := json.Unmarshal([]byte(`{"_HOSTNAME":"web1","MESSAGE":"x"}`), &e); err != nil {
-		t.Fatal(err)
-	}
+	e = journalEntry{Hostname: []byte("web1"), Message: []byte("x")}
 	m := s.message(&e)
 	if h := string(m.hostname); h != "override" {
 		t.Errorf("hostname = %q, want the spec's", h)
+	}
+}
+
+// An entry cut short (journalctl killed mid-write) is an error, never a
+// message.
+func TestJournalEntry_truncated(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{"__CURSOR=c\nMESSAGE=abc", "__CURSOR=c\nMESSAGE\n\x10\x00\x00\x00\x00\x00\x00\x00abc"} {
+		var e journalEntry
+		if err := e.read(bufio.NewReader(strings.NewReader(in))); err == nil {
+			t.Errorf("%q: read an entry, want an error", in)
+		}
 	}
 }
 
@@ -72,7 +92,7 @@ func TestJournalArgs(t *testing.T) {
 	f := api.LogJournal{Units: []string{"nginx.service", "app-*"}, Identifiers: []string{"sshd"}, Priority: "warning"}
 	got := journalArgs(f, "s=1;i=2", true)
 	want := []string{
-		"--output=json", "--all", "--quiet", "--no-pager",
+		"--output=export", "--quiet", "--no-pager",
 		"--output-fields=MESSAGE,MESSAGE_ID,PRIORITY,SYSLOG_FACILITY,SYSLOG_IDENTIFIER,SYSLOG_PID,_COMM,_PID,_HOSTNAME",
 		"--follow", "--no-tail", "--cursor=s=1;i=2",
 		"--unit=nginx.service", "--unit=app-*", "--identifier=sshd", "--priority=warning",
@@ -80,7 +100,7 @@ func TestJournalArgs(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("args (-want +got):\n%s", diff)
 	}
-	if got := journalArgs(api.LogJournal{}, "", false); len(got) != 5 {
+	if got := journalArgs(api.LogJournal{}, "", false); len(got) != 4 {
 		t.Errorf("no filter, no cursor, no follow: %q", got)
 	}
 }

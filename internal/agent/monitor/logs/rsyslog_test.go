@@ -18,7 +18,7 @@ import (
 // for TLS) the test runs on 127.0.0.1 and a free port, writing every
 // message it receives to a file, one line each.
 type rsyslog struct {
-	t        *testing.T
+	t        testing.TB
 	dir      string
 	conf     string
 	out      string
@@ -67,7 +67,13 @@ func freePort(t testing.TB, network string) int {
 
 // startRsyslog starts a receiver; with tls set it speaks TLS with that
 // certificate (needs rsyslog-gnutls).
-func startRsyslog(t *testing.T, protocol string, tlsf *tlsFiles) *rsyslog {
+func startRsyslog(t testing.TB, protocol string, tlsf *tlsFiles) *rsyslog {
+	return startRsyslogWith(t, protocol, tlsf, rsyslogTemplate)
+}
+
+// startRsyslogWith starts a receiver that writes what it gets with the
+// given rsyslog template.
+func startRsyslogWith(t testing.TB, protocol string, tlsf *tlsFiles, template string) *rsyslog {
 	t.Helper()
 	bin := rsyslogdPath(t)
 	dir := t.TempDir()
@@ -100,7 +106,7 @@ func startRsyslog(t *testing.T, protocol string, tlsf *tlsFiles) *rsyslog {
 		conf.WriteString("module(load=\"imtcp\")\n")
 		fmt.Fprintf(&conf, "input(type=\"imtcp\" address=\"127.0.0.1\" port=\"%d\")\n", r.port)
 	}
-	fmt.Fprintf(&conf, "template(name=\"received\" type=\"string\" string=\"%s\")\n", rsyslogTemplate)
+	fmt.Fprintf(&conf, "template(name=\"received\" type=\"string\" string=\"%s\")\n", template)
 	fmt.Fprintf(&conf, "*.* action(type=\"omfile\" file=%q template=\"received\")\n", r.out)
 	if err := os.WriteFile(r.conf, []byte(conf.String()), 0o600); err != nil {
 		t.Fatal(err)
