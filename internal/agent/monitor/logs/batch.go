@@ -47,7 +47,7 @@ const (
 )
 
 var batchPool = sync.Pool{New: func() any {
-	return &batch{data: make([]byte, 0, batchBytes+maxFrame), ends: make([]int, 0, batchLines)}
+	return &batch{data: make([]byte, 0, batchBytes+defaultStreamMessageBytes), ends: make([]int, 0, batchLines)}
 }}
 
 // maxFrame bounds one encoded message with its framing.

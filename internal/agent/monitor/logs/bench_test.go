@@ -328,3 +328,40 @@ func BenchmarkJournalEntry(b *testing.B) {
 		out = appendMessage(out[:0], &m, 8192, true)
 	}
 }
+
+// BenchmarkIdle is what a forwarder costs while nothing is logged: three
+// files looked at every PollInterval (250 ms) and a journalctl waiting,
+// over 10 s per round, as CPU milliseconds per minute.
+func BenchmarkIdle(b *testing.B) {
+	r := startRsyslogWith(b, "tcp", nil, benchTemplate)
+	dir := b.TempDir()
+	spec := api.LogForward{Name: "idle", Target: api.LogTarget{Address: r.addr(), Protocol: api.LogProtocolTCP}}
+	for i := range 3 {
+		file := filepath.Join(dir, fmt.Sprintf("app%d.log", i))
+		if err := os.WriteFile(file, []byte(seqLine("app", 1)+"\n"), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		spec.Files = append(spec.Files, api.LogFile{Path: file})
+	}
+	f, err := New(Config{Spec: spec, StateDir: filepath.Join(dir, "state"), Logger: slogStderr()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	time.Sleep(time.Second) // Settled.
+	var cpu, elapsed time.Duration
+	for range b.N {
+		start, cpu0 := time.Now(), selfCPU()
+		time.Sleep(10 * time.Second)
+		cpu += selfCPU() - cpu0
+		elapsed += time.Since(start)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(cpu.Microseconds())/1000/elapsed.Minutes(), "cpu-ms/min")
+	b.ReportMetric(0, "ns/op")
+}

@@ -64,7 +64,22 @@ func (s *fileSource) start(context.Context) (position, error) {
 }
 
 func (s *fileSource) run(ctx context.Context, pos position, emit emitFunc) {
-	t := &tailer{s: s, emit: emit, pos: pos, buf: make([]byte, 64<<10)}
+	wake := make(chan struct{}, 1)
+	t := &tailer{s: s, emit: emit, pos: pos, buf: make([]byte, 64<<10), watch: s.env.f.watch, wake: wake,
+		dirTarget:  &watchTarget{wake: wake, name: filepath.Base(s.path)},
+		fileTarget: &watchTarget{wake: wake}}
+	if t.watch != nil {
+		if err := t.watch.watchDir(filepath.Dir(s.path), t.dirTarget); err != nil {
+			s.env.log.Debug("no change notification for log file; polling it", "path", s.path, "error", err)
+			t.watch = nil
+		}
+	}
+	defer func() {
+		if t.watch != nil {
+			t.watch.drop(t.dirTarget)
+			t.watch.drop(t.fileTarget)
+		}
+	}()
 	defer t.close()
 	retry := s.env.retry()
 	for {
@@ -99,7 +114,16 @@ type tailer struct {
 	// rotated is when path was seen to name another file than f; grew is
 	// when f last had new data.
 	rotated, grew time.Time
+	// watch (nil without inotify) wakes the tailer when the open file
+	// changes (fileTarget) or its name in the directory does (dirTarget).
+	watch                 *watcher
+	wake                  chan struct{}
+	dirTarget, fileTarget *watchTarget
 }
+
+// safetyPoll is how often a file is looked at although inotify reported
+// nothing: for changes inotify cannot see (a file written over NFS).
+const safetyPoll = 10 * time.Second
 
 var errStopped = errors.New("stopped")
 
@@ -125,16 +149,59 @@ func (t *tailer) follow(ctx context.Context) error {
 			t.s.env.report(nil)
 			continue
 		}
+		armed := t.arm()
+		if armed {
+			// Lines written between the last read and arming the watch
+			// raised no event: read once more.
+			if got, err := t.read(); err != nil || got {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		// Look for a rotation after the pause and before reading on, so a
 		// file truncated and written again meanwhile is read from its start
 		// and not from the old offset.
-		if !sleep(ctx, t.s.env.poll) {
+		if !t.wait(ctx, armed || t.f == nil) {
 			return ctx.Err()
 		}
 		if err := t.checkRotation(); err != nil {
 			return err
 		}
 	}
+}
+
+// arm asks for a wake-up at the open file's next change; it says whether
+// one will come.
+func (t *tailer) arm() bool {
+	if t.watch == nil || t.f == nil {
+		return false
+	}
+	if err := t.watch.armFile(t.f, t.fileTarget); err != nil {
+		t.s.env.log.Debug("no change notification for log file; polling it", "path", t.s.path, "error", err)
+		return false
+	}
+	return true
+}
+
+// wait pauses until the file may have changed: a wake-up from inotify
+// when watched, else after PollInterval, which also paces finishing a
+// renamed file.
+func (t *tailer) wait(ctx context.Context, watched bool) bool {
+	d := t.s.env.poll
+	if t.watch != nil && watched && t.rotated.IsZero() {
+		d = safetyPoll
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-t.wake:
+	case <-timer.C:
+	case <-ctx.Done():
+		return false
+	}
+	return true
 }
 
 // open resumes at t.pos: in the file at path when it is still the same

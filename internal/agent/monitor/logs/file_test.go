@@ -12,11 +12,42 @@ import (
 )
 
 // tailFile runs a fileSource on path from pos until want messages came,
-// and returns their texts and the last position.
-func tailFile(t *testing.T, path string, pos position, want int, during func()) ([]string, position) {
+// and returns their texts and the last position. It runs it twice, on
+// copies of the file: polling every 10 ms, and woken by inotify alone (a
+// missed event shows as a timeout: the safety poll is 10 s).
+func tailFile(t *testing.T, path string, pos position, want int, during func(path string)) ([]string, position) {
+	t.Helper()
+	watched := filepath.Join(t.TempDir(), filepath.Base(path))
+	if b, err := os.ReadFile(path); err == nil {
+		writeFile(t, watched, string(b))
+	}
+	wpos := pos
+	if pos.Inode != 0 {
+		wpos = position{known: true} // The copy is another file: read it all.
+	}
+	wgot, _ := tailFileMode(t, watched, wpos, want, during, true)
+	got, gotPos := tailFileMode(t, path, pos, want, during, false)
+	if pos.Inode == 0 {
+		if diff := cmp.Diff(got, wgot); diff != "" {
+			t.Errorf("woken by inotify, other lines than polling (-poll +inotify):\n%s", diff)
+		}
+	}
+	return got, gotPos
+}
+
+func tailFileMode(t *testing.T, path string, pos position, want int, during func(path string), watched bool) ([]string, position) {
 	t.Helper()
 	env := testSourceEnv(t)
 	env.enc.maxLen = 100
+	if watched {
+		w, err := newWatcher()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.close()
+		env.f.watch = w
+		env.poll = time.Hour // Only inotify wakes it (and the 10 s safety poll).
+	}
 	s := &fileSource{env: env, path: path, tmpl: message{facility: 16, severity: 5}, grace: 50 * time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -24,7 +55,7 @@ func tailFile(t *testing.T, path string, pos position, want int, during func()) 
 	done := make(chan struct{})
 	go func() { s.run(ctx, pos, c.emit); close(done) }()
 	if during != nil {
-		during()
+		during(path)
 	}
 	waitFor(t, 5*time.Second, "the lines", func() bool { got, _ := c.texts(); return len(got) >= want })
 	time.Sleep(50 * time.Millisecond) // Nothing more may come.
@@ -112,7 +143,7 @@ func TestFileSource_inodeReused(t *testing.T) {
 func TestFileSource_appears(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "later.log")
-	got, _ := tailFile(t, path, position{known: true}, 2, func() {
+	got, _ := tailFile(t, path, position{known: true}, 2, func(path string) {
 		time.Sleep(50 * time.Millisecond)
 		writeFile(t, path, "first\nsecond\n")
 	})
@@ -127,7 +158,7 @@ func TestFileSource_renamedNoSuccessor(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "app.log")
 	writeFile(t, path, "a\n")
-	got, _ := tailFile(t, path, position{known: true}, 2, func() {
+	got, _ := tailFile(t, path, position{known: true}, 2, func(path string) {
 		time.Sleep(50 * time.Millisecond)
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 		if err != nil {
