@@ -146,9 +146,8 @@ ruleset(name="fwd") {
   action(type="omfwd" target="127.0.0.1" port="%d" protocol="tcp" tcp_framing="octet-counted" template="RSYSLOG_SyslogProtocol23Format")
 }
 `, work, file, r.port)
-		elapsed1, cpu1 := runPeer(b, work, conf, func() { waitSize(b, r, size) })
-		elapsed += elapsed1
-		cpu += cpu1
+		e, c := runPeer(b, work, conf, func() { waitSize(b, r, size) })
+		elapsed, cpu = elapsed+e, cpu+c
 		r.stop()
 	}
 	report(b, elapsed, cpu)
@@ -296,9 +295,8 @@ if $programname == %q then {
   action(type="omfwd" target="127.0.0.1" port="%d" protocol="tcp" tcp_framing="octet-counted" template="RSYSLOG_SyslogProtocol23Format")
 }
 `, work, ident, r.port)
-		elapsed1, cpu1 := runPeer(b, work, conf, func() { waitSize(b, r, size) })
-		elapsed += elapsed1
-		cpu += cpu1
+		e, c := runPeer(b, work, conf, func() { waitSize(b, r, size) })
+		elapsed, cpu = elapsed+e, cpu+c
 		r.stop()
 	}
 	report(b, elapsed, cpu)

@@ -1,25 +1,12 @@
 package logs
 
 import (
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/stewardhq/terraform-provider-steward/internal/api"
 )
-
-// streamSpec forwards the journal fixture and one file, from their start.
-func streamSpec(addr, protocol, file string) api.LogForward {
-	return api.LogForward{
-		Name:    "stream",
-		Journal: &api.LogJournal{},
-		Files:   []api.LogFile{{Path: file, Tag: "app"}},
-		Target:  api.LogTarget{Address: addr, Protocol: protocol},
-		StartAt: api.LogStartBeginning,
-	}
-}
 
 // The receiver stops (as `systemctl stop rsyslog` does) while lines keep
 // coming, stays down, and comes back: every line arrives, in order per
@@ -41,14 +28,10 @@ func TestForwarder_receiverDownThenBack(t *testing.T) {
 }
 
 func testReceiverDown(t *testing.T, sig syscall.Signal) {
-	r := startRsyslog(t, "tcp", nil)
-	dir := t.TempDir()
-	file := filepath.Join(dir, "app.log")
-	j := newJournalFixture(t)
-	cfg := testConfig(t, streamSpec(r.addr(), api.LogProtocolTCP, file), filepath.Join(dir, "state"))
-	cfg.JournalCommand = j.command(t)
-	fw := startForwarder(t, cfg)
-	s := startStream(t, file, j)
+	setup := newStreaming(t)
+	r := setup.r
+	fw := startForwarder(t, setup.cfg)
+	s := startStream(t, setup.file, setup.j)
 
 	waitFor(t, 10*time.Second, "lines flowing", func() bool { return fw.f.Status().LinesSent > 500 })
 	if sig == syscall.SIGSTOP {

@@ -363,3 +363,33 @@ func waitDelivered(t *testing.T, r *rsyslog, timeout time.Duration, want ...span
 func slogStderr() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
+
+// streaming is a receiver, a file and the journal fixture, and the
+// configuration of a forwarder of both to the receiver.
+type streaming struct {
+	r    *rsyslog
+	file string
+	j    *journalFixture
+	cfg  Config
+}
+
+func newStreaming(t *testing.T) *streaming {
+	t.Helper()
+	r := startRsyslog(t, "tcp", nil)
+	dir := t.TempDir()
+	st := &streaming{r: r, file: filepath.Join(dir, "app.log"), j: newJournalFixture(t)}
+	st.cfg = testConfig(t, streamSpec(r.addr(), api.LogProtocolTCP, st.file), filepath.Join(dir, "state"))
+	st.cfg.JournalCommand = st.j.command(t)
+	return st
+}
+
+// streamSpec forwards the journal fixture and one file, from their start.
+func streamSpec(addr, protocol, file string) api.LogForward {
+	return api.LogForward{
+		Name:    "stream",
+		Journal: &api.LogJournal{},
+		Files:   []api.LogFile{{Path: file, Tag: "app"}},
+		Target:  api.LogTarget{Address: addr, Protocol: protocol},
+		StartAt: api.LogStartBeginning,
+	}
+}

@@ -93,13 +93,9 @@ func startChild(t *testing.T, cfg Config) *exec.Cmd {
 // and none is sent twice, because a stop waits for the receiver to
 // acknowledge what was written and saves exactly that.
 func TestForwarder_restartMidStream(t *testing.T) {
-	r := startRsyslog(t, "tcp", nil)
-	dir := t.TempDir()
-	file := filepath.Join(dir, "app.log")
-	j := newJournalFixture(t)
-	cfg := testConfig(t, streamSpec(r.addr(), api.LogProtocolTCP, file), filepath.Join(dir, "state"))
-	cfg.JournalCommand = j.command(t)
-	s := startStream(t, file, j)
+	st := newStreaming(t)
+	r, file, cfg := st.r, st.file, st.cfg
+	s := startStream(t, file, st.j)
 	for round := range 3 {
 		fw := startForwarder(t, cfg)
 		waitFor(t, 10*time.Second, "lines flowing", func() bool { return fw.f.Status().LinesSent > 1000 })
@@ -135,13 +131,9 @@ func TestForwarder_killedMidStream(t *testing.T) {
 }
 
 func testKilled(t *testing.T, stalled bool) {
-	r := startRsyslog(t, "tcp", nil)
-	dir := t.TempDir()
-	file := filepath.Join(dir, "app.log")
-	j := newJournalFixture(t)
-	cfg := testConfig(t, streamSpec(r.addr(), api.LogProtocolTCP, file), filepath.Join(dir, "state"))
-	cfg.JournalCommand = j.command(t)
-	s := startStream(t, file, j)
+	st := newStreaming(t)
+	r, file, cfg := st.r, st.file, st.cfg
+	s := startStream(t, file, st.j)
 	child := startChild(t, cfg)
 	waitFor(t, 10*time.Second, "lines flowing", func() bool { return delivered(r, "app") > 2000 && delivered(r, "journal") > 2000 })
 	if stalled {

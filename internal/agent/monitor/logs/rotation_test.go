@@ -1,9 +1,11 @@
 package logs
 
 import (
+	"bytes"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -120,12 +122,7 @@ func TestForwarder_fileRotation(t *testing.T) {
 			pace time.Duration
 		}{{"steady", time.Millisecond}, {"burst", -1}} {
 			t.Run(c.name, func(t *testing.T) {
-				r.stop()
-				r.out = filepath.Join(t.TempDir(), "received.log")
-				if err := os.WriteFile(r.conf, []byte(replaceOutput(t, r.conf, r.out)), 0o600); err != nil {
-					t.Fatal(err)
-				}
-				r.restart()
+				r.freshOutput(t)
 				dir := t.TempDir()
 				file := filepath.Join(dir, "app.log")
 				w := newLogWriter(t, file)
@@ -150,12 +147,7 @@ func TestForwarder_fileRotation(t *testing.T) {
 	// start it finds the renamed file by its inode and finishes it
 	// before it reads the new one.
 	t.Run("rotated while stopped", func(t *testing.T) {
-		r.stop()
-		r.out = filepath.Join(t.TempDir(), "received.log")
-		if err := os.WriteFile(r.conf, []byte(replaceOutput(t, r.conf, r.out)), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		r.restart()
+		r.freshOutput(t)
 		dir := t.TempDir()
 		file := filepath.Join(dir, "app.log")
 		w := newLogWriter(t, file)
@@ -177,38 +169,22 @@ func TestForwarder_fileRotation(t *testing.T) {
 	})
 }
 
-// replaceOutput is the receiver's configuration writing to out instead,
-// so that each subtest reads only its own lines.
-func replaceOutput(t *testing.T, conf, out string) string {
+// freshOutput restarts the receiver writing to a new file, so that each
+// subtest reads only its own lines.
+func (r *rsyslog) freshOutput(t *testing.T) {
 	t.Helper()
-	b, err := os.ReadFile(conf)
+	r.stop()
+	conf, err := os.ReadFile(r.conf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := []byte{}
-	for _, l := range splitLines(b) {
-		if len(l) > 0 && string(l[:min(len(l), 4)]) == "*.* " {
-			l = []byte(`*.* action(type="omfile" file="` + out + `" template="received")`)
-		}
-		lines = append(append(lines, l...), '\n')
+	out := filepath.Join(t.TempDir(), "received.log")
+	conf = bytes.Replace(conf, []byte(strconv.Quote(r.out)), []byte(strconv.Quote(out)), 1)
+	if err := os.WriteFile(r.conf, conf, 0o600); err != nil {
+		t.Fatal(err)
 	}
-	return string(lines)
-}
-
-func splitLines(b []byte) [][]byte {
-	var out [][]byte
-	for len(b) > 0 {
-		i := 0
-		for i < len(b) && b[i] != '\n' {
-			i++
-		}
-		out = append(out, b[:i])
-		if i < len(b) {
-			i++
-		}
-		b = b[i:]
-	}
-	return out
+	r.out = out
+	r.restart()
 }
 
 func copyFile(t *testing.T, from, to string) {
