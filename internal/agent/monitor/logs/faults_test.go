@@ -5,7 +5,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
 )
 
 // The receiver stops (as `systemctl stop rsyslog` does) while lines keep
