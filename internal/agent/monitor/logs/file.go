@@ -434,10 +434,13 @@ func (t *tailer) checkRotation() error {
 		return t.openPath()
 	}
 	fi, err := os.Stat(t.s.path)
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
 		// Renamed away and not created again yet, or deleted: the writer
 		// may still append to the open file.
 		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", t.s.path, err)
 	}
 	if dev, ino, ok := fileID(fi); ok && (dev != t.dev || ino != t.ino) {
 		t.rotated, t.grew = time.Now(), time.Now()

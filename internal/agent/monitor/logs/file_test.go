@@ -37,7 +37,7 @@ func tailFile(t *testing.T, path string, pos position, want int, during func(pat
 
 func tailFileMode(t *testing.T, path string, pos position, want int, during func(path string), watched bool) ([]string, position) {
 	t.Helper()
-	env := testSourceEnv(t)
+	env := testSourceEnv()
 	env.enc.maxLen = 100
 	if watched {
 		w, err := newWatcher()

@@ -28,7 +28,7 @@ func testConfig(t *testing.T, spec api.LogForward, stateDir string) Config {
 	return Config{
 		Spec:            spec,
 		StateDir:        stateDir,
-		Logger:          testLogger(t),
+		Logger:          testLogger(),
 		JournalCommand:  []string{fixture},
 		BackoffMin:      20 * time.Millisecond,
 		BackoffMax:      200 * time.Millisecond,
@@ -40,7 +40,7 @@ func testConfig(t *testing.T, spec api.LogForward, stateDir string) Config {
 	}
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger() *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
@@ -300,14 +300,6 @@ func (s *stream) tick() error {
 		}
 	}
 	return nil
-}
-
-// hold runs fn with the stream paused between two ticks (to rotate a file
-// between whole lines).
-func (s *stream) hold(fn func()) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	fn()
 }
 
 // end stops the stream and returns how many lines it wrote to the file and

@@ -114,7 +114,7 @@ func TestJournalSource_realCursorOfAnotherFilter(t *testing.T) {
 		t.Fatalf("no cursor in %s", out)
 	}
 
-	env := testSourceEnv(t)
+	env := testSourceEnv()
 	s := &journalSource{env: env, argv: []string{"journalctl"}, filter: api.LogJournal{Identifiers: []string{after}}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

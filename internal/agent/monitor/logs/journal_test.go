@@ -141,9 +141,9 @@ func (c *collector) texts() ([]string, position) {
 	return out, pos
 }
 
-func testSourceEnv(t *testing.T) *sourceEnv {
+func testSourceEnv() *sourceEnv {
 	f := &Forwarder{cfg: Config{BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond}, src: make([]sourceState, 1)}
-	return &sourceEnv{enc: encoder{maxLen: 8192}, poll: 10 * time.Millisecond, log: testLogger(t), f: f}
+	return &sourceEnv{enc: encoder{maxLen: 8192}, poll: 10 * time.Millisecond, log: testLogger(), f: f}
 }
 
 // A source resumes at its cursor with --cursor, and drops the entry at the
@@ -152,7 +152,7 @@ func TestJournalSource_resumesAfterCursor(t *testing.T) {
 	t.Parallel()
 	j := newJournalFixture(t)
 	j.add(t, 5)
-	env := testSourceEnv(t)
+	env := testSourceEnv()
 	s := &journalSource{env: env, argv: j.command(t), startAtEnd: true}
 
 	start, err := s.start(context.Background())
@@ -194,7 +194,7 @@ func TestJournalSource_resumesAfterCursor(t *testing.T) {
 // shows in status and is retried; it never stops the forwarder.
 func TestJournalSource_failureIsRetried(t *testing.T) {
 	t.Parallel()
-	env := testSourceEnv(t)
+	env := testSourceEnv()
 	script := filepath.Join(t.TempDir(), "journalctl")
 	if err := os.WriteFile(script, []byte("#!/bin/sh\necho 'No journal files were found.' >&2\nexit 1\n"), 0o755); err != nil {
 		t.Fatal(err)

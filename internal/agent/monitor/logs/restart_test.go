@@ -153,7 +153,7 @@ func testKilled(t *testing.T, stalled bool) {
 	}
 	time.Sleep(500 * time.Millisecond) // What the dead process's socket held still arrives.
 	before := deliveries(r.received())
-	saved, err := loadPositions(filepath.Join(cfg.StateDir, stateFile), testLogger(t))
+	saved, err := loadPositions(filepath.Join(cfg.StateDir, stateFile), testLogger())
 	if err != nil {
 		t.Fatal(err)
 	}

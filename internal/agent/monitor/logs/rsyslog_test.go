@@ -55,14 +55,16 @@ func freePort(t testing.TB, network string) int {
 			t.Fatal(err)
 		}
 		defer func() { _ = c.Close() }()
-		return c.LocalAddr().(*net.UDPAddr).Port
+		addr, _ := c.LocalAddr().(*net.UDPAddr)
+		return addr.Port
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
+	addr, _ := l.Addr().(*net.TCPAddr)
+	return addr.Port
 }
 
 // startRsyslog starts a receiver; with tls set it speaks TLS with that

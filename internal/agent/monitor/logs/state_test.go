@@ -27,7 +27,7 @@ func TestPositions_saveLoad(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("mode %v, want 0600 (a journald cursor names the machine and its boot)", fi.Mode().Perm())
 	}
-	got, err := loadPositions(path, testLogger(t))
+	got, err := loadPositions(path, testLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestPositions_unreadable(t *testing.T) {
 		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		got, err := loadPositions(path, testLogger(t))
+		got, err := loadPositions(path, testLogger())
 		if err != nil {
 			t.Fatalf("%q: %v", content, err)
 		}
