@@ -5,12 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 )
 
@@ -41,12 +39,12 @@ func (s *fileSource) start(context.Context) (position, error) {
 	if !s.startAtEnd {
 		return pos, nil // Inode 0: the file at path, from its first byte.
 	}
-	f, err := os.Open(s.path)
+	f, err := openLogFile(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return pos, nil
 	}
 	if err != nil {
-		return pos, fmt.Errorf("open %s: %w", s.path, err)
+		return pos, err
 	}
 	defer func() { _ = f.Close() }() // read-only
 	fi, err := f.Stat()
@@ -238,12 +236,12 @@ func (t *tailer) open() error {
 // openPath opens the file path names now, from offset 0; a missing file
 // is waited for.
 func (t *tailer) openPath() error {
-	f, err := os.Open(t.s.path)
+	f, err := openLogFile(t.s.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return t.moved(position{known: true})
 	}
 	if err != nil {
-		return fmt.Errorf("open %s: %w", t.s.path, err)
+		return err
 	}
 	fi, err := f.Stat()
 	if err != nil {
@@ -433,7 +431,7 @@ func (t *tailer) checkRotation() error {
 		t.rotated = time.Time{}
 		return t.openPath()
 	}
-	fi, err := os.Stat(t.s.path)
+	fi, err := os.Lstat(t.s.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		// Renamed away and not created again yet, or deleted: the writer
 		// may still append to the open file.
@@ -470,93 +468,6 @@ func (t *tailer) headChanged() bool {
 	buf := make([]byte, len(t.head))
 	n, err := t.f.ReadAt(buf, 0)
 	return (err == nil || errors.Is(err, io.EOF)) && !bytes.Equal(buf[:n], t.head)
-}
-
-// openSame opens path if it is still the file of pos (same inode, same
-// first bytes), and returns its size; else nil.
-func openSame(path string, pos position) (*os.File, int64, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, 0, nil
-	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("open %s: %w", path, err)
-	}
-	size, same, err := isFileAt(f, pos)
-	if err != nil || !same {
-		_ = f.Close()
-		return nil, 0, err
-	}
-	return f, size, nil
-}
-
-// findRotated looks beside path for the file of pos under another name
-// (app.log.1, app.log-20240101): logrotate renamed it while the forwarder
-// was not reading.
-func findRotated(path string, pos position) (*os.File, int64, error) {
-	dir := filepath.Dir(path)
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, 0, fmt.Errorf("read directory %s: %w", dir, err)
-	}
-	for _, e := range entries {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		fi, err := e.Info()
-		if err != nil {
-			continue
-		}
-		if dev, ino, ok := fileID(fi); !ok || dev != pos.Dev || ino != pos.Inode {
-			continue
-		}
-		f, size, err := openSame(filepath.Join(dir, e.Name()), pos)
-		if err != nil || f != nil {
-			return f, size, err
-		}
-	}
-	return nil, 0, nil
-}
-
-func isFileAt(f *os.File, pos position) (size int64, same bool, err error) {
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, false, fmt.Errorf("stat %s: %w", f.Name(), err)
-	}
-	if dev, ino, ok := fileID(fi); !ok || dev != pos.Dev || ino != pos.Inode {
-		return 0, false, nil
-	}
-	if pos.Head == "" {
-		return fi.Size(), true, nil
-	}
-	head, err := readHead(f, pos.Offset)
-	if err != nil {
-		return 0, false, err
-	}
-	return fi.Size(), fingerprint(head) == pos.Head, nil
-}
-
-// readHead reads the first min(upTo, headLen) bytes of f (fewer if it is
-// shorter).
-func readHead(f *os.File, upTo int64) ([]byte, error) {
-	buf := make([]byte, min(upTo, headLen))
-	n, err := f.ReadAt(buf, 0)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("read %s: %w", f.Name(), err)
-	}
-	return buf[:n], nil
-}
-
-// fingerprint is a short hash of a file's first bytes: it tells a file
-// from another that got the same inode, without keeping log text in the
-// state file.
-func fingerprint(head []byte) string {
-	if len(head) == 0 {
-		return ""
-	}
-	h := fnv.New64a()
-	_, _ = h.Write(head) // hash.Hash never fails
-	return strconv.FormatUint(h.Sum64(), 16)
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

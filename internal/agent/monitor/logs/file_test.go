@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -173,5 +174,50 @@ func TestFileSource_renamedNoSuccessor(t *testing.T) {
 	})
 	if diff := cmp.Diff([]string{"a", "b"}, got); diff != "" {
 		t.Errorf("lines (-want +got):\n%s", diff)
+	}
+}
+
+// The forwarder reads as root: a log's directory is often writable by
+// the program that logs there, which could put a link to a secret in the
+// log's place, or a FIFO to hang the reader. Neither is read; the source
+// reports why.
+func TestFileSource_refusesLinksAndSpecialFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	writeFile(t, secret, "root:$y$j9T$secret:19000:0:99999:7:::\n")
+	link := filepath.Join(dir, "app.log")
+	if err := os.Symlink(secret, link); err != nil {
+		t.Fatal(err)
+	}
+	linkedDir := filepath.Join(dir, "logs")
+	if err := os.Symlink(dir, linkedDir); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo.log")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ path, want string }{
+		{link, "a symbolic link"},
+		{filepath.Join(linkedDir, "secret"), "a symbolic link"},
+		{fifo, "not a regular file"},
+	} {
+		env := testSourceEnv()
+		s := &fileSource{env: env, path: c.path}
+		ctx, cancel := context.WithCancel(context.Background())
+		var col collector
+		done := make(chan struct{})
+		go func() { s.run(ctx, position{known: true}, col.emit); close(done) }()
+		waitFor(t, 5*time.Second, "the refusal in status", func() bool {
+			env.f.mu.Lock()
+			defer env.f.mu.Unlock()
+			return strings.Contains(env.f.src[0].err, c.want)
+		})
+		cancel()
+		<-done
+		if got, _ := col.texts(); len(got) != 0 {
+			t.Errorf("%s: read %q", c.path, got)
+		}
 	}
 }

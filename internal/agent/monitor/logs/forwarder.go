@@ -379,7 +379,7 @@ func (f *Forwarder) Status() api.LogForwardObserved {
 // backlog is how much of the file at path lies past the acknowledged
 // offset (all of it when path is another file by now).
 func (s *fileSource) backlog(ino uint64, off int64) int64 {
-	fi, err := os.Stat(s.path)
+	fi, err := os.Lstat(s.path)
 	if err != nil {
 		return 0
 	}
