@@ -1,10 +1,13 @@
 package logs
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 )
@@ -72,6 +75,24 @@ func TestForwarder_deliversJournalAndFiles(t *testing.T) {
 	}
 	if st.Sources[0].Cursor != "s=fixture;i=2000" {
 		t.Errorf("status journal cursor = %q, want the last entry's", st.Sources[0].Cursor)
+	}
+
+	// The same on /metrics.
+	want := fmt.Sprintf(`# HELP steward_log_forward_connected Whether the forwarder has a connection to its receiver open.
+# TYPE steward_log_forward_connected gauge
+steward_log_forward_connected{log_forward="all"} 1
+# HELP steward_log_forward_lines_sent_total Lines the receiver acknowledged (a line sent again after a reconnect counts again).
+# TYPE steward_log_forward_lines_sent_total counter
+steward_log_forward_lines_sent_total{log_forward="all",source="journal"} 2000
+steward_log_forward_lines_sent_total{log_forward="all",source=%q} 1990
+steward_log_forward_lines_sent_total{log_forward="all",source=%q} 2000
+`, app, other)
+	if err := testutil.CollectAndCompare(fw.f, strings.NewReader(want),
+		"steward_log_forward_connected", "steward_log_forward_lines_sent_total"); err != nil {
+		t.Error(err)
+	}
+	if n := testutil.CollectAndCount(fw.f, "steward_log_forward_backlog_bytes"); n != 2 {
+		t.Errorf("%d backlog series, want one per file", n)
 	}
 }
 
