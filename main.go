@@ -5,6 +5,8 @@ import (
 	"context"
 	"flag"
 	"log"
+	"os"
+	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 
@@ -20,6 +22,7 @@ import (
 var version = "dev"
 
 func main() {
+	quietUnlessAsked()
 	var debug bool
 	flag.BoolVar(&debug, "debug", false, "run the provider with support for debuggers like delve")
 	flag.Parse()
@@ -30,5 +33,21 @@ func main() {
 	})
 	if err != nil {
 		log.Fatal(err.Error())
+	}
+}
+
+// quietUnlessAsked turns the plugin SDK's and the provider's logging off
+// when no TF_LOG* variable asks for it. Both default to trace level and
+// format every line for Terraform, which throws them away unless TF_LOG is
+// set: at 100 hosts that was a quarter of the plan's CPU time. With any
+// TF_LOG* variable set, logging is exactly as Terraform documents it.
+func quietUnlessAsked() {
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "TF_LOG") {
+			return
+		}
+	}
+	for _, name := range []string{"TF_LOG_SDK", "TF_LOG_PROVIDER"} {
+		_ = os.Setenv(name, "off") // cannot fail for these names
 	}
 }

@@ -8,9 +8,11 @@ import (
 	"os"
 	"strings"
 
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/backup/schedule"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
+
 	"filippo.io/age"
 
-	"github.com/stewardhq/terraform-provider-steward/internal/agent"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/backup"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 )
@@ -42,7 +44,7 @@ func (c *cli) backup(ctx context.Context, args []string) int {
 	}
 	sub, rest := args[0], args[1:]
 	fs := c.newFlags("backup " + sub)
-	schedule := fs.String("schedule", "", "schedule name (reads /etc/steward/backups/NAME.json)")
+	name := fs.String("schedule", "", "schedule name (reads /etc/steward/backups/NAME.json)")
 	config := fs.String("config", "", "schedule configuration file")
 	snapshot := fs.String("snapshot", "latest", "snapshot ID or latest")
 	target := fs.String("target", "", "directory to restore into")
@@ -54,7 +56,7 @@ func (c *cli) backup(ctx context.Context, args []string) int {
 	if code := c.parse(fs, rest); code >= 0 {
 		return code
 	}
-	cfg, err := c.loadSchedule(*schedule, *config)
+	cfg, err := c.loadSchedule(*name, *config)
 	if err != nil {
 		return c.fail("backup "+sub, err)
 	}
@@ -63,13 +65,13 @@ func (c *cli) backup(ctx context.Context, args []string) int {
 	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if sub == "run" {
 		// RunBackup connects to the destination itself.
-		res, err := agent.RunBackup(ctx, agent.Deps{Paths: c.paths, Logger: log}, cfg, api.Operator{LocalUser: os.Getenv("USER")})
+		res, err := schedule.Run(ctx, core.Deps{Paths: c.paths, Logger: log}, cfg, api.Operator{LocalUser: os.Getenv("USER")})
 		if err != nil {
 			return c.fail("backup run", err)
 		}
 		return c.printJSON(res)
 	}
-	eng, closeEng, err := agent.OpenBackupEngine(ctx, c.paths, cfg, log)
+	eng, closeEng, err := schedule.OpenEngine(ctx, c.paths, cfg, log)
 	if err != nil {
 		return c.fail("backup "+sub, err)
 	}
@@ -164,23 +166,23 @@ func (c *cli) loadSchedule(name, file string) (api.BackupSchedule, error) {
 		}
 		return cfg, nil
 	case name != "":
-		cfg, _, err := agent.LoadBackupSchedule(c.paths, name)
+		cfg, _, err := schedule.Load(c.paths, name)
 		return cfg, err
 	default:
 		return cfg, fmt.Errorf("give --schedule NAME or --config FILE")
 	}
 }
 
-func (c *cli) resolveSnapshot(ctx context.Context, eng *backup.Engine, schedule, id string) (string, error) {
+func (c *cli) resolveSnapshot(ctx context.Context, eng *backup.Engine, name, id string) (string, error) {
 	if id != "latest" {
 		return id, nil
 	}
-	snaps, err := eng.List(ctx, schedule)
+	snaps, err := eng.List(ctx, name)
 	if err != nil {
 		return "", err
 	}
 	if len(snaps) == 0 {
-		return "", fmt.Errorf("schedule %q has no snapshots", schedule)
+		return "", fmt.Errorf("schedule %q has no snapshots", name)
 	}
 	return snaps[len(snaps)-1].ID, nil
 }

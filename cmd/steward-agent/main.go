@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
+
 	"github.com/stewardhq/terraform-provider-steward/internal/agent"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/audit"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
@@ -41,6 +43,8 @@ commands:
   status [--json]              show version, host id and daemon state
   audit verify [--file PATH]   check the audit log's hash chain
   backup run|list|verify|restore  run and restore backups (steward-agent backup for help)
+  metrics [NAME...]            current values from the running daemon
+  metrics --range WINDOW NAME  summaries of NAME over WINDOW from the history
 `
 
 func main() {
@@ -48,10 +52,10 @@ func main() {
 	// The first signal asks for a clean stop (a daemon lets running work
 	// finish); a second one ends the process at once.
 	go func() { <-ctx.Done(); stop() }()
-	paths := agent.DefaultPaths()
+	paths := core.DefaultPaths()
 	if root := os.Getenv("STEWARD_ROOT"); root != "" {
 		// Everything under another root: for benchmarks and tests, never on a managed host.
-		paths = agent.PathsUnder(root)
+		paths = core.PathsUnder(root)
 	}
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, paths)
 	stop()
@@ -62,12 +66,12 @@ func main() {
 type cli struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
-	paths          agent.Paths
+	paths          core.Paths
 	log            *slog.Logger
 }
 
 // run executes one command line and returns the process exit code.
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, paths agent.Paths) int {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, paths core.Paths) int {
 	// Logs go to stderr: stdout belongs to rpc responses and command output.
 	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, paths: paths, log: slog.New(slog.NewTextHandler(stderr, nil))}
 	if len(args) == 0 {
@@ -87,6 +91,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return c.audit(rest)
 	case "backup":
 		return c.backup(ctx, rest)
+	case "metrics":
+		return c.metrics(ctx, rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
@@ -138,7 +144,7 @@ func (c *cli) rpc(ctx context.Context, args []string) int {
 	if code := c.parse(c.newFlags("rpc"), args); code >= 0 {
 		return code
 	}
-	if err := agent.Serve(ctx, c.stdin, c.stdout, agent.Deps{Paths: c.paths, Logger: c.log}); err != nil {
+	if err := agent.Serve(ctx, c.stdin, c.stdout, core.Deps{Paths: c.paths, Logger: c.log}); err != nil {
 		return c.fail("rpc", err)
 	}
 	return exitOK
@@ -148,7 +154,7 @@ func (c *cli) daemon(ctx context.Context, args []string) int {
 	fs := c.newFlags("daemon")
 	listen := fs.String("listen", agent.DefaultListen, "address for GET /healthz")
 	interval := fs.Duration("heartbeat-interval", agent.DefaultHeartbeatInterval, "how often to write the heartbeat file")
-	grace := fs.Duration("shutdown-grace", agent.DefaultShutdownGrace, "how long running work (a backup) may go on after SIGTERM")
+	grace := fs.Duration("shutdown-grace", core.DefaultShutdownGrace, "how long running work (a backup) may go on after SIGTERM")
 	if code := c.parse(fs, args); code >= 0 {
 		return code
 	}
@@ -177,7 +183,8 @@ func (c *cli) daemon(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.stderr, "steward-agent daemon: --shutdown-grace must be positive, got %s\n", *grace)
 		return exitUsage
 	}
-	cfg := agent.DaemonConfig{Paths: c.paths, Listen: *listen, HeartbeatInterval: *interval, ShutdownGrace: *grace, Logger: c.log}
+	cfg := agent.DaemonConfig{Paths: c.paths, Listen: *listen, HeartbeatInterval: *interval, ShutdownGrace: *grace, Logger: c.log,
+		Monitoring: conf.Monitoring.WithDefaults()}
 	if err := agent.RunDaemon(ctx, cfg); err != nil {
 		return c.fail("daemon", err)
 	}
@@ -190,7 +197,7 @@ func (c *cli) status(args []string) int {
 	if code := c.parse(fs, args); code >= 0 {
 		return code
 	}
-	h, err := agent.Health(agent.Deps{Paths: c.paths, Logger: c.log})
+	h, err := agent.Health(core.Deps{Paths: c.paths, Logger: c.log})
 	if err != nil {
 		return c.fail("status", err)
 	}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/stewardhq/terraform-provider-steward/internal/agent"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/audit"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core/coretest"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 )
 
@@ -19,9 +21,9 @@ const testMachineID = "0123456789abcdef0123456789abcdef"
 
 // testHost lays out a host root with a machine id, an uptime and a fresh
 // daemon heartbeat.
-func testHost(t *testing.T) agent.Paths {
+func testHost(t *testing.T) core.Paths {
 	t.Helper()
-	p := agent.PathsUnder(t.TempDir())
+	p := core.PathsUnder(t.TempDir())
 	beat, _ := json.Marshal(agent.Heartbeat{Time: time.Now().UTC(), IntervalMS: 10_000, Version: "dev"})
 	for path, content := range map[string]string{
 		p.MachineID:   testMachineID + "\n",
@@ -39,7 +41,7 @@ func testHost(t *testing.T) agent.Paths {
 }
 
 // runCLI runs one command line in-process and returns exit code, stdout and stderr.
-func runCLI(t *testing.T, p agent.Paths, stdin string, args ...string) (int, string, string) {
+func runCLI(t *testing.T, p core.Paths, stdin string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errOut, p)
@@ -94,7 +96,7 @@ func TestCLI(t *testing.T) {
 	tests := []struct {
 		name       string
 		args       []string
-		setup      func(t *testing.T, p agent.Paths)
+		setup      func(t *testing.T, p core.Paths)
 		wantCode   int
 		wantStdout []string
 		wantStderr []string
@@ -109,23 +111,23 @@ func TestCLI(t *testing.T) {
 		{name: "status json", args: []string{"status", "--json"}, wantCode: exitOK, wantStdout: []string{`"host_id": "` + testMachineID + `"`, `"daemon_running": true`}},
 		{
 			name: "status without machine id", args: []string{"status"},
-			setup:    func(t *testing.T, p agent.Paths) { must(t, os.Remove(p.MachineID)) },
+			setup:    func(t *testing.T, p core.Paths) { must(t, os.Remove(p.MachineID)) },
 			wantCode: exitFailure, wantStderr: []string{"steward-agent status: read host id from"},
 		},
 		{
 			name: "status daemon never ran", args: []string{"status"},
-			setup:    func(t *testing.T, p agent.Paths) { must(t, os.Remove(p.Heartbeat())) },
+			setup:    func(t *testing.T, p core.Paths) { must(t, os.Remove(p.Heartbeat())) },
 			wantCode: exitOK, wantStdout: []string{"daemon running:  no", "last heartbeat:  never"},
 		},
 		{name: "audit without verb", args: []string{"audit"}, wantCode: exitUsage, wantStderr: []string{"audit verify"}},
 		{
 			name: "audit verify intact", args: []string{"audit", "verify"},
-			setup:    func(t *testing.T, p agent.Paths) { appendEntries(t, p.AuditLog, 3) },
+			setup:    func(t *testing.T, p core.Paths) { appendEntries(t, p.AuditLog, 3) },
 			wantCode: exitOK, wantStdout: []string{"audit log OK: 3 lines"},
 		},
 		{
 			name: "audit verify broken", args: []string{"audit", "verify"},
-			setup: func(t *testing.T, p agent.Paths) {
+			setup: func(t *testing.T, p core.Paths) {
 				appendEntries(t, p.AuditLog, 3)
 				data, err := os.ReadFile(p.AuditLog)
 				must(t, err)
@@ -200,5 +202,37 @@ func TestDaemon_stopsWhenCancelled(t *testing.T) {
 	h, err := agent.ReadHeartbeat(p)
 	if err != nil || !h.Stopped || h.IntervalMS != 50 {
 		t.Errorf("heartbeat after a clean stop = %+v, %v; want stopped with interval 50ms", h, err)
+	}
+}
+
+// TestMetrics_fromTheDaemon: `steward-agent metrics` prints the running
+// daemon's collection, filtered by name, and `--range` its history.
+func TestMetrics_fromTheDaemon(t *testing.T) {
+	t.Parallel()
+	p := coretest.NewHost(t)
+	if code, _, errOut := runCLI(t, p, "", "metrics", "node_load1"); code != exitFailure || !strings.Contains(errOut, "does not answer") {
+		t.Fatalf("metrics with no daemon: exit %d, %q", code, errOut)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- agent.RunDaemon(ctx, agent.DaemonConfig{Paths: p, Listen: "127.0.0.1:0"}) }()
+	t.Cleanup(func() { cancel(); <-done })
+	var out string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var code int
+		code, out, _ = runCLI(t, p, "", "metrics", "node_load1")
+		if code == exitOK && strings.Contains(out, "\nnode_load1 ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics node_load1 after 10s: %q", out)
+		}
+	}
+	if strings.Contains(out, "node_load5") {
+		t.Errorf("metrics node_load1 printed other families: %q", out)
+	}
+	code, out, errOut := runCLI(t, p, "", "metrics", "--range", "1h", "node_load1")
+	if code != exitOK || !strings.Contains(out, "SAMPLES") || !strings.Contains(out, "node_load1{}") {
+		t.Errorf("metrics --range 1h node_load1: exit %d, %q, %q", code, out, errOut)
 	}
 }

@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/audit"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/backup/schedule"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core/coretest"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 )
 
@@ -19,7 +22,7 @@ import (
 // next poll of the configuration directory.
 func TestBackupScheduler_seesRPCConfigureWithinOneSecond(t *testing.T) {
 	t.Parallel()
-	p := newTestHost(t)
+	p := coretest.NewHost(t)
 	if err := os.MkdirAll(p.ConfigDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +41,7 @@ func TestBackupScheduler_seesRPCConfigureWithinOneSecond(t *testing.T) {
 	}
 	var out bytes.Buffer
 	called := time.Now()
-	if err := Serve(context.Background(), bytes.NewReader(in), &out, Deps{Paths: p, Services: &fakeServices{}}); err != nil {
+	if err := Serve(context.Background(), bytes.NewReader(in), &out, core.Deps{Paths: p, Services: &fakeServices{}}); err != nil {
 		t.Fatal(err)
 	}
 	var resp api.Response
@@ -54,7 +57,7 @@ func TestBackupScheduler_seesRPCConfigureWithinOneSecond(t *testing.T) {
 	}
 	t.Logf("rpc call %s; from its start, the scheduler read the schedule after %s and started its run after %s",
 		answered.Sub(called), read.Sub(called), started.Sub(called))
-	st := waitRunStatus(t, p, "data", 10*time.Second, func(st backupRunStatus) bool { return st.LastSnapshotID != "" })
+	st := waitRunStatus(t, p, "data", 10*time.Second, func(st schedule.RunStatus) bool { return st.LastSnapshotID != "" })
 	if st.LastError != "" {
 		t.Errorf("the scheduled run failed: %s", st.LastError)
 	}
@@ -64,21 +67,21 @@ func TestBackupScheduler_seesRPCConfigureWithinOneSecond(t *testing.T) {
 // next scheduled time instead of finding it at its next tick.
 func TestBackupScheduler_runsDueScheduleOnTime(t *testing.T) {
 	t.Parallel()
-	p := newTestHost(t)
+	p := coretest.NewHost(t)
 	if err := os.MkdirAll(p.ConfigDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	minute := time.Now().Truncate(time.Minute).Add(time.Hour)
 	cfg := testSchedule(t, p, "data", "* * * * *")
 	writeSchedule(t, p, cfg)
-	if err := writeRunStatus(p, "data", backupRunStatus{LastRunAt: minute.Add(-30 * time.Second)}); err != nil {
+	if err := schedule.WriteRunStatus(p, "data", schedule.RunStatus{LastRunAt: minute.Add(-30 * time.Second)}); err != nil {
 		t.Fatal(err)
 	}
 	// The clock shows 0.6 s before the next full minute; the schedule already ran in this one.
 	d := startTestDaemon(t, DaemonConfig{Paths: p, Now: clockAt(minute.Add(-600 * time.Millisecond))})
 
 	d.logs.wait(t, "scheduled backup", "schedule", "data", 3*time.Second)
-	st := waitRunStatus(t, p, "data", 10*time.Second, func(st backupRunStatus) bool { return st.LastSnapshotID != "" })
+	st := waitRunStatus(t, p, "data", 10*time.Second, func(st schedule.RunStatus) bool { return st.LastSnapshotID != "" })
 	if st.LastRunAt.Before(minute) {
 		t.Errorf("the run started at %s, before its scheduled time %s", st.LastRunAt, minute)
 	}
@@ -92,15 +95,15 @@ func TestBackupScheduler_runsDueScheduleOnTime(t *testing.T) {
 // removing it makes it 1 again.
 func TestBackupScheduler_unreadableScheduleIsUnhealthy(t *testing.T) {
 	t.Parallel()
-	p := newTestHost(t)
-	if err := os.MkdirAll(p.backupConfigDir(), 0o700); err != nil {
+	p := coretest.NewHost(t)
+	if err := os.MkdirAll(schedule.ConfigDir(p), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	d := startTestDaemon(t, DaemonConfig{Paths: p})
 	up := `steward_component_up{component="backup_scheduler"}`
 	d.waitMetric(t, up, time.Second, func(v float64) bool { return v == 1 })
 
-	bad := p.backupConfig("broken")
+	bad := schedule.ConfigFile(p, "broken")
 	if err := os.WriteFile(bad, []byte("{"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +122,7 @@ func TestBackupScheduler_unreadableScheduleIsUnhealthy(t *testing.T) {
 // that holds its output open: stopping must not wait for that child.
 func TestRunDaemon_shutdownInterruptsBackup(t *testing.T) {
 	t.Parallel()
-	p := newTestHost(t)
+	p := coretest.NewHost(t)
 	const grace = 300 * time.Millisecond
 	d := startDumpingBackup(t, p, "sleep 30", grace)
 
@@ -130,7 +133,7 @@ func TestRunDaemon_shutdownInterruptsBackup(t *testing.T) {
 	if took > grace+3*time.Second {
 		t.Errorf("the daemon took %s to stop, want about the grace period of %s", took, grace)
 	}
-	st := readRunStatus(p, "data")
+	st := schedule.ReadRunStatus(p, "data")
 	t.Logf("stopped after %s; last_error: %s", took, st.LastError)
 	if !strings.Contains(st.LastError, "interrupted by daemon shutdown") || st.LastRunAt.IsZero() || !st.LastSuccessAt.IsZero() {
 		t.Errorf("run status after the cut: %+v, want last_error saying the shutdown interrupted it", st)
@@ -149,7 +152,7 @@ func TestRunDaemon_shutdownInterruptsBackup(t *testing.T) {
 // schedule that becomes due after the stop began is not started.
 func TestRunDaemon_shutdownLetsBackupFinish(t *testing.T) {
 	t.Parallel()
-	p := newTestHost(t)
+	p := coretest.NewHost(t)
 	d := startDumpingBackup(t, p, "sleep 1; echo dumped", 20*time.Second)
 
 	began := time.Now()
@@ -159,14 +162,14 @@ func TestRunDaemon_shutdownLetsBackupFinish(t *testing.T) {
 	if took := time.Since(began); took > 10*time.Second {
 		t.Errorf("the daemon took %s to stop after a one-second dump", took)
 	}
-	st := readRunStatus(p, "data")
+	st := schedule.ReadRunStatus(p, "data")
 	if st.LastError != "" || st.LastSnapshotID == "" || st.LastSuccessAt.IsZero() {
 		t.Errorf("run status of the run that had time to finish: %+v", st)
 	}
 	if entry := lastAuditEntry(t, p, "backup/data", "run"); entry.Result != "ok" {
 		t.Errorf("audit entry of the finished run: %+v", entry)
 	}
-	if st := readRunStatus(p, "late"); !st.LastRunAt.IsZero() {
+	if st := schedule.ReadRunStatus(p, "late"); !st.LastRunAt.IsZero() {
 		t.Errorf("a stopping daemon started a new backup: %+v", st)
 	}
 	if _, ok := d.logs.find("scheduled backup", "schedule", "late"); ok {
@@ -177,7 +180,7 @@ func TestRunDaemon_shutdownLetsBackupFinish(t *testing.T) {
 // startDumpingBackup starts a daemon with the given shutdown grace and a
 // schedule "data" that is due at once, and returns when that schedule's run
 // has started its dump, a shell script.
-func startDumpingBackup(t *testing.T, p Paths, script string, grace time.Duration) *testDaemon {
+func startDumpingBackup(t *testing.T, p core.Paths, script string, grace time.Duration) *testDaemon {
 	t.Helper()
 	if err := os.MkdirAll(p.ConfigDir, 0o700); err != nil {
 		t.Fatal(err)
@@ -191,11 +194,11 @@ func startDumpingBackup(t *testing.T, p Paths, script string, grace time.Duratio
 	return d
 }
 
-func waitRunStatus(t *testing.T, p Paths, name string, within time.Duration, ok func(backupRunStatus) bool) backupRunStatus {
+func waitRunStatus(t *testing.T, p core.Paths, name string, within time.Duration, ok func(schedule.RunStatus) bool) schedule.RunStatus {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		st := readRunStatus(p, name)
+		st := schedule.ReadRunStatus(p, name)
 		if ok(st) {
 			return st
 		}
@@ -222,7 +225,7 @@ func waitFile(t *testing.T, path string, within time.Duration) {
 
 // lastAuditEntry returns the last audit entry for object and action, after
 // checking the log's chain.
-func lastAuditEntry(t *testing.T, p Paths, object, action string) audit.Entry {
+func lastAuditEntry(t *testing.T, p core.Paths, object, action string) audit.Entry {
 	t.Helper()
 	if _, err := audit.Verify(p.AuditLog); err != nil {
 		t.Fatalf("audit log: %v", err)

@@ -10,6 +10,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/backup/schedule"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core/coretest"
 )
 
 // TestComponents_panicIsRecovered: a component whose loop panics, and one
@@ -17,10 +21,10 @@ import (
 // /metrics, the loop is restarted, and it is healthy again once it says so.
 func TestComponents_panicIsRecovered(t *testing.T) {
 	t.Parallel()
-	p := newTestHost(t)
+	p := coretest.NewHost(t)
 	var calls atomic.Int32
 	healthy := make(chan struct{})
-	flaky := &fakeComponent{name: "flaky", run: func(ctx context.Context, rt *Runtime) error {
+	flaky := &fakeComponent{name: "flaky", run: func(ctx context.Context, rt *core.Runtime) error {
 		if calls.Add(1) == 1 {
 			panic("first run breaks")
 		}
@@ -32,12 +36,12 @@ func TestComponents_panicIsRecovered(t *testing.T) {
 		<-ctx.Done()
 		return nil
 	}}
-	worker := &fakeComponent{name: "worker", run: func(ctx context.Context, rt *Runtime) error {
+	worker := &fakeComponent{name: "worker", run: func(ctx context.Context, rt *core.Runtime) error {
 		rt.Go(func(context.Context) { panic("work breaks") })
 		<-ctx.Done()
 		return nil
 	}}
-	d := startTestDaemon(t, DaemonConfig{Paths: p, Components: []Component{flaky, worker}})
+	d := startTestDaemon(t, DaemonConfig{Paths: p, Components: []core.Component{flaky, worker}})
 
 	d.waitMetric(t, `steward_component_up{component="flaky"}`, 5*time.Second, func(v float64) bool { return v == 0 })
 	d.waitMetric(t, `steward_component_last_error_timestamp_seconds{component="flaky"}`, time.Second, func(v float64) bool { return v > 0 })
@@ -63,7 +67,7 @@ func TestComponents_panicIsRecovered(t *testing.T) {
 // TestRunDaemon_shutdownGrace: once the daemon is told to stop, work in
 // progress gets the grace period, work that ends sooner lets the daemon
 // exit sooner, and work that ignores being cut short cannot hold the daemon
-// beyond the grace period and stopSlack.
+// beyond the grace period and core.StopSlack.
 func TestRunDaemon_shutdownGrace(t *testing.T) {
 	t.Parallel()
 	const grace = 400 * time.Millisecond
@@ -87,7 +91,7 @@ func TestRunDaemon_shutdownGrace(t *testing.T) {
 				<-ctx.Done()
 				cause <- context.Cause(ctx)
 			},
-			min: grace, max: grace + time.Second, cause: errShutdown,
+			min: grace, max: grace + time.Second, cause: core.ErrShutdown,
 		},
 		{
 			name: "work ignores the cut",
@@ -96,7 +100,7 @@ func TestRunDaemon_shutdownGrace(t *testing.T) {
 				cause <- context.Cause(ctx)
 				select {} // never returns
 			},
-			min: grace + stopSlack, max: grace + stopSlack + time.Second, cause: errShutdown,
+			min: grace + core.StopSlack, max: grace + core.StopSlack + time.Second, cause: core.ErrShutdown,
 		},
 	}
 	for _, tt := range tests {
@@ -104,12 +108,12 @@ func TestRunDaemon_shutdownGrace(t *testing.T) {
 			t.Parallel()
 			started := make(chan struct{})
 			cause := make(chan error, 1)
-			long := &fakeComponent{name: "long", run: func(ctx context.Context, rt *Runtime) error {
+			long := &fakeComponent{name: "long", run: func(ctx context.Context, rt *core.Runtime) error {
 				rt.Go(func(work context.Context) { close(started); tt.work(work, cause) })
 				<-ctx.Done()
 				return nil
 			}}
-			d := startTestDaemon(t, DaemonConfig{Paths: newTestHost(t), Components: []Component{long}, ShutdownGrace: grace})
+			d := startTestDaemon(t, DaemonConfig{Paths: coretest.NewHost(t), Components: []core.Component{long}, ShutdownGrace: grace})
 			<-started
 			took := d.stop(t, tt.max+2*time.Second)
 			if took < tt.min || took > tt.max {
@@ -132,12 +136,12 @@ func TestRunDaemon_shutdownGrace(t *testing.T) {
 // backup freshness under the names and labels the docs give.
 func TestRunDaemon_metrics(t *testing.T) {
 	t.Parallel()
-	p := newTestHost(t)
+	p := coretest.NewHost(t)
 	if err := os.MkdirAll(p.ConfigDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	writeSchedule(t, p, testSchedule(t, p, "etc", "@daily"))
-	if err := writeRunStatus(p, "etc", backupRunStatus{LastSuccessAt: time.Unix(1795660200, 0)}); err != nil {
+	if err := schedule.WriteRunStatus(p, "etc", schedule.RunStatus{LastSuccessAt: time.Unix(1795660200, 0)}); err != nil {
 		t.Fatal(err)
 	}
 	d := startTestDaemon(t, DaemonConfig{Paths: p})

@@ -12,6 +12,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/backup/schedule"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/monitor"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 	"github.com/stewardhq/terraform-provider-steward/internal/atomicfile"
 )
@@ -36,8 +41,12 @@ var defaultHTTPTimeouts = httpTimeouts{readHeader: 5 * time.Second, read: 10 * t
 
 // DaemonConfig configures RunDaemon. Zero fields take their defaults.
 type DaemonConfig struct {
-	Paths             Paths
-	Listen            string        // Address of the HTTP server; DefaultListen when empty.
+	Paths  core.Paths
+	Listen string // Address of the HTTP server; DefaultListen when empty.
+	// Monitoring is what the daemon collects and keeps. Its WebConfigFile,
+	// when set, serves HTTPS with basic auth as that exporter-toolkit web
+	// configuration says; then Listen may be any address.
+	Monitoring        api.Monitoring
 	HeartbeatInterval time.Duration // DefaultHeartbeatInterval when zero.
 	Logger            *slog.Logger  // Discards everything when nil.
 	Now               func() time.Time
@@ -47,9 +56,9 @@ type DaemonConfig struct {
 	// Components are what the daemon runs besides its configuration
 	// watcher; daemonComponents when nil. Tests give their own (an empty
 	// list runs none).
-	Components []Component
+	Components []core.Component
 	// ShutdownGrace is how long running work may go on once ctx is
-	// cancelled; DefaultShutdownGrace when zero.
+	// cancelled; core.DefaultShutdownGrace when zero.
 	ShutdownGrace time.Duration
 	// timeouts are defaultHTTPTimeouts when zero; tests shorten them.
 	timeouts httpTimeouts
@@ -57,12 +66,21 @@ type DaemonConfig struct {
 
 // daemonComponents is the one list of what a daemon runs. An explicit list
 // rather than node_exporter's registration from init(): components need the
-// daemon's Paths, clock and logger, which init() does not have, and a test
+// daemon's paths, clock and logger, which init() does not have, and a test
 // builds a daemon from exactly the components it names. Add new ones here.
-func daemonComponents(deps Deps) []Component {
-	return []Component{
-		newBackupScheduler(deps),
+func daemonComponents(deps core.Deps, m api.Monitoring) ([]core.Component, error) {
+	hist, err := monitor.OpenHistory(deps, m)
+	if err != nil {
+		return nil, err
 	}
+	mon, err := monitor.New(deps, m, monitor.Options{History: hist, Version: Version})
+	if err != nil {
+		return nil, err
+	}
+	return []core.Component{
+		schedule.NewScheduler(deps),
+		mon,
+	}, nil
 }
 
 // daemon holds the state /healthz reports.
@@ -89,8 +107,13 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 		cfg.Listen = DefaultListen
 	}
 	// agent.json can be written by hand: the provider's plan-time check is not enough.
-	if err := api.CheckListenAddress(cfg.Listen); err != nil {
-		return fmt.Errorf("start daemon: listen address %s: %w", cfg.Listen, err)
+	if err := (api.AgentConfig{ListenAddress: cfg.Listen, Monitoring: &cfg.Monitoring}).Validate(); err != nil {
+		return fmt.Errorf("start daemon: %w", err)
+	}
+	if cfg.Monitoring.WebConfigFile != "" {
+		if err := checkWebConfig(cfg.Monitoring.WebConfigFile); err != nil {
+			return fmt.Errorf("start daemon: %w", err)
+		}
 	}
 	if cfg.timeouts == (httpTimeouts{}) {
 		cfg.timeouts = defaultHTTPTimeouts
@@ -108,16 +131,20 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 		cfg.Now = time.Now
 	}
 	if cfg.ShutdownGrace <= 0 {
-		cfg.ShutdownGrace = DefaultShutdownGrace
+		cfg.ShutdownGrace = core.DefaultShutdownGrace
 	}
 	d := &daemon{cfg: cfg, started: cfg.Now()}
 	log := cfg.Logger
 	if cfg.Components == nil {
-		cfg.Components = daemonComponents(Deps{Paths: cfg.Paths, Logger: log, Now: cfg.Now})
+		cs, err := daemonComponents(core.Deps{Paths: cfg.Paths, Logger: log, Now: cfg.Now}, cfg.Monitoring)
+		if err != nil {
+			return fmt.Errorf("start daemon: %w", err)
+		}
+		cfg.Components = cs
 	}
-	var cs *components // the watcher tells every component, itself included
-	watcher := &configWatcher{dir: cfg.Paths.ConfigDir, notify: func() { cs.configChanged() }}
-	cs, err := newComponents(append([]Component{watcher}, cfg.Components...), log, cfg.Now, cfg.ShutdownGrace)
+	var cs *core.Supervisor // the watcher tells every component, itself included
+	watcher := &configWatcher{dir: cfg.Paths.ConfigDir, notify: func() { cs.ConfigChanged() }}
+	cs, err := core.NewSupervisor(append([]core.Component{watcher}, cfg.Components...), log, cfg.Now, cfg.ShutdownGrace)
 	if err != nil {
 		return fmt.Errorf("start daemon: %w", err)
 	}
@@ -139,18 +166,45 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 		return fmt.Errorf("start daemon: listen on %s: %w", cfg.Listen, err)
 	}
 	// localhost is resolved through /etc/hosts, which may say anything.
-	if tcp, ok := ln.Addr().(*net.TCPAddr); !ok || !tcp.IP.IsLoopback() {
+	if tcp, ok := ln.Addr().(*net.TCPAddr); cfg.Monitoring.WebConfigFile == "" && (!ok || !tcp.IP.IsLoopback()) {
 		_ = ln.Close()
 		return fmt.Errorf("start daemon: %s resolved to %s, which is not a loopback address: %s", cfg.Listen, ln.Addr(), api.LoopbackOnly)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", d.serveHealthz)
-	mux.Handle("/metrics", metricsHandler(reg, log))
+	gatherers := prometheus.Gatherers{reg}
+	for _, c := range cfg.Components {
+		if r, ok := c.(core.Routed); ok {
+			r.Routes(mux)
+		}
+		if g, ok := c.(prometheus.Gatherer); ok {
+			gatherers = append(gatherers, g)
+		}
+	}
+	mux.Handle("/metrics", metricsHandler(gatherers, log))
 	t := cfg.timeouts
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: t.readHeader, ReadTimeout: t.read, WriteTimeout: t.write, IdleTimeout: t.idle,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	newServer := func() *http.Server {
+		return &http.Server{Handler: mux, ReadHeaderTimeout: t.readHeader, ReadTimeout: t.read, WriteTimeout: t.write, IdleTimeout: t.idle,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	}
+	srv, sockSrv := newServer(), newServer()
+	// The socket serves the rpc side and the CLI, as root only, whatever the
+	// network listener asks of its clients.
+	sock, err := core.ListenSocket(cfg.Paths)
+	if err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("start daemon: %w", err)
+	}
+	defer func() { _ = os.Remove(cfg.Paths.Socket) }()
+	go func() { _ = sockSrv.Serve(sock) }()
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() {
+		if cfg.Monitoring.WebConfigFile == "" {
+			served <- srv.Serve(ln)
+			return
+		}
+		served <- web.Serve(ln, srv, &web.FlagConfig{WebConfigFile: &cfg.Monitoring.WebConfigFile}, log)
+	}()
 	log.Info("daemon started", "version", Version, "listen", ln.Addr().String(), "heartbeat_interval", cfg.HeartbeatInterval.String())
 	if cfg.OnListen != nil {
 		cfg.OnListen(ln.Addr())
@@ -160,7 +214,7 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 	// heartbeats and HTTP go on while their running work finishes.
 	compCtx, stopComponents := context.WithCancel(ctx)
 	defer stopComponents()
-	stopped := cs.start(compCtx)
+	stopped := cs.Start(compCtx, reg)
 
 	ticker := time.NewTicker(cfg.HeartbeatInterval)
 	defer ticker.Stop()
@@ -168,7 +222,7 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 		select {
 		case <-stopped:
 			shutCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-			err := srv.Shutdown(shutCtx)
+			err := errors.Join(srv.Shutdown(shutCtx), sockSrv.Shutdown(shutCtx))
 			cancel()
 			if serr := <-served; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 				log.Warn("http server stopped with an error", "error", serr)
@@ -234,7 +288,7 @@ func (d *daemon) serveHealthz(w http.ResponseWriter, r *http.Request) {
 	}
 	body := HealthzResponse{Status: "ok", Version: Version}
 	code := http.StatusOK
-	id, err := ReadHostID(d.cfg.Paths)
+	id, err := core.ReadHostID(d.cfg.Paths)
 	d.mu.Lock()
 	beatErr := d.beatError
 	d.mu.Unlock()

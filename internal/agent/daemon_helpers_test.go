@@ -17,6 +17,8 @@ import (
 	"filippo.io/age"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/backup/schedule"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 	"github.com/stewardhq/terraform-provider-steward/internal/atomicfile"
 )
@@ -182,17 +184,17 @@ func (l *logRecorder) find(msg, key, value string) (time.Time, bool) {
 // fakeComponent is a component whose loop is run.
 type fakeComponent struct {
 	name string
-	run  func(ctx context.Context, rt *Runtime) error
+	run  func(ctx context.Context, rt *core.Runtime) error
 }
 
-func (f *fakeComponent) Name() string                               { return f.name }
-func (f *fakeComponent) Run(ctx context.Context, rt *Runtime) error { return f.run(ctx, rt) }
-func (f *fakeComponent) Describe(chan<- *prometheus.Desc)           {}
-func (f *fakeComponent) Collect(chan<- prometheus.Metric)           {}
+func (f *fakeComponent) Name() string                                    { return f.name }
+func (f *fakeComponent) Run(ctx context.Context, rt *core.Runtime) error { return f.run(ctx, rt) }
+func (f *fakeComponent) Describe(chan<- *prometheus.Desc)                {}
+func (f *fakeComponent) Collect(chan<- prometheus.Metric)                {}
 
 // testSchedule returns a schedule that backs up a small tree of its own to
 // a directory under p.Root, encrypted to a fresh age key.
-func testSchedule(t *testing.T, p Paths, name, cron string) api.BackupSchedule {
+func testSchedule(t *testing.T, p core.Paths, name, cron string) api.BackupSchedule {
 	t.Helper()
 	src := filepath.Join(p.Root, "srv", name)
 	dest := filepath.Join(p.Root, "backups")
@@ -215,12 +217,12 @@ func testSchedule(t *testing.T, p Paths, name, cron string) api.BackupSchedule {
 }
 
 // writeSchedule puts cfg where the provider's configure puts it.
-func writeSchedule(t *testing.T, p Paths, cfg api.BackupSchedule) {
+func writeSchedule(t *testing.T, p core.Paths, cfg api.BackupSchedule) {
 	t.Helper()
-	if err := os.MkdirAll(p.backupConfigDir(), 0o700); err != nil {
+	if err := os.MkdirAll(schedule.ConfigDir(p), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := atomicfile.Write(p.backupConfig(cfg.Name), cfg.Render(), 0o600); err != nil {
+	if err := atomicfile.Write(schedule.ConfigFile(p, cfg.Name), cfg.Render(), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,9 +1,11 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,12 +15,17 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core/coretest"
+	"github.com/stewardhq/terraform-provider-steward/internal/api"
 	"github.com/stewardhq/terraform-provider-steward/internal/atomicfile"
 )
 
 func TestRunDaemon(t *testing.T) {
 	t.Parallel()
-	p := newTestHost(t)
+	p := coretest.NewHost(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	addrc := make(chan net.Addr, 1)
@@ -51,7 +58,7 @@ func TestRunDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatalf("decode /healthz: %v", err)
 	}
-	if resp.StatusCode != http.StatusOK || body.Status != "ok" || body.HostID != testMachineID || body.Version != Version {
+	if resp.StatusCode != http.StatusOK || body.Status != "ok" || body.HostID != coretest.MachineID || body.Version != Version {
 		t.Errorf("/healthz = %d %+v", resp.StatusCode, body)
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
@@ -77,7 +84,7 @@ func TestRunDaemon(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if h, err := Health(Deps{Paths: p}); err != nil || !h.DaemonRunning {
+	if h, err := Health(core.Deps{Paths: p}); err != nil || !h.DaemonRunning {
 		t.Errorf("Health while daemon runs = %+v, %v; want daemon running", h, err)
 	}
 
@@ -91,7 +98,7 @@ func TestRunDaemon(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("daemon did not stop within 5s")
 	}
-	if h, err := Health(Deps{Paths: p}); err != nil || h.DaemonRunning || h.LastHeartbeat.IsZero() {
+	if h, err := Health(core.Deps{Paths: p}); err != nil || h.DaemonRunning || h.LastHeartbeat.IsZero() {
 		t.Errorf("Health after stop = %+v, %v; want stopped with a last heartbeat", h, err)
 	}
 	if _, err := net.DialTimeout("tcp", addr.String(), time.Second); err == nil {
@@ -105,7 +112,7 @@ func TestRunDaemon(t *testing.T) {
 
 func TestHealthz_failing(t *testing.T) {
 	t.Parallel()
-	p := newTestHost(t)
+	p := coretest.NewHost(t)
 	if err := os.Remove(p.MachineID); err != nil {
 		t.Fatal(err)
 	}
@@ -146,12 +153,12 @@ func TestRunDaemon_startFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = ln.Close() }()
-	err = RunDaemon(context.Background(), DaemonConfig{Paths: newTestHost(t), Listen: ln.Addr().String()})
+	err = RunDaemon(context.Background(), DaemonConfig{Paths: coretest.NewHost(t), Listen: ln.Addr().String()})
 	if err == nil {
 		t.Error("want an error for an address in use")
 	}
 	// A state directory that cannot be created.
-	p := newTestHost(t)
+	p := coretest.NewHost(t)
 	blocker := filepath.Join(p.Root, "file")
 	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
 		t.Fatal(err)
@@ -160,7 +167,7 @@ func TestRunDaemon_startFailures(t *testing.T) {
 	if err := RunDaemon(context.Background(), DaemonConfig{Paths: p, Listen: "127.0.0.1:0"}); err == nil {
 		t.Error("want an error for an unwritable state directory")
 	}
-	if err := RunDaemon(context.Background(), DaemonConfig{Paths: newTestHost(t), Listen: "127.0.0.1:0", HeartbeatInterval: -time.Second}); err == nil {
+	if err := RunDaemon(context.Background(), DaemonConfig{Paths: coretest.NewHost(t), Listen: "127.0.0.1:0", HeartbeatInterval: -time.Second}); err == nil {
 		t.Error("want an error for a negative interval")
 	}
 }
@@ -176,7 +183,7 @@ func TestRunDaemon_loopbackOnly(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			defer cancel()
 			var bound net.Addr
-			err := RunDaemon(ctx, DaemonConfig{Paths: newTestHost(t), Listen: listen, Components: []Component{},
+			err := RunDaemon(ctx, DaemonConfig{Paths: coretest.NewHost(t), Listen: listen, Components: []core.Component{},
 				OnListen: func(a net.Addr) { bound = a }})
 			if bound != nil {
 				t.Errorf("the daemon listened on %s", bound)
@@ -192,7 +199,7 @@ func TestRunDaemon_loopbackOnly(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			var bound net.Addr
-			err := RunDaemon(ctx, DaemonConfig{Paths: newTestHost(t), Listen: listen, Components: []Component{},
+			err := RunDaemon(ctx, DaemonConfig{Paths: coretest.NewHost(t), Listen: listen, Components: []core.Component{},
 				OnListen: func(a net.Addr) { bound = a; cancel() }})
 			if err != nil && strings.Contains(err.Error(), "loopback") {
 				t.Errorf("RunDaemon on %s refused a loopback address: %v", listen, err)
@@ -209,13 +216,17 @@ func TestRunDaemon_loopbackOnly(t *testing.T) {
 func TestRunDaemon_idleConnectionsClosed(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	addrc := make(chan net.Addr, 1)
+	p := coretest.NewHost(t)
+	done := make(chan struct{})
 	go func() {
-		_ = RunDaemon(ctx, DaemonConfig{Paths: newTestHost(t), Listen: "127.0.0.1:0", Components: []Component{},
+		defer close(done)
+		_ = RunDaemon(ctx, DaemonConfig{Paths: p, Listen: "127.0.0.1:0", Components: []core.Component{},
 			OnListen: func(a net.Addr) { addrc <- a },
 			timeouts: httpTimeouts{readHeader: 300 * time.Millisecond, read: 300 * time.Millisecond, write: time.Second, idle: 300 * time.Millisecond}})
 	}()
+	// The daemon's last heartbeat must be written before the host is removed.
+	defer func() { cancel(); <-done }()
 	var addr net.Addr
 	select {
 	case addr = <-addrc:
@@ -254,4 +265,101 @@ func TestRunDaemon_idleConnectionsClosed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// routedComponent serves one route of its own and gathers one metric.
+type routedComponent struct{ fakeComponent }
+
+func (routedComponent) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("/hello", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("hello")) })
+}
+
+func (routedComponent) Gather() ([]*dto.MetricFamily, error) {
+	name, help, v := "steward_test_gathered", "A gathered metric.", 42.0
+	return []*dto.MetricFamily{{Name: &name, Help: &help, Type: dto.MetricType_GAUGE.Enum(), Metric: []*dto.Metric{{Gauge: &dto.Gauge{Value: &v}}}}}, nil
+}
+
+// TestRunDaemon_socketAndRoutes: a component's routes and gathered metrics
+// are served on the listener and on the root-only unix socket, which is
+// gone once the daemon stops.
+func TestRunDaemon_socketAndRoutes(t *testing.T) {
+	t.Parallel()
+	p := coretest.NewHost(t)
+	c := &routedComponent{fakeComponent{name: "routed", run: func(ctx context.Context, _ *core.Runtime) error { <-ctx.Done(); return nil }}}
+	d := startTestDaemon(t, DaemonConfig{Paths: p, Components: []core.Component{c}})
+	fi, err := os.Stat(p.Socket)
+	if err != nil || fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket %s: %v, %v; want a socket with mode 0600", p.Socket, fi.Mode(), err)
+	}
+	for _, base := range []struct {
+		name   string
+		client *http.Client
+		url    string
+	}{{"listener", http.DefaultClient, "http://" + d.addr}, {"socket", core.DaemonClient(p), core.DaemonURL}} {
+		resp, err := base.client.Get(base.url + "/hello")
+		if err != nil {
+			t.Fatalf("GET /hello on the %s: %v", base.name, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if string(b) != "hello" {
+			t.Errorf("GET /hello on the %s = %q", base.name, b)
+		}
+	}
+	if v, ok := sampleValue(d.metrics(t), "steward_test_gathered"); !ok || v != 42 {
+		t.Errorf("the gathered metric on /metrics: %v %v", v, ok)
+	}
+	d.stop(t, 5*time.Second)
+	if _, err := os.Stat(p.Socket); !os.IsNotExist(err) {
+		t.Errorf("the socket outlived the daemon: %v", err)
+	}
+}
+
+// TestMetricsQuery_throughTheDaemon: rpc's metrics.query is answered by the
+// running daemon's history over its socket; with no daemon it says so.
+func TestMetricsQuery_throughTheDaemon(t *testing.T) {
+	t.Parallel()
+	p := coretest.NewHost(t)
+	params := api.MetricsQueryParams{Window: "1h", Select: map[string]api.MetricSelector{"load": {Name: "node_load1"}}}
+	query := func() (api.MetricsQueryResult, *api.Error) {
+		req, err := api.NewRequest(api.MetricsQuery.Name, api.Operator{SSHUser: "deploy"}, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, _ := json.Marshal(req)
+		var out bytes.Buffer
+		if err := Serve(context.Background(), bytes.NewReader(in), &out, core.Deps{Paths: p}); err != nil {
+			t.Fatal(err)
+		}
+		var resp api.Response
+		if err := json.Unmarshal(out.Bytes(), &resp); err != nil {
+			t.Fatal(err)
+		}
+		var res api.MetricsQueryResult
+		if resp.Error == nil {
+			if err := json.Unmarshal(resp.Result, &res); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return res, resp.Error
+	}
+	if _, e := query(); e == nil || e.Code != api.CodeDaemonUnavailable {
+		t.Fatalf("metrics.query with no daemon: %v, want %s", e, api.CodeDaemonUnavailable)
+	}
+	d := startTestDaemon(t, DaemonConfig{Paths: p})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, e := query()
+		if e != nil {
+			t.Fatalf("metrics.query: %v", e)
+		}
+		if l := res.Results["load"]; len(l) == 1 && l[0].Samples >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no node_load1 in the history after 10s: %+v", res)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	d.stop(t, 10*time.Second)
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 )
 
@@ -57,7 +58,7 @@ func (h Heartbeat) Alive(now time.Time) bool {
 
 // ReadHeartbeat reads the daemon's heartbeat file. A missing file is not an
 // error: it returns a zero Heartbeat.
-func ReadHeartbeat(p Paths) (Heartbeat, error) {
+func ReadHeartbeat(p core.Paths) (Heartbeat, error) {
 	data, err := os.ReadFile(p.Heartbeat())
 	if errors.Is(err, fs.ErrNotExist) {
 		return Heartbeat{}, nil
@@ -70,36 +71,6 @@ func ReadHeartbeat(p Paths) (Heartbeat, error) {
 		return Heartbeat{}, fmt.Errorf("decode heartbeat %s: %w", p.Heartbeat(), err)
 	}
 	return h, nil
-}
-
-// ReadHostID returns the host's machine id, Steward's host_id.
-func ReadHostID(p Paths) (string, error) {
-	data, err := os.ReadFile(p.MachineID)
-	if err != nil {
-		return "", fmt.Errorf("read host id from %s: %w", p.MachineID, err)
-	}
-	id, err := parseMachineID(data)
-	if err != nil {
-		return "", fmt.Errorf("read host id from %s: %w", p.MachineID, err)
-	}
-	return id, nil
-}
-
-// parseMachineID accepts what machine-id(5) specifies: 32 lower-case
-// hexadecimal characters and a newline. Anything else (such as
-// "uninitialized" during first boot) is refused, because a wrong host id
-// defeats the identity check.
-func parseMachineID(data []byte) (string, error) {
-	id := strings.TrimSpace(string(data))
-	if len(id) != 32 {
-		return "", fmt.Errorf("machine id %q is not 32 hexadecimal characters", id)
-	}
-	for _, c := range id {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return "", fmt.Errorf("machine id %q is not 32 lower-case hexadecimal characters", id)
-		}
-	}
-	return id, nil
 }
 
 // parseUptime returns the whole seconds of the first field of /proc/uptime.
@@ -118,9 +89,9 @@ func parseUptime(data []byte) (int64, error) {
 // Health gathers the api.HealthResult of this host. Only an unreadable host
 // id is an error; an unknown uptime or an unreadable heartbeat is logged and
 // reported as zero or as a daemon that is not running.
-func Health(deps Deps) (api.HealthResult, error) {
-	deps = deps.withDefaults()
-	id, err := ReadHostID(deps.Paths)
+func Health(deps core.Deps) (api.HealthResult, error) {
+	deps = deps.WithDefaults()
+	id, err := core.ReadHostID(deps.Paths)
 	if err != nil {
 		return api.HealthResult{}, err
 	}
@@ -141,9 +112,9 @@ func Health(deps Deps) (api.HealthResult, error) {
 	return res, nil
 }
 
-func handleHealth(_ context.Context, deps Deps, req api.Request) (any, error) {
+func handleHealth(_ context.Context, deps core.Deps, req api.Request) (any, error) {
 	var params struct{}
-	if err := DecodeParams(req, &params); err != nil {
+	if err := core.DecodeParams(req, &params); err != nil {
 		return nil, err
 	}
 	return Health(deps)

@@ -6,35 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core/coretest"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 )
-
-func TestParseMachineID(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name, in, want string
-		wantErr        bool
-	}{
-		{name: "with newline", in: testMachineID + "\n", want: testMachineID},
-		{name: "without newline", in: testMachineID, want: testMachineID},
-		{name: "uninitialized", in: "uninitialized\n", wantErr: true},
-		{name: "empty", in: "", wantErr: true},
-		{name: "upper case", in: "0123456789ABCDEF0123456789ABCDEF", wantErr: true},
-		{name: "too long", in: testMachineID + "0", wantErr: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			got, err := parseMachineID([]byte(tt.in))
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("parseMachineID(%q) error = %v, wantErr %v", tt.in, err, tt.wantErr)
-			}
-			if got != tt.want {
-				t.Errorf("parseMachineID(%q) = %q, want %q", tt.in, got, tt.want)
-			}
-		})
-	}
-}
 
 func TestParseUptime(t *testing.T) {
 	t.Parallel()
@@ -110,17 +85,17 @@ func TestHealth(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			p := newTestHost(t)
+			p := coretest.NewHost(t)
 			if tt.heartbeat != "" {
 				if err := os.WriteFile(p.Heartbeat(), []byte(tt.heartbeat), 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
-			got, err := Health(Deps{Paths: p, Now: func() time.Time { return now }})
+			got, err := Health(core.Deps{Paths: p, Now: func() time.Time { return now }})
 			if err != nil {
 				t.Fatalf("Health: %v", err)
 			}
-			if got.HostID != testMachineID || got.UptimeSeconds != 3600 || got.AgentVersion != Version || got.Protocol != api.ProtocolVersion {
+			if got.HostID != coretest.MachineID || got.UptimeSeconds != 3600 || got.AgentVersion != Version || got.Protocol != api.ProtocolVersion {
 				t.Errorf("Health identity = %+v", got)
 			}
 			if got.DaemonRunning != tt.wantRunning || !got.LastHeartbeat.Equal(tt.wantBeat) {
@@ -132,19 +107,19 @@ func TestHealth(t *testing.T) {
 
 func TestHealth_noMachineID(t *testing.T) {
 	t.Parallel()
-	p := newTestHost(t)
+	p := coretest.NewHost(t)
 	if err := os.Remove(p.MachineID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Health(Deps{Paths: p}); err == nil {
+	if _, err := Health(core.Deps{Paths: p}); err == nil {
 		t.Fatal("want an error when the host has no machine id")
 	}
 	// Without /proc/uptime the result still comes, with uptime 0.
-	p = newTestHost(t)
+	p = coretest.NewHost(t)
 	if err := os.Remove(p.Uptime); err != nil {
 		t.Fatal(err)
 	}
-	got, err := Health(Deps{Paths: p})
+	got, err := Health(core.Deps{Paths: p})
 	if err != nil {
 		t.Fatalf("Health without uptime: %v", err)
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/audit"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core/coretest"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 )
 
@@ -45,7 +47,7 @@ func (f *fakeServices) DisableNow(context.Context, string) error {
 	return nil
 }
 
-func stageBinary(t *testing.T, p Paths, name, content string) string {
+func stageBinary(t *testing.T, p core.Paths, name, content string) string {
 	t.Helper()
 	if err := os.MkdirAll(p.LibDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -57,7 +59,7 @@ func stageBinary(t *testing.T, p Paths, name, content string) string {
 	return path
 }
 
-func call(t *testing.T, deps Deps, method string, params any, result any) error {
+func call(t *testing.T, deps core.Deps, method string, params any, result any) error {
 	t.Helper()
 	h := DefaultMethods()[method]
 	req, err := api.NewRequest(method, api.Operator{SSHUser: "deploy", LocalUser: "ops"}, params)
@@ -82,10 +84,10 @@ func call(t *testing.T, deps Deps, method string, params any, result any) error 
 
 func TestInstallUpgradeRollbackUninstall(t *testing.T) {
 	t.Parallel()
-	p := newTestHost(t)
+	p := coretest.NewHost(t)
 	svc := &fakeServices{}
-	deps := Deps{Paths: p, Services: svc}
-	cfg := api.AgentConfig{HostID: testMachineID, ListenAddress: "127.0.0.1:9276", HeartbeatInterval: "10s"}
+	deps := core.Deps{Paths: p, Services: svc}
+	cfg := api.AgentConfig{HostID: coretest.MachineID, ListenAddress: "127.0.0.1:9276", HeartbeatInterval: "10s"}
 	v1 := stageBinary(t, p, "steward-agent-1.0.0-aaaa", "v1")
 
 	var res api.InstallResult
@@ -98,13 +100,13 @@ func TestInstallUpgradeRollbackUninstall(t *testing.T) {
 	if got, _ := os.Readlink(filepath.Join(p.LibDir, "current")); got != v1 {
 		t.Errorf("current -> %q, want %q", got, v1)
 	}
-	for path, mode := range map[string]os.FileMode{p.ConfigDir: 0o700 | os.ModeDir, p.agentConfig(): 0o600, p.unit(): 0o644} {
+	for path, mode := range map[string]os.FileMode{p.ConfigDir: 0o700 | os.ModeDir, p.AgentConfig(): 0o600, p.Unit(): 0o644} {
 		fi, err := os.Stat(path)
 		if err != nil || fi.Mode() != mode {
 			t.Errorf("%s: mode %v, err %v; want %v", path, fi.Mode(), err, mode)
 		}
 	}
-	if b, _ := os.ReadFile(p.agentConfig()); string(b) != string(cfg.Render()) {
+	if b, _ := os.ReadFile(p.AgentConfig()); string(b) != string(cfg.Render()) {
 		t.Errorf("agent.json = %q, want %q", b, cfg.Render())
 	}
 	if !slices.Equal(svc.calls, []string{"daemon-reload", "enable", "restart"}) {
@@ -142,7 +144,7 @@ func TestInstallUpgradeRollbackUninstall(t *testing.T) {
 	if got, _ := os.Readlink(filepath.Join(p.LibDir, "current")); got != v1 || rb.Restored != v1 {
 		t.Errorf("after rollback current -> %q (restored %q), want %q", got, rb.Restored, v1)
 	}
-	if b, _ := os.ReadFile(p.agentConfig()); string(b) != string(cfg.Render()) {
+	if b, _ := os.ReadFile(p.AgentConfig()); string(b) != string(cfg.Render()) {
 		t.Errorf("config after rollback = %q", b)
 	}
 
@@ -150,7 +152,7 @@ func TestInstallUpgradeRollbackUninstall(t *testing.T) {
 	if err := call(t, deps, api.MethodUninstall, api.UninstallParams{}, nil); err != nil {
 		t.Fatal(err)
 	}
-	for _, gone := range []string{p.LibDir, p.ConfigDir, p.unit()} {
+	for _, gone := range []string{p.LibDir, p.ConfigDir, p.Unit()} {
 		if _, err := os.Stat(gone); !os.IsNotExist(err) {
 			t.Errorf("%s still there after uninstall", gone)
 		}
@@ -167,9 +169,9 @@ func TestInstallUpgradeRollbackUninstall(t *testing.T) {
 
 func TestInstall_rejectsBinaryOutsideLibDir(t *testing.T) {
 	t.Parallel()
-	p := newTestHost(t)
+	p := coretest.NewHost(t)
 	for _, bin := range []string{"/bin/sh", filepath.Join(p.LibDir, "../evil/steward-agent-x"), filepath.Join(p.LibDir, "other")} {
-		err := call(t, Deps{Paths: p, Services: &fakeServices{}}, api.MethodInstall, api.InstallParams{Binary: bin}, nil)
+		err := call(t, core.Deps{Paths: p, Services: &fakeServices{}}, api.MethodInstall, api.InstallParams{Binary: bin}, nil)
 		if e, ok := err.(*api.Error); !ok || e.Code != api.CodeBadRequest {
 			t.Errorf("install of %s: %v, want bad_request", bin, err)
 		}
@@ -180,11 +182,11 @@ func TestInstall_rejectsBinaryOutsideLibDir(t *testing.T) {
 // the daemon to the network is refused before anything on the host changes.
 func TestInstall_rejectsNetworkListenAddress(t *testing.T) {
 	t.Parallel()
-	p := newTestHost(t)
+	p := coretest.NewHost(t)
 	svc := &fakeServices{}
 	bin := stageBinary(t, p, "steward-agent-1.0.0-aaaa", "v1")
-	cfg := api.AgentConfig{HostID: testMachineID, ListenAddress: "0.0.0.0:9276", HeartbeatInterval: "10s"}
-	err := call(t, Deps{Paths: p, Services: svc}, api.MethodInstall, api.InstallParams{Binary: bin, Config: cfg}, nil)
+	cfg := api.AgentConfig{HostID: coretest.MachineID, ListenAddress: "0.0.0.0:9276", HeartbeatInterval: "10s"}
+	err := call(t, core.Deps{Paths: p, Services: svc}, api.MethodInstall, api.InstallParams{Binary: bin, Config: cfg}, nil)
 	var e *api.Error
 	if !errors.As(err, &e) || e.Code != api.CodeBadRequest || !strings.Contains(e.Message, "not a loopback address") {
 		t.Errorf("install with listen_address 0.0.0.0:9276: %v, want bad_request naming the loopback rule", err)

@@ -9,12 +9,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
 )
 
 // newMetricsRegistry returns what /metrics serves: the agent's build, the
 // Go runtime and the process (as node_exporter does), each component's
 // health, and each component's own metrics.
-func newMetricsRegistry(cs *components) (*prometheus.Registry, error) {
+func newMetricsRegistry(cs *core.Supervisor) (*prometheus.Registry, error) {
 	reg := prometheus.NewRegistry()
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "steward_build_info",
@@ -27,16 +28,16 @@ func newMetricsRegistry(cs *components) (*prometheus.Registry, error) {
 			return nil, fmt.Errorf("register daemon metrics: %w", err)
 		}
 	}
-	if err := cs.register(reg); err != nil {
+	if err := cs.Register(reg); err != nil {
 		return nil, err
 	}
 	return reg, nil
 }
 
-// metricsHandler serves reg in the Prometheus text (or protobuf) format. A
+// metricsHandler serves g in the Prometheus text (or protobuf) format. A
 // collector that fails leaves out its own metrics only.
-func metricsHandler(reg *prometheus.Registry, log *slog.Logger) http.Handler {
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+func metricsHandler(g prometheus.Gatherer, log *slog.Logger) http.Handler {
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		ErrorHandling: promhttp.ContinueOnError,
 	})

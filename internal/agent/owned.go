@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 	"github.com/stewardhq/terraform-provider-steward/internal/atomicfile"
 )
@@ -20,7 +21,7 @@ import (
 // regular file with the content it shows. A directory that is something else
 // is an error: Steward does not delete what it did not create. Each repair
 // of an existing path is audited.
-func ensureOwned(p Paths, op api.Operator) error {
+func ensureOwned(p core.Paths, op api.Operator) error {
 	for _, o := range api.OwnedPaths() {
 		path := filepath.Join(p.Root, o.Path)
 		want := o.Want()
@@ -43,7 +44,7 @@ func ensureOwned(p Paths, op api.Operator) error {
 			continue
 		case got.Kind == api.KindMissing && o.Path == api.AuditLog:
 			// Deleted by hand: the entry recording it starts a new log.
-			if err := record(p, op, "audit", "recreate", "", ""); err != nil {
+			if err := core.Record(p, op, "audit", "recreate", "", ""); err != nil {
 				return err
 			}
 			continue
@@ -71,7 +72,7 @@ func ensureOwned(p Paths, op api.Operator) error {
 		if err != nil {
 			return err
 		}
-		if err := record(p, op, "path"+o.Path, "repair", got.String(), after.String()); err != nil {
+		if err := core.Record(p, op, "path"+o.Path, "repair", got.String(), after.String()); err != nil {
 			return err
 		}
 	}
@@ -110,7 +111,7 @@ func statPath(path string) (api.PathState, error) {
 // so that systemd no longer reads it, keeping its content beside it: the
 // unit must run as Steward wrote it, but the file is not Steward's to
 // delete. It reports whether it disabled any; each is audited.
-func disableDropIns(p Paths, op api.Operator, now time.Time) (bool, error) {
+func disableDropIns(p core.Paths, op api.Operator, now time.Time) (bool, error) {
 	root, err := filepath.EvalSymlinks(p.Root)
 	if err != nil {
 		return false, fmt.Errorf("resolve %s: %w", p.Root, err)
@@ -128,11 +129,11 @@ func disableDropIns(p Paths, op api.Operator, now time.Time) (bool, error) {
 			return disabled, fmt.Errorf("list the drop-ins in %s: %w", base, err)
 		}
 		for _, conf := range confs {
-			sum := fileDigest(conf)
+			sum := core.FileDigest(conf)
 			if err := os.Rename(conf, conf+suffix); err != nil {
 				return disabled, fmt.Errorf("disable drop-in %s: %w", conf, err)
 			}
-			if err := record(p, op, "unit"+filepath.Join(dir, api.UnitDropInDir, filepath.Base(conf)), "disable", sum, ""); err != nil {
+			if err := core.Record(p, op, "unit"+filepath.Join(dir, api.UnitDropInDir, filepath.Base(conf)), "disable", sum, ""); err != nil {
 				return disabled, err
 			}
 			disabled = true

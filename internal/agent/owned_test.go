@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core/coretest"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 )
 
@@ -15,63 +17,63 @@ import (
 // deployment owns, one install puts back, so one apply converges.
 func TestInstall_repairsChangesByHand(t *testing.T) {
 	t.Parallel()
-	at := func(p Paths, hostPath string) string { return filepath.Join(p.Root, hostPath) }
-	dropIn := func(p Paths, dir string) string {
+	at := func(p core.Paths, hostPath string) string { return filepath.Join(p.Root, hostPath) }
+	dropIn := func(p core.Paths, dir string) string {
 		return filepath.Join(at(p, dir), api.UnitDropInDir, "override.conf")
 	}
 	cases := []struct {
 		name   string
-		change func(t *testing.T, p Paths)
+		change func(t *testing.T, p core.Paths)
 		reload bool // the change needs systemd to re-read the unit and the agent to restart
 	}{
-		{name: "config directory opened", change: func(t *testing.T, p Paths) { chmod(t, p.ConfigDir, 0o755) }},
-		{name: "lib directory world-writable", change: func(t *testing.T, p Paths) { chmod(t, p.LibDir, 0o777) }},
-		{name: "state directory setgid", change: func(t *testing.T, p Paths) { chmod(t, p.StateDir, os.ModeSetgid|0o700) }},
-		{name: "state directory deleted", change: func(t *testing.T, p Paths) {
+		{name: "config directory opened", change: func(t *testing.T, p core.Paths) { chmod(t, p.ConfigDir, 0o755) }},
+		{name: "lib directory world-writable", change: func(t *testing.T, p core.Paths) { chmod(t, p.LibDir, 0o777) }},
+		{name: "state directory setgid", change: func(t *testing.T, p core.Paths) { chmod(t, p.StateDir, os.ModeSetgid|0o700) }},
+		{name: "state directory deleted", change: func(t *testing.T, p core.Paths) {
 			if err := os.RemoveAll(p.StateDir); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{name: "audit directory opened", change: func(t *testing.T, p Paths) { chmod(t, filepath.Dir(p.AuditLog), 0o755) }},
-		{name: "agent.json readable by all", change: func(t *testing.T, p Paths) { chmod(t, p.agentConfig(), 0o644) }},
-		{name: "agent.json given away", change: func(t *testing.T, p Paths) {
-			if err := os.Chown(p.agentConfig(), 65534, 65534); err != nil {
+		{name: "audit directory opened", change: func(t *testing.T, p core.Paths) { chmod(t, filepath.Dir(p.AuditLog), 0o755) }},
+		{name: "agent.json readable by all", change: func(t *testing.T, p core.Paths) { chmod(t, p.AgentConfig(), 0o644) }},
+		{name: "agent.json given away", change: func(t *testing.T, p core.Paths) {
+			if err := os.Chown(p.AgentConfig(), 65534, 65534); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{name: "agent.json replaced by a link to the same content", change: func(t *testing.T, p Paths) {
+		{name: "agent.json replaced by a link to the same content", change: func(t *testing.T, p core.Paths) {
 			elsewhere := filepath.Join(p.Root, "elsewhere.json")
-			data, _ := os.ReadFile(p.agentConfig())
+			data, _ := os.ReadFile(p.AgentConfig())
 			writeFile(t, elsewhere, string(data), 0o666)
-			if err := os.Remove(p.agentConfig()); err != nil {
+			if err := os.Remove(p.AgentConfig()); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.Symlink(elsewhere, p.agentConfig()); err != nil {
+			if err := os.Symlink(elsewhere, p.AgentConfig()); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{name: "unit made writable", change: func(t *testing.T, p Paths) { chmod(t, p.unit(), 0o666) }},
-		{name: "audit log deleted", change: func(t *testing.T, p Paths) {
+		{name: "unit made writable", change: func(t *testing.T, p core.Paths) { chmod(t, p.Unit(), 0o666) }},
+		{name: "audit log deleted", change: func(t *testing.T, p core.Paths) {
 			if err := os.Remove(p.AuditLog); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{name: "drop-in in /etc", reload: true, change: func(t *testing.T, p Paths) {
+		{name: "drop-in in /etc", reload: true, change: func(t *testing.T, p core.Paths) {
 			writeFile(t, dropIn(p, "/etc/systemd/system"), "[Service]\nExecStart=\nExecStart=/bin/sh -c evil\n", 0o644)
 		}},
-		{name: "runtime drop-in", reload: true, change: func(t *testing.T, p Paths) {
+		{name: "runtime drop-in", reload: true, change: func(t *testing.T, p core.Paths) {
 			writeFile(t, dropIn(p, "/run/systemd/system.control"), "[Service]\nMemoryMax=1\n", 0o644)
 		}},
-		{name: "unit file changed on disk since the last reload", reload: true, change: func(*testing.T, Paths) {}},
+		{name: "unit file changed on disk since the last reload", reload: true, change: func(*testing.T, core.Paths) {}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			p := newTestHost(t)
+			p := coretest.NewHost(t)
 			svc := &fakeServices{}
-			deps := Deps{Paths: p, Services: svc}
+			deps := core.Deps{Paths: p, Services: svc}
 			bin := stageBinary(t, p, "steward-agent-1.0.0-aaaa", "v1")
-			params := api.InstallParams{Binary: bin, Config: api.AgentConfig{HostID: testMachineID, ListenAddress: api.DefaultListen, HeartbeatInterval: "10s"}}
+			params := api.InstallParams{Binary: bin, Config: api.AgentConfig{HostID: coretest.MachineID, ListenAddress: api.DefaultListen, HeartbeatInterval: "10s"}}
 			if err := call(t, deps, api.MethodInstall, params, nil); err != nil {
 				t.Fatal(err)
 			}
@@ -84,7 +86,7 @@ func TestInstall_repairsChangesByHand(t *testing.T) {
 			if got := ownedState(t, p); !slices.Equal(got, want) {
 				t.Fatalf("after the first install:\n%v\nwant\n%v", got, want)
 			}
-			config, _ := os.ReadFile(p.agentConfig())
+			config, _ := os.ReadFile(p.AgentConfig())
 
 			tc.change(t, p)
 			svc.calls, svc.stale = nil, tc.reload
@@ -95,7 +97,7 @@ func TestInstall_repairsChangesByHand(t *testing.T) {
 			if got := ownedState(t, p); !slices.Equal(got, want) {
 				t.Errorf("after the repair:\n%v\nwant\n%v", got, want)
 			}
-			if got, _ := os.ReadFile(p.agentConfig()); string(got) != string(config) {
+			if got, _ := os.ReadFile(p.AgentConfig()); string(got) != string(config) {
 				t.Errorf("agent.json after the repair = %q, want %q", got, config)
 			}
 			if tc.reload && (!slices.Contains(svc.calls, "daemon-reload") || !res.Changed) {
@@ -127,13 +129,13 @@ func TestInstall_repairsChangesByHand(t *testing.T) {
 // something else is reported, not deleted.
 func TestInstall_refusesToReplaceADirectory(t *testing.T) {
 	t.Parallel()
-	p := newTestHost(t)
+	p := coretest.NewHost(t)
 	if err := os.Remove(p.StateDir); err != nil {
 		t.Fatal(err)
 	}
 	writeFile(t, p.StateDir, "not a directory", 0o600)
 	bin := stageBinary(t, p, "steward-agent-1.0.0-aaaa", "v1")
-	err := call(t, Deps{Paths: p, Services: &fakeServices{}}, api.MethodInstall, api.InstallParams{Binary: bin}, nil)
+	err := call(t, core.Deps{Paths: p, Services: &fakeServices{}}, api.MethodInstall, api.InstallParams{Binary: bin}, nil)
 	if err == nil || !strings.Contains(err.Error(), p.StateDir) {
 		t.Fatalf("install over a file at %s: %v, want an error naming it", p.StateDir, err)
 	}
@@ -143,7 +145,7 @@ func TestInstall_refusesToReplaceADirectory(t *testing.T) {
 }
 
 // ownedState describes every path of api.OwnedPaths under p's root.
-func ownedState(t *testing.T, p Paths) []string {
+func ownedState(t *testing.T, p core.Paths) []string {
 	t.Helper()
 	var out []string
 	for _, o := range api.OwnedPaths() {

@@ -8,24 +8,13 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 )
 
-// Packages installs packages with the host's package manager.
-type Packages interface {
-	// Name is "apt" or "dnf".
-	Name() string
-	// Versions returns the installed version of each package ("" when not installed).
-	Versions(ctx context.Context, names []string) (map[string]string, error)
-	// Unknown returns the names the package manager has no candidate for.
-	Unknown(ctx context.Context, names []string) ([]string, error)
-	// Install installs the packages; it must be idempotent.
-	Install(ctx context.Context, names []string) error
-}
-
-func handlePackages(ctx context.Context, deps Deps, req api.Request) (any, error) {
+func handlePackages(ctx context.Context, deps core.Deps, req api.Request) (any, error) {
 	var params api.PackagesParams
-	if err := DecodeParams(req, &params); err != nil {
+	if err := core.DecodeParams(req, &params); err != nil {
 		return nil, err
 	}
 	pm := deps.Packages
@@ -37,7 +26,7 @@ func handlePackages(ctx context.Context, deps Deps, req api.Request) (any, error
 	}
 	for _, n := range params.Names {
 		if n == "" || strings.HasPrefix(n, "-") || strings.ContainsAny(n, " \t\n/") {
-			return nil, badRequest("%q is not a package name", n)
+			return nil, core.BadRequest("%q is not a package name", n)
 		}
 	}
 	versions, err := pm.Versions(ctx, params.Names)
@@ -70,14 +59,14 @@ func handlePackages(ctx context.Context, deps Deps, req api.Request) (any, error
 	}
 	res.Installed = missing
 	sort.Strings(res.Installed)
-	if err := record(deps.Paths, req.Operator, "packages", "install", "", strings.Join(missing, " ")); err != nil {
+	if err := core.Record(deps.Paths, req.Operator, "packages", "install", "", strings.Join(missing, " ")); err != nil {
 		return nil, err
 	}
 	return res, nil
 }
 
 // detectPackages picks the host's package manager.
-func detectPackages() Packages {
+func detectPackages() core.Packages {
 	if _, err := exec.LookPath("apt-get"); err == nil {
 		return apt{}
 	}
@@ -92,17 +81,9 @@ func runQuiet(ctx context.Context, env []string, name string, args ...string) (s
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return string(out), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, lastLines(string(out), 5))
+		return string(out), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, core.LastLines(string(out), 5))
 	}
 	return string(out), nil
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 type apt struct{}

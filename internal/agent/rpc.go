@@ -1,19 +1,19 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
 	"runtime/debug"
 	"slices"
 	"strings"
-	"time"
 
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/backup/schedule"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/monitor"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 )
 
@@ -21,64 +21,30 @@ import (
 // exhaust the host's memory. Bulk data never travels through rpc.
 const MaxRequestBytes = 8 << 20
 
-// Handler answers one request for one method. The result is encoded as the
-// response's result. To report a failure with a specific code, return an
-// *api.Error; any other error is reported as api.CodeInternal.
-type Handler func(ctx context.Context, deps Deps, req api.Request) (any, error)
-
-// Deps is what handlers need from the outside world; tests replace any of it.
-type Deps struct {
-	Paths   Paths
-	Now     func() time.Time   // Defaults to time.Now.
-	Logger  *slog.Logger       // Defaults to a logger that discards everything.
-	Methods map[string]Handler // Defaults to DefaultMethods().
-	// Services is the service manager; defaults to systemd (systemctl).
-	Services Services
-	// Packages is the package manager; defaults to the host's (apt or dnf),
-	// looked up only by the method that installs packages.
-	Packages Packages
-}
-
-func (d Deps) withDefaults() Deps {
-	if d.Now == nil {
-		d.Now = time.Now
-	}
-	if d.Logger == nil {
-		d.Logger = slog.New(slog.DiscardHandler)
-	}
-	if d.Methods == nil {
-		d.Methods = DefaultMethods()
-	}
-	if d.Services == nil {
-		d.Services = systemctl{}
-	}
-	return d
-}
-
 // DefaultMethods returns the registry of every method this agent implements,
 // keyed by method name. It returns a new map on every call.
-func DefaultMethods() map[string]Handler {
-	m := map[string]Handler{
+func DefaultMethods() map[string]core.Handler {
+	m := map[string]core.Handler{
 		api.MethodHealth:    handleHealth,
 		api.MethodInstall:   handleInstall,
 		api.MethodRollback:  handleRollback,
 		api.MethodUninstall: handleUninstall,
 		api.MethodPackages:  handlePackages,
-
-		api.BackupRun.Name:     handleBackupRun,
-		api.BackupCatalog.Name: handleBackupList,
 	}
-	// Managed objects: each kind's configure, remove and status.
-	registerKind(m, api.BackupKind, newBackupController)
+	schedule.Register(m)
+	monitor.Register(m)
 	return m
 }
 
 // Serve reads one api.Request from in, dispatches it and writes one
 // api.Response to out. Every failure to understand or answer the request is
 // reported in the response; Serve returns an error only when it cannot write
-// the response.
-func Serve(ctx context.Context, in io.Reader, out io.Writer, deps Deps) error {
-	deps = deps.withDefaults()
+// the response. deps.Methods defaults to DefaultMethods().
+func Serve(ctx context.Context, in io.Reader, out io.Writer, deps core.Deps) error {
+	deps = deps.WithDefaults()
+	if deps.Methods == nil {
+		deps.Methods = DefaultMethods()
+	}
 	resp := api.Response{Protocol: api.ProtocolVersion}
 	result, err := dispatch(ctx, in, deps)
 	if err == nil {
@@ -99,11 +65,11 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, deps Deps) error {
 	return nil
 }
 
-func dispatch(ctx context.Context, in io.Reader, deps Deps) (any, error) {
+func dispatch(ctx context.Context, in io.Reader, deps core.Deps) (any, error) {
 	// Decode one JSON value only: the provider may keep stdin open.
 	var raw json.RawMessage
 	if err := json.NewDecoder(io.LimitReader(in, MaxRequestBytes)).Decode(&raw); err != nil {
-		return nil, badRequest("decode request: %v", err)
+		return nil, core.BadRequest("decode request: %v", err)
 	}
 	// Check the protocol before anything else: a request from another protocol
 	// may not fit today's Request type at all.
@@ -111,20 +77,20 @@ func dispatch(ctx context.Context, in io.Reader, deps Deps) (any, error) {
 		Protocol *int `json:"protocol"`
 	}
 	if err := json.Unmarshal(raw, &envelope); err != nil {
-		return nil, badRequest("decode request: %v", err)
+		return nil, core.BadRequest("decode request: %v", err)
 	}
 	if envelope.Protocol == nil {
-		return nil, badRequest("request has no protocol version")
+		return nil, core.BadRequest("request has no protocol version")
 	}
 	if *envelope.Protocol != api.ProtocolVersion {
 		return nil, &api.Error{Code: api.CodeProtocolMismatch, Message: protocolMismatchMessage(*envelope.Protocol)}
 	}
 	var req api.Request
 	if err := json.Unmarshal(raw, &req); err != nil {
-		return nil, badRequest("decode request: %v", err)
+		return nil, core.BadRequest("decode request: %v", err)
 	}
 	if req.Method == "" {
-		return nil, badRequest("request has no method")
+		return nil, core.BadRequest("request has no method")
 	}
 	handle, ok := deps.Methods[req.Method]
 	if !ok {
@@ -139,7 +105,7 @@ func dispatch(ctx context.Context, in io.Reader, deps Deps) (any, error) {
 
 // callHandler turns a handler's panic into an internal error, so the provider
 // still gets a response it can show instead of an empty stdout.
-func callHandler(ctx context.Context, handle Handler, deps Deps, req api.Request) (result any, err error) {
+func callHandler(ctx context.Context, handle core.Handler, deps core.Deps, req api.Request) (result any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			deps.Logger.Error("rpc handler panicked", "method", req.Method, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
@@ -153,34 +119,10 @@ func protocolMismatchMessage(got int) string {
 	return fmt.Sprintf("the provider speaks agent protocol %d but steward-agent %s on this host speaks protocol %d: apply steward_host to upgrade the agent on this host to the provider's version", got, Version, api.ProtocolVersion)
 }
 
-func badRequest(format string, args ...any) *api.Error {
-	return &api.Error{Code: api.CodeBadRequest, Message: fmt.Sprintf(format, args...)}
-}
-
 func toAPIError(err error) *api.Error {
 	var apiErr *api.Error
 	if errors.As(err, &apiErr) {
 		return apiErr
 	}
 	return &api.Error{Code: api.CodeInternal, Message: err.Error()}
-}
-
-// DecodeParams decodes a request's params into v, rejecting unknown fields so a
-// misspelt parameter fails loudly. Absent or null params leave v unchanged.
-func DecodeParams(req api.Request, v any) error {
-	if len(req.Params) == 0 || bytes.Equal(bytes.TrimSpace(req.Params), []byte("null")) {
-		return nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(req.Params))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return badRequest("decode params of %s: %v", req.Method, err)
-	}
-	// Params that name files (a schedule name) check themselves, once, here.
-	if c, ok := v.(interface{ Validate() error }); ok {
-		if err := c.Validate(); err != nil {
-			return badRequest("params of %s: %v", req.Method, err)
-		}
-	}
-	return nil
 }

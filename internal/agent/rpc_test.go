@@ -9,29 +9,31 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core/coretest"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 )
 
 func TestServe(t *testing.T) {
 	t.Parallel()
-	echo := func(_ context.Context, _ Deps, req api.Request) (any, error) {
+	echo := func(_ context.Context, _ core.Deps, req api.Request) (any, error) {
 		var p struct {
 			Say string `json:"say"`
 		}
-		if err := DecodeParams(req, &p); err != nil {
+		if err := core.DecodeParams(req, &p); err != nil {
 			return nil, err
 		}
 		return map[string]string{"said": p.Say, "by": req.Operator.SSHUser}, nil
 	}
 	methods := DefaultMethods()
 	methods["test.echo"] = echo
-	methods["test.not_found"] = func(context.Context, Deps, api.Request) (any, error) {
+	methods["test.not_found"] = func(context.Context, core.Deps, api.Request) (any, error) {
 		return nil, &api.Error{Code: api.CodeNotFound, Message: "no backup named etc"}
 	}
-	methods["test.fail"] = func(context.Context, Deps, api.Request) (any, error) {
+	methods["test.fail"] = func(context.Context, core.Deps, api.Request) (any, error) {
 		return nil, errors.New("read /etc/steward/x.json: permission denied")
 	}
-	methods["test.panic"] = func(context.Context, Deps, api.Request) (any, error) {
+	methods["test.panic"] = func(context.Context, core.Deps, api.Request) (any, error) {
 		panic("boom")
 	}
 
@@ -42,7 +44,7 @@ func TestServe(t *testing.T) {
 		wantMsg    []string
 		wantResult string // Checked when set.
 	}{
-		{name: "health", in: `{"protocol":2,"method":"health","operator":{"ssh_user":"deploy"}}`, wantResult: `"host_id":"` + testMachineID + `"`},
+		{name: "health", in: `{"protocol":2,"method":"health","operator":{"ssh_user":"deploy"}}`, wantResult: `"host_id":"` + coretest.MachineID + `"`},
 		{name: "health with empty params", in: `{"protocol":2,"method":"health","params":{}}`, wantResult: `"protocol":2`},
 		{name: "health with unknown param", in: `{"protocol":2,"method":"health","params":{"verbose":true}}`, wantCode: api.CodeBadRequest, wantMsg: []string{"verbose"}},
 		{name: "params and operator reach the handler", in: `{"protocol":2,"method":"test.echo","operator":{"ssh_user":"ann"},"params":{"say":"hi"}}`, wantResult: `{"by":"ann","said":"hi"}`},
@@ -65,7 +67,7 @@ func TestServe(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			deps := Deps{Paths: newTestHost(t), Methods: methods, Now: time.Now}
+			deps := core.Deps{Paths: coretest.NewHost(t), Methods: methods, Now: time.Now}
 			var out bytes.Buffer
 			if err := Serve(context.Background(), strings.NewReader(tt.in), &out, deps); err != nil {
 				t.Fatalf("Serve: %v", err)
@@ -115,7 +117,7 @@ func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("broken p
 
 func TestServe_writeFailure(t *testing.T) {
 	t.Parallel()
-	err := Serve(context.Background(), strings.NewReader(`{"protocol":2,"method":"health"}`), failingWriter{}, Deps{Paths: newTestHost(t)})
+	err := Serve(context.Background(), strings.NewReader(`{"protocol":2,"method":"health"}`), failingWriter{}, core.Deps{Paths: coretest.NewHost(t)})
 	if err == nil || !strings.Contains(err.Error(), "broken pipe") {
 		t.Fatalf("Serve error = %v, want the write failure", err)
 	}

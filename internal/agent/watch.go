@@ -10,6 +10,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
 )
 
 // configSettle is how long the watcher collects a burst of changes (an
@@ -27,7 +28,7 @@ type configWatcher struct {
 	notify func()
 }
 
-var _ Component = (*configWatcher)(nil)
+var _ core.Component = (*configWatcher)(nil)
 
 func (w *configWatcher) Name() string { return "config_watcher" }
 
@@ -38,7 +39,7 @@ func (w *configWatcher) Describe(chan<- *prometheus.Desc) {}
 func (w *configWatcher) Collect(chan<- prometheus.Metric) {}
 
 // Run watches dir and every directory below it until ctx ends.
-func (w *configWatcher) Run(ctx context.Context, rt *Runtime) error {
+func (w *configWatcher) Run(ctx context.Context, rt *core.Runtime) error {
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", w.dir, err)

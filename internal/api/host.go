@@ -32,22 +32,44 @@ type AgentConfig struct {
 	HostID            string `json:"host_id"`
 	ListenAddress     string `json:"listen_address"`
 	HeartbeatInterval string `json:"heartbeat_interval"` // A Go duration, e.g. "10s".
+	// Monitoring is steward_host's monitoring block; nil takes every default.
+	Monitoring *Monitoring `json:"monitoring,omitempty"`
 }
 
-// LoopbackOnly says which listen addresses CheckListenAddress accepts and why,
-// for the messages of the provider and the agent.
-const LoopbackOnly = "only loopback hosts are accepted (127.0.0.0/8, ::1 or localhost): " +
-	"the daemon serves /healthz (which reports the machine id) and /metrics without TLS or authentication"
+// Validate checks what the agent must refuse even when agent.json was
+// written by hand.
+func (c AgentConfig) Validate() error {
+	webConfig := ""
+	if c.Monitoring != nil {
+		if err := c.Monitoring.Validate(); err != nil {
+			return fmt.Errorf("monitoring: %w", err)
+		}
+		webConfig = c.Monitoring.WebConfigFile
+	}
+	if c.ListenAddress != "" {
+		if err := CheckListen(c.ListenAddress, webConfig); err != nil {
+			return fmt.Errorf("listen_address %s: %w", c.ListenAddress, err)
+		}
+	}
+	return nil
+}
 
-// CheckListenAddress reports an error unless addr, an AgentConfig.ListenAddress
-// in host:port form, names a loopback host. An empty host or 0.0.0.0 would
-// listen on every interface and expose the daemon to the network.
-func CheckListenAddress(addr string) error {
+// LoopbackOnly says which listen addresses CheckListen accepts without a web
+// configuration and why, for the messages of the provider and the agent.
+const LoopbackOnly = "only loopback hosts are accepted (127.0.0.0/8, ::1 or localhost) unless monitoring.web_config_file is set: " +
+	"otherwise the daemon serves /healthz (which reports the machine id), /metrics and the status page without TLS or authentication"
+
+// CheckListen reports an error unless addr, an AgentConfig.ListenAddress in
+// host:port form, names a loopback host, or webConfigFile is set (the web
+// configuration then must give TLS and authentication, which the daemon
+// checks when it starts). An empty host or 0.0.0.0 listens on every
+// interface.
+func CheckListen(addr, webConfigFile string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return err
 	}
-	if host == "localhost" {
+	if host == "localhost" || webConfigFile != "" {
 		return nil
 	}
 	ip := net.ParseIP(host)
@@ -106,6 +128,6 @@ type PackagesResult struct {
 // Render is the exact content of /etc/steward/agent.json for c. Provider and
 // agent both use it, so the provider can compare digests to detect an edit.
 func (c AgentConfig) Render() []byte {
-	b, _ := json.MarshalIndent(c, "", "  ") // A struct of strings always encodes.
+	b, _ := json.MarshalIndent(c, "", "  ") // Strings, numbers and lists always encode.
 	return append(b, '\n')
 }

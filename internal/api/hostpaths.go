@@ -15,6 +15,10 @@ const (
 	AgentConfigFile = ConfigDir + "/agent.json"
 	// StateDir holds history, alert state, backup catalogs and the heartbeat.
 	StateDir = "/var/lib/steward"
+	// DaemonSocket is where the daemon answers the rpc side and the CLI
+	// (metrics, history): a unix socket only root may connect to, whatever
+	// the network listener's TLS and authentication.
+	DaemonSocket = "/run/steward/daemon.sock"
 	// AuditLog is the tamper-evident audit log.
 	AuditLog = "/var/log/steward/audit.log"
 	// ServiceName is the agent daemon's systemd unit.

@@ -11,10 +11,14 @@
 //     api.RenderSpec), its observed type, and an api.Kind naming its method
 //     prefix and its folder under /etc/steward. Extra methods (backup.run)
 //     are api.Method values beside it.
-//  2. internal/agent: a Controller (Check, Apply, Observe, Remove) registered
-//     with registerKind in DefaultMethods. The shared lifecycle writes the
-//     spec file, audits every change and puts host_id in every status; Apply
-//     may return an api.PendingChange for changes that can cut access.
+//  2. The agent: a package of its own under internal/agent (importing
+//     internal/agent/core, never internal/agent) with a core.Controller
+//     (Check, Apply, Observe, Remove) registered with core.RegisterKind, and
+//     one line in agent.DefaultMethods (and in daemonComponents when the
+//     kind has daemon work). The shared lifecycle writes the spec file,
+//     audits every change and puts host_id in every status; Apply may return
+//     an api.PendingChange for changes that can cut access. Tests use
+//     core/coretest (a fixture host, a method call without rpc).
 //  3. internal/provider: one file with the kind's model (embedding
 //     objectState), its attributes and an objectKind: known, toSpec,
 //     fromSpec and observe, plus the optional plan, afterConfigure,

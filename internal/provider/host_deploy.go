@@ -159,7 +159,7 @@ func (r *hostResource) deploy(ctx context.Context, plan, state *hostResourceMode
 	}
 
 	step("configuration and service")
-	cfg := api.AgentConfig{HostID: facts.HostID, ListenAddress: plan.ListenAddress.ValueString(), HeartbeatInterval: plan.HeartbeatInterval.ValueString()}
+	cfg, _ := agentConfigFor(ctx, facts.HostID, *plan, &diags) // known at apply
 	var ir api.InstallResult
 	if err := conn.AgentRPC(ctx, staged, api.MethodInstall, op, api.InstallParams{Binary: staged, Config: cfg}, &ir); err != nil {
 		diags.AddError("Agent Installation Failed", fmt.Sprintf("Installing steward-agent %s on %s failed: %v", bin.Version, conn.Address(), err))

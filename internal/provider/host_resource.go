@@ -33,9 +33,10 @@ import (
 )
 
 var (
-	_ resource.ResourceWithConfigure   = (*hostResource)(nil)
-	_ resource.ResourceWithImportState = (*hostResource)(nil)
-	_ resource.ResourceWithModifyPlan  = (*hostResource)(nil)
+	_ resource.ResourceWithConfigure      = (*hostResource)(nil)
+	_ resource.ResourceWithImportState    = (*hostResource)(nil)
+	_ resource.ResourceWithModifyPlan     = (*hostResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*hostResource)(nil)
 )
 
 // NewHostResource returns the steward_host resource.
@@ -54,6 +55,7 @@ type hostResourceModel struct {
 	HeartbeatInterval types.String `tfsdk:"heartbeat_interval"`
 	HealthTimeout     types.String `tfsdk:"health_timeout"`
 	PurgeOnDestroy    types.Bool   `tfsdk:"purge_on_destroy"`
+	Monitoring        types.Object `tfsdk:"monitoring"`
 
 	ID              types.String `tfsdk:"id"`
 	HostID          types.String `tfsdk:"host_id"`
@@ -127,9 +129,9 @@ func hostResourceSchemaV0() schema.Schema {
 			},
 			"listen_address": schema.StringAttribute{
 				Optional: true, Computed: true, Default: stringdefault.StaticString(defaultListenAddress),
-				MarkdownDescription: "Address the agent daemon serves `/healthz` (and later `/metrics`) on. Defaults to `" + defaultListenAddress + "`. " +
-					"Only loopback addresses are accepted (`127.0.0.0/8`, `::1`, `localhost`): the daemon serves these endpoints, " +
-					"`/healthz` with the machine id, without TLS or authentication.",
+				MarkdownDescription: "Address the agent daemon serves `/healthz`, `/metrics` and its status page on. Defaults to `" + defaultListenAddress + "`. " +
+					"A loopback address (`127.0.0.0/8`, `::1`, `localhost`) is served without TLS or authentication; any other address " +
+					"requires `monitoring.web_config_file` (HTTPS with basic auth), and a plan without it is refused.",
 				Validators: []validator.String{listenAddressValidator},
 			},
 			"heartbeat_interval": schema.StringAttribute{
@@ -142,6 +144,7 @@ func hostResourceSchemaV0() schema.Schema {
 				MarkdownDescription: "How long a deployment may take to become healthy before it fails (and an upgrade is rolled back). Defaults to `" + defaultHealthTimeout + "`.",
 				Validators:          []validator.String{durationValidator},
 			},
+			"monitoring": monitoringAttribute(),
 			"purge_on_destroy": schema.BoolAttribute{
 				Optional: true, Computed: true, Default: booldefault.StaticBool(false),
 				MarkdownDescription: "On destroy, also remove `/var/lib/steward` and the audit log. Defaults to `false`: they stay.",
@@ -188,7 +191,7 @@ func hostResourceSchemaV0() schema.Schema {
 }
 
 var listenAddressValidator = stringCheck{
-	desc: "a loopback host:port address such as \"127.0.0.1:9276\" or \"[::1]:9276\"",
+	desc: "a loopback host:port address such as \"127.0.0.1:9276\" or \"[::1]:9276\" (any host:port with monitoring.web_config_file)",
 	check: func(s string) error {
 		_, port, err := net.SplitHostPort(s)
 		if err != nil {
@@ -197,8 +200,7 @@ var listenAddressValidator = stringCheck{
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 			return fmt.Errorf("port %q is not between 1 and 65535", port)
 		}
-		// Until the daemon's endpoints have TLS and authentication.
-		return api.CheckListenAddress(s)
+		return nil // Loopback or not: ValidateConfig, which sees the monitoring block.
 	},
 }
 
@@ -252,8 +254,7 @@ func (r *hostResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRe
 	}
 	plan.AgentSHA256 = types.StringValue(bin.SHA256)
 	resp.Diagnostics.Append(wantedInstallation(bin).setIn(ctx, &plan)...)
-	if !plan.ListenAddress.IsUnknown() && !plan.HeartbeatInterval.IsUnknown() {
-		cfg := api.AgentConfig{HostID: state.HostID.ValueString(), ListenAddress: plan.ListenAddress.ValueString(), HeartbeatInterval: plan.HeartbeatInterval.ValueString()}
+	if cfg, ok := agentConfigFor(ctx, state.HostID.ValueString(), plan, &resp.Diagnostics); ok {
 		sum := sha256.Sum256(cfg.Render())
 		plan.ConfigSHA256 = types.StringValue(hex.EncodeToString(sum[:]))
 	} else {
@@ -494,6 +495,7 @@ func applyLiveState(ctx context.Context, m *hostResourceModel, live hostState) d
 	if live.Config != nil {
 		m.ListenAddress = types.StringValue(live.Config.ListenAddress)
 		m.HeartbeatInterval = types.StringValue(live.Config.HeartbeatInterval)
+		m.Monitoring = monitoringToModel(ctx, live.Config.Monitoring, &diags)
 	} else if m.ListenAddress.IsNull() {
 		m.ListenAddress = types.StringValue(defaultListenAddress)
 		m.HeartbeatInterval = types.StringValue(defaultHeartbeatInterval)

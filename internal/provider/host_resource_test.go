@@ -2,6 +2,7 @@ package provider
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -428,12 +431,43 @@ func TestHost_invalidConfig(t *testing.T) {
 		{"listen on a network address", `listen_address = "10.213.7.11:9276"`, loopbackOnly(`"10\.213\.7\.11"\s+is\s+not\s+a\s+loopback`)},
 		{"listen on a host name", `listen_address = "h1:9276"`, loopbackOnly(`"h1"\s+is\s+not\s+a\s+loopback`)},
 		{"health timeout", `health_timeout = "-5s"`, `(?s)health_timeout must be a positive duration`},
+		{"monitoring interval", `monitoring = { interval = "soon" }`, `(?s)monitoring.interval\s+must\s+be\s+a\s+positive\s+duration`},
+		{"monitoring interval too short", `monitoring = { interval = "100ms" }`, `(?s)monitoring:.*interval\s+100ms:\s+want\s+whole\s+seconds\s+between\s+1s\s+and\s+1h`},
+		{"monitoring interval not dividing an hour", `monitoring = { interval = "7s" }`, `(?s)monitoring:.*interval\s+7s:\s+want\s+whole\s+seconds.*divide\s+an\s+hour`},
+		{"raw history too short for roll-ups", `monitoring = { history_raw = "30m" }`, `(?s)monitoring:.*history_raw\s+30m0s:\s+want\s+at\s+least\s+2h`},
+		{"minute roll-ups shorter than raw", `monitoring = {
+    history_raw    = "48h"
+    history_minute = "24h"
+  }`, `(?s)monitoring:.*history_minute\s+24h0m0s:\s+want\s+at\s+least\s+history_raw\s+\(48h0m0s\)\s+plus\s+1h`},
+		{"monitoring unit", `monitoring = { units = ["nginx"] }`, `(?s)monitoring.units.*must\s+be\s+a\s+systemd\s+unit\s+name\s+with\s+its\s+type`},
+		{"monitoring unit with a shell", `monitoring = { units = ["$(reboot).service"] }`, `(?s)monitoring.units.*must\s+be\s+a\s+systemd\s+unit\s+name\s+with\s+its\s+type`},
+		{"web config relative", `monitoring = { web_config_file = "web.yml" }`, `(?s)monitoring.web_config_file\s+must\s+be\s+a\s+clean\s+absolute\s+path`},
+		{"max series", `monitoring = { max_series = 0 }`, `(?s)monitoring.max_series.*between 1 and 100000`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			expectPlanError(t, providerBlock("")+"resource \"steward_host\" \"h\" {\n"+host+"  "+tc.body+"\n}\n", tc.want)
 		})
 	}
+}
+
+// TestHost_networkListenWithWebConfig: beyond loopback, a listen address is
+// accepted once the web configuration (TLS, basic auth) is named.
+func TestHost_networkListenWithWebConfig(t *testing.T) {
+	requireTerraform(t)
+	cfg := providerBlock("") + `resource "steward_host" "h" {
+  host = {
+    host               = "h"
+    trust_on_first_use = true
+  }
+  listen_address = "10.213.7.11:9276"
+  monitoring = {
+    web_config_file = "/etc/steward/web.yml"
+    units           = ["ssh.service"]
+  }
+}
+`
+	expectValid(t, cfg)
 }
 
 // loopbackOnly is the plan error for a non-loopback listen_address: it names
@@ -488,4 +522,13 @@ func TestAccHost_purgeOnDestroy(t *testing.T) {
 		}},
 		CheckDestroy: hostCheck(t, f, h, "ls -d /var/lib/steward /var/log/steward /usr/local/lib/steward /etc/steward 2>/dev/null | wc -l", "0"),
 	})
+}
+
+// TestMonitoringAttrTypes: the monitoring block's object type is the one its schema declares.
+func TestMonitoringAttrTypes(t *testing.T) {
+	t.Parallel()
+	want := monitoringAttribute().GetType().(basetypes.ObjectType).AttrTypes //nolint:forcetypeassert // a nested attribute is an object
+	if got := monitoringAttrTypes(); !maps.EqualFunc(got, want, func(a, b attr.Type) bool { return a.Equal(b) }) {
+		t.Errorf("monitoringAttrTypes() = %v, want the schema's %v", got, want)
+	}
 }

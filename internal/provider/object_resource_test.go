@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
+
 	"filippo.io/age"
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
@@ -30,13 +32,13 @@ import (
 // under a temporary directory, behind the provider's hostConn. Unit tests
 // run the managed-object lifecycle against it in seconds, without a fleet.
 type hostTwin struct {
-	deps   agent.Deps
+	deps   core.Deps
 	hostID string
 }
 
 func newHostTwin(t *testing.T) *hostTwin {
 	t.Helper()
-	p := agent.PathsUnder(t.TempDir())
+	p := core.PathsUnder(t.TempDir())
 	id := "0123456789abcdef0123456789abcdef"
 	if err := os.MkdirAll(filepath.Dir(p.MachineID), 0o755); err != nil {
 		t.Fatal(err)
@@ -44,7 +46,7 @@ func newHostTwin(t *testing.T) *hostTwin {
 	if err := os.WriteFile(p.MachineID, []byte(id+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return &hostTwin{deps: agent.Deps{Paths: p}, hostID: id}
+	return &hostTwin{deps: core.Deps{Paths: p}, hostID: id}
 }
 
 // file is a path on the twin's file system.

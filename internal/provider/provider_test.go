@@ -124,6 +124,16 @@ func expectPlanError(t *testing.T, config, want string) {
 	})
 }
 
+// expectValid plans config, which must pass validation (the plan creates
+// what it names, without reaching any host).
+func expectValid(t *testing.T, config string) {
+	t.Helper()
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps:                    []resource.TestStep{{Config: config, PlanOnly: true, ExpectNonEmptyPlan: true}},
+	})
+}
+
 func providerBlock(defaults string) string {
 	return fmt.Sprintf("provider \"steward\" {\n  default_connection {\n%s\n  }\n}\n", defaults)
 }
