@@ -1,7 +1,10 @@
 package logs
 
 import (
+	"net"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -63,5 +66,42 @@ func testReceiverDown(t *testing.T, sig syscall.Signal) {
 		fileN, journalN, dups["app"], dups["journal"])
 	if st := fw.f.Status(); !st.Connected || st.Sources[0].LagSeconds != 0 {
 		t.Errorf("after recovery: connected %v, journal lag %.2fs; want connected and caught up", st.Connected, st.Sources[0].LagSeconds)
+	}
+}
+
+// A receiver that accepts connections and closes them at once (a proxy
+// with nothing behind it, a receiver refusing this sender) is retried with
+// backoff like one that is down, not in a tight loop.
+func TestForwarder_receiverClosesAtOnce(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	var accepted atomic.Int64
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			_ = c.Close()
+		}
+	}()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "app.log")
+	appendLines(t, file, "app", 1, 10)
+	cfg := testConfig(t, fileOnlySpec(l.Addr().String(), file), filepath.Join(dir, "state"))
+	fw := startForwarder(t, cfg)
+	time.Sleep(2 * time.Second)
+	// Backoff 20 ms doubling to 200 ms: about 14 attempts in 2 s.
+	if n := accepted.Load(); n > 30 {
+		t.Errorf("%d connections in 2 s; want backoff between them", n)
+	}
+	// What its TCP acknowledged before each close never settled: the
+	// position stays where it was.
+	if st := fw.f.Status(); st.Sources[0].Offset != 0 || st.Connected || st.LastError == "" {
+		t.Errorf("status: offset %d, connected %v, last error %q", st.Sources[0].Offset, st.Connected, st.LastError)
 	}
 }

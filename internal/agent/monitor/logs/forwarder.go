@@ -20,7 +20,8 @@ import (
 type Config struct {
 	Spec api.LogForward
 	// StateDir is this forwarder's own directory for its saved positions
-	// (e.g. /var/lib/steward/log_forward/<name>), created 0700.
+	// (e.g. /var/lib/steward/log_forward/<name>), created 0700 if missing;
+	// the positions file in it is 0600.
 	StateDir string
 	Logger   *slog.Logger
 
@@ -137,9 +138,6 @@ func New(cfg Config) (*Forwarder, error) {
 	cfg.setDefaults()
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("log forward %q: create state directory: %w", cfg.Spec.Name, err)
-	}
-	if err := os.Chmod(cfg.StateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("log forward %q: state directory: %w", cfg.Spec.Name, err)
 	}
 	f := &Forwarder{
 		cfg:       cfg,
@@ -290,6 +288,10 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	bo := &backoff{min: f.cfg.BackoffMin, max: f.cfg.BackoffMax}
 	for ctx.Err() == nil {
 		f.session(ctx, bo)
+		// The connection broke (or ctx is done). A receiver that accepts
+		// and closes at once must not make a loop of reconnects and
+		// journalctl restarts: the backoff grows unless lines got through.
+		sleep(ctx, bo.next())
 	}
 	return nil
 }

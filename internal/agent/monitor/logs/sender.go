@@ -308,9 +308,6 @@ func (s *sender) poll(bo *backoff) error {
 			s.f.settled(s.pend[:n])
 		}
 		s.pend = append(s.pend[:0], s.pend[n:]...)
-		if bo != nil {
-			bo.reset()
-		}
 	}
 	k := 0
 	for k < len(s.unsettled) && s.flowedSince(s.unsettled[k], now) >= s.settle {
@@ -319,6 +316,11 @@ func (s *sender) poll(bo *backoff) error {
 	if k > 0 {
 		s.f.settled(s.unsettled[:k])
 		s.unsettled = append(s.unsettled[:0], s.unsettled[k:]...)
+	}
+	if (k > 0 || n > 0 && s.settle == 0) && bo != nil {
+		// Lines got through for good: the receiver works, and the next
+		// outage starts with a short wait again.
+		bo.reset()
 	}
 	s.f.persist(false)
 	return nil
