@@ -164,8 +164,13 @@ func runPeer(b *testing.B, work, conf string, done func()) (time.Duration, time.
 	if err := os.WriteFile(confFile, []byte(conf), 0o600); err != nil {
 		b.Fatal(err)
 	}
+	logf, err := os.Create(filepath.Join(work, "rsyslogd.stderr"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = logf.Close() }()
 	cmd := exec.Command(rsyslogdPath(b), "-n", "-f", confFile, "-i", filepath.Join(work, "pid"))
-	cmd.Stderr = os.Stderr
+	cmd.Stdout, cmd.Stderr = logf, logf
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
