@@ -44,6 +44,10 @@ func (c customController) Check(_ context.Context, spec api.CustomMetric) error 
 		why = "not a regular file"
 	case fi.Mode().Perm()&0o111 == 0:
 		why = fmt.Sprintf("not executable (mode %04o)", fi.Mode().Perm())
+	default:
+		if err := core.RootOnly(filepath.Join(c.deps.Paths.Root, prog)); err != nil {
+			why = err.Error() // the agent runs it as root every interval
+		}
 	}
 	if why != "" {
 		return &api.Error{Code: api.CodeProgramMissing, Message: fmt.Sprintf("command[0] %s: %s", prog, why)}

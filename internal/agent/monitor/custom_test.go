@@ -105,6 +105,11 @@ func TestCustomMetric_lifecycle(t *testing.T) {
 		return st, err
 	}
 	writeFixture(t, filepath.Join(p.Root, "usr/bin/notes.txt"), "not a program\n", 0o644)
+	// A program a local user could replace would run as root every interval.
+	writeFixture(t, filepath.Join(p.Root, "home/u/tool"), "#!/bin/sh\necho 1\n", 0o755)
+	if err := os.Chown(filepath.Join(p.Root, "home/u/tool"), 1001, 1001); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name     string
 		spec     api.CustomMetric
@@ -114,6 +119,7 @@ func TestCustomMetric_lifecycle(t *testing.T) {
 		{"missing program", api.CustomMetric{Name: "q", Command: []string{"/usr/bin/no-such-tool"}}, api.CodeProgramMissing, "command[0] /usr/bin/no-such-tool: no such file on the host"},
 		{"not executable", api.CustomMetric{Name: "q", Command: []string{"/usr/bin/notes.txt"}}, api.CodeProgramMissing, "not executable (mode 0644)"},
 		{"a directory", api.CustomMetric{Name: "q", Command: []string{"/usr/bin"}}, api.CodeProgramMissing, "not a regular file"},
+		{"a user's program", api.CustomMetric{Name: "q", Command: []string{"/home/u/tool"}}, api.CodeProgramMissing, "can be changed by a user other than root"},
 		{"timeout past the interval", api.CustomMetric{Name: "q", Command: []string{"/bin/cat"}, Timeout: "15s"}, api.CodeTimeoutTooLong, "timeout 15s: want at most the host's collection interval, 10s"},
 		{"shell line", api.CustomMetric{Name: "q", Command: []string{"cat /etc/shadow | wc -l"}}, api.CodeBadRequest, `command[0] "cat /etc/shadow | wc -l"`},
 		{"dash in name", api.CustomMetric{Name: "queue-depth", Command: []string{"/bin/cat"}}, api.CodeBadRequest, `name "queue-depth"`},
