@@ -242,3 +242,38 @@ func TestSilence_statusFromTheDaemon(t *testing.T) {
 		t.Fatalf("status of a silence the daemon has not loaded: %+v", st.Observed)
 	}
 }
+
+// A command channel's program runs as root at every notification: one
+// that others could replace, or that is missing, is refused at configure.
+func TestNotificationChannel_checkCommandProgram(t *testing.T) {
+	t.Parallel()
+	p := coretest.NewHost(t)
+	prog := p.Root + "/notify.sh"
+	if err := os.WriteFile(prog, []byte("#!/bin/sh\ncat >/dev/null\n"), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(prog, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	ch := api.NotificationChannel{Name: "pager", Type: api.ChannelCommand, Command: &api.CommandChannel{Args: []string{prog}}}
+	configure := func() error {
+		return coretest.Call(t, methods(), core.Deps{Paths: p}, api.NotificationChannelKind.Configure().Name, ch, nil)
+	}
+	var ae *api.Error
+	if err := configure(); !errors.As(err, &ae) || ae.Code != api.CodeProgramMissing || !strings.Contains(ae.Message, "command.args[0]") {
+		t.Fatalf("configure with a world-writable program: %v, want %s naming command.args[0]", err, api.CodeProgramMissing)
+	}
+	ch.Command.Args[0] = p.Root + "/missing.sh"
+	if err := configure(); !errors.As(err, &ae) || ae.Code != api.CodeProgramMissing {
+		t.Fatalf("configure with a missing program: %v", err)
+	}
+	if os.Geteuid() == 0 { // only root owns a file RootOnly accepts, as on a managed host
+		ch.Command.Args[0] = prog
+		if err := os.Chmod(prog, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := configure(); err != nil {
+			t.Fatalf("configure with a root-only program: %v", err)
+		}
+	}
+}
