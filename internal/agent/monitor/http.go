@@ -23,6 +23,7 @@ const recentChanges = 12
 func (m *Monitor) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{$}", m.servePage)
 	mux.HandleFunc("POST "+summaryPath, m.serveSummary)
+	mux.HandleFunc("GET "+collectorsPath, m.serveCollectors)
 }
 
 func (m *Monitor) servePage(w http.ResponseWriter, r *http.Request) {
@@ -68,6 +69,9 @@ func (m *Monitor) view(win page.Window) page.View {
 		}
 	}
 	v.Backups = backups(p)
+	if m.alerts != nil {
+		v.Alerts = m.alerts()
+	}
 	if entries, err := audit.Tail(p.AuditLog, recentChanges); err == nil {
 		for _, e := range entries {
 			who := e.Operator.SSHUser
