@@ -45,6 +45,7 @@ commands:
   backup run|list|verify|restore  run and restore backups (steward-agent backup for help)
   metrics [NAME...]            current values from the running daemon
   metrics --range WINDOW NAME  summaries of NAME over WINDOW from the history
+  logs status [--json]         log forwarders: position, lag, last error per source
 `
 
 func main() {
@@ -93,6 +94,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return c.backup(ctx, rest)
 	case "metrics":
 		return c.metrics(ctx, rest)
+	case "logs":
+		return c.logs(ctx, rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -17,6 +17,7 @@ import (
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/backup/schedule"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/monitor"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/monitor/logs"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 	"github.com/stewardhq/terraform-provider-steward/internal/atomicfile"
 )
@@ -80,6 +81,7 @@ func daemonComponents(deps core.Deps, m api.Monitoring) ([]core.Component, error
 	return []core.Component{
 		schedule.NewScheduler(deps),
 		mon,
+		logs.NewDaemon(deps),
 	}, nil
 }
 
