@@ -16,17 +16,6 @@ import (
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 )
 
-// Error codes of log_forward.configure beside api.CodeBadRequest. The
-// message starts with the attribute at fault ("files[1].path", "target.ca_file").
-const (
-	// CodeLogDirMissing means a log file's directory does not exist on
-	// the host, so the file can never appear there.
-	CodeLogDirMissing = "log_dir_missing"
-	// CodeLogTLSFile means a CA, certificate or key file is missing or can
-	// be changed by a user other than root.
-	CodeLogTLSFile = "log_tls_file"
-)
-
 // Register adds the log_forward lifecycle methods to an agent's method
 // registry.
 func Register(methods map[string]core.Handler) {
@@ -56,7 +45,7 @@ func (c controller) Check(_ context.Context, spec api.LogForward) error {
 			err = errors.New("not a directory")
 		}
 		if err != nil {
-			return &api.Error{Code: CodeLogDirMissing, Message: fmt.Sprintf("files[%d].path %s: directory %s: %v", i, f.Path, dir, describeStatErr(err))}
+			return &api.Error{Code: api.CodeLogDirMissing, Message: fmt.Sprintf("files[%d].path %s: directory %s: %v", i, f.Path, dir, describeStatErr(err))}
 		}
 	}
 	t := spec.Target
@@ -75,7 +64,7 @@ func (c controller) Check(_ context.Context, spec api.LogForward) error {
 			err = core.RootOnly(full)
 		}
 		if err != nil {
-			return &api.Error{Code: CodeLogTLSFile, Message: fmt.Sprintf("%s %s: %v", a.attr, a.path, err)}
+			return &api.Error{Code: api.CodeLogTLSFile, Message: fmt.Sprintf("%s %s: %v", a.attr, a.path, err)}
 		}
 	}
 	return nil
