@@ -34,7 +34,10 @@ type receiver struct {
 	exited chan struct{}
 }
 
-func startReceiver(t *testing.T, bridge string) *receiver {
+// receiverTLS is the certificate and key files a TLS receiver serves.
+type receiverTLS struct{ cert, key string }
+
+func startReceiver(t *testing.T, bridge string, tlsFiles *receiverTLS) *receiver {
 	t.Helper()
 	if _, err := os.Stat("/usr/sbin/rsyslogd"); err != nil {
 		t.Fatalf("the log forwarding tests need rsyslogd (Debian package rsyslog, make deps): %v", err)
@@ -47,12 +50,18 @@ func startReceiver(t *testing.T, bridge string) *receiver {
 	r := &receiver{t: t, dir: t.TempDir(), addr: ln.Addr().String()}
 	_ = ln.Close()
 	_, port, _ := net.SplitHostPort(r.addr)
-	conf := fmt.Sprintf(`global(workDirectory=%q)
-module(load="imtcp")
+	global, module := "", `module(load="imtcp")`
+	if tlsFiles != nil {
+		global = fmt.Sprintf(" defaultNetstreamDriverCAFile=%q defaultNetstreamDriverCertFile=%q defaultNetstreamDriverKeyFile=%q",
+			tlsFiles.cert, tlsFiles.cert, tlsFiles.key)
+		module = `module(load="imtcp" streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="anon")`
+	}
+	conf := fmt.Sprintf(`global(workDirectory=%q%s)
+%s
 input(type="imtcp" address=%q port=%q)
 template(name="seen" type="string" string="%%app-name%% %%msg%%\n")
 *.* action(type="omfile" file=%q template="seen")
-`, r.dir, bridge, port, r.out())
+`, r.dir, global, module, bridge, port, r.out())
 	if err := os.WriteFile(filepath.Join(r.dir, "rsyslog.conf"), []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +141,7 @@ func (r *receiver) sequences() map[string][]int {
 // number arriving after all smaller ones (at least once: a number may come
 // again after a reconnect, never out of order the first time), and how
 // many came twice.
-func checkSequence(got []int, n int) (missing []int, err error, repeats int) {
+func checkSequence(got []int, n int) (missing []int, repeats int, err error) {
 	next := 1
 	for i, v := range got {
 		switch {
@@ -141,24 +150,24 @@ func checkSequence(got []int, n int) (missing []int, err error, repeats int) {
 		case v < next:
 			repeats++
 		default:
-			return nil, fmt.Errorf("%d arrived (at position %d) before %d", v, i, next), repeats
+			return nil, repeats, fmt.Errorf("%d arrived (at position %d) before %d", v, i, next)
 		}
 	}
 	for v := next; v <= n; v++ {
 		missing = append(missing, v)
 	}
-	return missing, nil, repeats
+	return missing, repeats, nil
 }
 
 // waitSequences waits until the receiver has every number up to n of each
 // source, or fails saying what is missing.
-func (r *receiver) waitSequences(within time.Duration, n int) error {
+func (r *receiver) waitSequences(within time.Duration, n int, sources ...string) error {
 	deadline := time.Now().Add(within)
 	for {
 		seqs := r.sequences()
 		var problems []string
-		for _, src := range []string{"j", "f"} {
-			missing, err, repeats := checkSequence(seqs[src], n)
+		for _, src := range sources {
+			missing, repeats, err := checkSequence(seqs[src], n)
 			switch {
 			case err != nil:
 				return fmt.Errorf("source %sseq out of order: %w", src, err)
@@ -212,7 +221,7 @@ func TestAccLogForward_delivery(t *testing.T) {
 	h := f.Hosts[0]
 	testAgent(t)
 	cleanHost(t, f, h)
-	rcv := startReceiver(t, f.BridgeAddress)
+	rcv := startReceiver(t, f.BridgeAddress, nil)
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	run := "steward-seq-" + hex.EncodeToString(b)
@@ -266,7 +275,7 @@ resource "steward_log_forward" "l" {
 			return fmt.Errorf("restart the agent: %v\n%s", err, out)
 		}
 		t.Log("agent restarted")
-		return rcv.waitSequences(90*time.Second, lines)
+		return rcv.waitSequences(90*time.Second, lines, "j", "f")
 	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
