@@ -340,16 +340,15 @@ func (m *logForwardModel) setStatus(st api.ObjectStatus[api.LogForward, api.LogF
 	m.Connected = types.BoolValue(o.Connected)
 	m.LinesSent = types.Int64Value(int64(o.LinesSent))
 	m.LastError = types.StringValue(o.LastError)
-	sources := make([]attr.Value, len(o.Sources))
+	sources := make([]logSourceModel, len(o.Sources))
 	for i, s := range o.Sources {
-		sources[i] = types.ObjectValueMust(logSourceAttrTypes, map[string]attr.Value{
-			"source": types.StringValue(s.Source), "cursor": types.StringValue(s.Cursor),
-			"offset": types.Int64Value(s.Offset), "backlog_bytes": types.Int64Value(s.BacklogBytes),
-			"lag_seconds": types.Float64Value(s.LagSeconds), "lines_sent": types.Int64Value(int64(s.LinesSent)),
-			"last_error": types.StringValue(s.LastError),
-		})
+		sources[i] = logSourceModel{Source: types.StringValue(s.Source), Cursor: types.StringValue(s.Cursor),
+			Offset: types.Int64Value(s.Offset), BacklogBytes: types.Int64Value(s.BacklogBytes),
+			LagSeconds: types.Float64Value(s.LagSeconds), LinesSent: types.Int64Value(int64(s.LinesSent)),
+			LastError: types.StringValue(s.LastError)}
 	}
-	m.Sources = types.ListValueMust(types.ObjectType{AttrTypes: logSourceAttrTypes}, sources)
+	// The element type is fixed and every field set: this cannot fail.
+	m.Sources, _ = types.ListValueFrom(context.Background(), types.ObjectType{AttrTypes: logSourceAttrTypes}, sources)
 }
 
 // specAttrPattern is the attribute an api.LogForward.Validate message or a

@@ -96,25 +96,29 @@ const observeWait = 3 * time.Second
 // does not answer is reported in LastError, never as an error: the object
 // itself is there.
 func (c controller) Observe(ctx context.Context, spec api.LogForward) (api.LogForwardObserved, error) {
+	return observeForwarder(ctx, c.deps.Paths, spec), nil
+}
+
+func observeForwarder(ctx context.Context, p core.Paths, spec api.LogForward) api.LogForwardObserved {
 	want := core.Digest(api.RenderSpec(spec))
 	deadline := time.Now().Add(observeWait)
 	for {
-		states, err := DaemonStatus(ctx, c.deps.Paths)
+		states, err := DaemonStatus(ctx, p)
 		if err != nil {
-			return api.LogForwardObserved{LastError: err.Error()}, nil
+			return api.LogForwardObserved{LastError: err.Error()}
 		}
 		st, ok := states[spec.Name]
 		switch {
 		case ok && st.Refused != "" && st.Observed == nil:
-			return api.LogForwardObserved{LastError: "the daemon does not forward this spec: " + st.Refused}, nil
+			return api.LogForwardObserved{LastError: "the daemon does not forward this spec: " + st.Refused}
 		case ok && st.Observed != nil && (st.SpecSHA256 == want || time.Now().After(deadline)):
 			o := *st.Observed
 			if st.Refused != "" {
 				o.LastError = "the daemon runs an earlier spec: " + st.Refused
 			}
-			return o, nil
+			return o
 		case time.Now().After(deadline) || ctx.Err() != nil:
-			return api.LogForwardObserved{LastError: "the daemon does not forward this spec yet"}, nil
+			return api.LogForwardObserved{LastError: "the daemon does not forward this spec yet"}
 		}
 		select {
 		case <-ctx.Done():
