@@ -86,15 +86,14 @@ func (d *Daemon) snapshot() map[string]*runningForwarder {
 
 // Run keeps the forwarders in line with the spec files until ctx ends,
 // then stops them all; each saves its positions before the daemon exits,
-// since their work runs under rt.Go.
+// since their work runs under rt.Go. The forwarders stay known, so that
+// Collect and the status route report them until the daemon exits.
 func (d *Daemon) Run(ctx context.Context, rt *core.Runtime) error {
 	rt.Report(d.reload(rt))
 	for {
 		select {
 		case <-ctx.Done():
-			for name := range d.snapshot() {
-				d.stopForwarder(name, false)
-			}
+			d.stopAll()
 			return nil
 		case <-rt.Changed:
 			rt.Report(d.reload(rt))
@@ -208,6 +207,17 @@ func (d *Daemon) stopForwarder(name string, forget bool) {
 		if err := os.RemoveAll(d.stateDir(name)); err != nil {
 			d.deps.Logger.Warn("log forward state not removed", "log_forward", name, "error", err)
 		}
+	}
+}
+
+// stopAll tells every forwarder to stop at once, so that their waits for
+// the receiver to acknowledge (Config.ShutdownTimeout) overlap. Each saves
+// its positions in its rt.Go work, which the daemon waits for.
+func (d *Daemon) stopAll() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, r := range d.running {
+		r.stop()
 	}
 }
 
