@@ -1,7 +1,9 @@
 package core
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -13,11 +15,11 @@ import (
 // The root agent reads or runs such files; whoever may replace one would
 // run code, or grant access, as root.
 func RootOnly(path string) error {
-	real, err := filepath.EvalSymlinks(path)
+	resolved, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		return err
 	}
-	for p, first := real, true; ; p, first = filepath.Dir(p), false {
+	for p, first := resolved, true; ; p, first = filepath.Dir(p), false {
 		fi, err := os.Lstat(p)
 		if err != nil {
 			return err
@@ -42,4 +44,22 @@ func RootOnly(path string) error {
 			return nil
 		}
 	}
+}
+
+// CheckRootProgram reports why path cannot be a program the root agent
+// runs (a custom metric's command, a command channel's): missing, not an
+// executable regular file, or changeable by a user other than root.
+func CheckRootProgram(path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return errors.New("no such file on the host")
+	case err != nil:
+		return err
+	case !fi.Mode().IsRegular():
+		return errors.New("not a regular file")
+	case fi.Mode().Perm()&0o111 == 0:
+		return fmt.Errorf("not executable (mode %04o)", fi.Mode().Perm())
+	}
+	return RootOnly(path)
 }

@@ -33,24 +33,9 @@ func newCustomController(deps core.Deps) core.Controller[api.CustomMetric, api.C
 // the interval when that is shorter.
 func (c customController) Check(_ context.Context, spec api.CustomMetric) error {
 	prog := spec.Command[0] // Validate ran: there is one, absolute
-	fi, err := os.Stat(filepath.Join(c.deps.Paths.Root, prog))
-	var why string
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		why = "no such file on the host"
-	case err != nil:
-		why = err.Error()
-	case !fi.Mode().IsRegular():
-		why = "not a regular file"
-	case fi.Mode().Perm()&0o111 == 0:
-		why = fmt.Sprintf("not executable (mode %04o)", fi.Mode().Perm())
-	default:
-		if err := core.RootOnly(filepath.Join(c.deps.Paths.Root, prog)); err != nil {
-			why = err.Error() // the agent runs it as root every interval
-		}
-	}
-	if why != "" {
-		return &api.Error{Code: api.CodeProgramMissing, Message: fmt.Sprintf("command[0] %s: %s", prog, why)}
+	// The agent runs it as root every interval.
+	if err := core.CheckRootProgram(filepath.Join(c.deps.Paths.Root, prog)); err != nil {
+		return &api.Error{Code: api.CodeProgramMissing, Message: fmt.Sprintf("command[0] %s: %v", prog, err)}
 	}
 	if spec.Timeout == "" {
 		return nil
