@@ -111,7 +111,7 @@ func observeForwarder(ctx context.Context, p core.Paths, spec api.LogForward) ap
 		switch {
 		case ok && st.Refused != "" && st.Observed == nil:
 			return api.LogForwardObserved{LastError: "the daemon does not forward this spec: " + st.Refused}
-		case ok && st.Observed != nil && (st.SpecSHA256 == want || time.Now().After(deadline)):
+		case ok && st.Observed != nil && (st.SpecSHA256 == want || st.Refused != "" || time.Now().After(deadline)):
 			o := *st.Observed
 			if st.Refused != "" {
 				o.LastError = "the daemon runs an earlier spec: " + st.Refused

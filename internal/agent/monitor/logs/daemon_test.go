@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -174,4 +175,16 @@ func TestDaemon_refusedSpecKeepsRunning(t *testing.T) {
 	})
 	appendLines(t, logFile, "app", 11, 20)
 	waitDelivered(t, rs, 15*time.Second, span{"app", 1, 20})
+	// log_forward.status says so at once, with the running forwarder's state.
+	began := time.Now()
+	var st api.ObjectStatus[api.LogForward, api.LogForwardObserved]
+	if err := coretest.Call(t, methods(), core.Deps{Paths: paths}, api.LogForwardKind.Status().Name, api.ObjectName{Name: "app"}, &st); err != nil {
+		t.Fatalf("log_forward.status: %v", err)
+	}
+	if o := st.Observed; !strings.HasPrefix(o.LastError, "the daemon runs an earlier spec: ") || len(o.Sources) != 1 || o.Sources[0].LinesSent < 20 {
+		t.Errorf("status of the broken spec: %+v; want the earlier forwarder's sources and why the file is refused", o)
+	}
+	if d := time.Since(began); d > time.Second {
+		t.Errorf("log_forward.status took %s; want no wait for a spec the daemon refuses", d)
+	}
 }
