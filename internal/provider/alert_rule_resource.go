@@ -170,7 +170,7 @@ func alertRuleAttributes() map[string]schema.Attribute {
 		"no_data": optString("What no current data (no sample, a stale textfile, an empty window) means: `ok` (the condition does not hold), "+
 			"`alert` (it holds) or `keep` (the alert stays as it is). Defaults to `ok`; not for `absent` rules.",
 			stringvalidator.OneOf(api.NoDataModeNames()...)),
-		"unit": optString("`unit_failed` only: the watched unit, e.g. `nginx.service` (it must be in the host's `monitoring.units`); "+
+		"unit": optString("`unit_failed` only: the watched unit, e.g. `nginx.service` (it must be in the host's `monitoring.units`); " +
 			"without it every watched unit."),
 		"schedule": optString("`backup_stale` only: the backup schedule's name; without it every schedule."),
 		"max_age": optString("`backup_stale` only, required there: how old the last successful backup may be, e.g. `26h`. A schedule that "+

@@ -41,7 +41,9 @@ func (v specValidator[M, S]) Description(context.Context) string {
 	return "the " + v.noun + " is one the agent accepts"
 }
 
-func (v specValidator[M, S]) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+func (v specValidator[M, S]) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
 
 func (v specValidator[M, S]) ValidateResource(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
 	m := new(M)
