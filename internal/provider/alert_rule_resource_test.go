@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 
@@ -52,10 +53,14 @@ func TestAlertRule_invalidConfig(t *testing.T) {
 }
 
 // blamed wants an error shown at the attribute's line of the
-// configuration (Terraform quotes it) with the message msg.
+// configuration (Terraform quotes it) with the message msg, which
+// Terraform may wrap at any space.
 func blamed(attr, msg string) string {
-	return `(?s)\d+:\s+` + attr + `\s+=.*` + msg
+	return `(?s)\d+:\s+` + attr + `\s+=.*` + wrapped(msg)
 }
+
+// wrapped matches msg wrapped at any space.
+func wrapped(msg string) string { return strings.ReplaceAll(msg, " ", `\s+`) }
 
 // TestAlertRule_planWarnings: what only the host can decide is a warning,
 // and the plan goes ahead: a metric outside the default collectors, and a

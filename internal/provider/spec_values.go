@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
 )
 
 // Conversions between a spec's zero values and a model's nulls, shared by
@@ -96,4 +97,25 @@ func codeList(values []string) string {
 		return strings.Join(q, "")
 	}
 	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
+}
+
+// nestedAs decodes a nested object into its model, nil when it is not set.
+func nestedAs[T any](ctx context.Context, o types.Object, diags *diag.Diagnostics) *T {
+	if o.IsNull() || o.IsUnknown() {
+		return nil
+	}
+	v := new(T)
+	diags.Append(o.As(ctx, v, basetypes.ObjectAsOptions{})...)
+	return v
+}
+
+// nestedFrom is a nested object of the attribute a, null when v is nil.
+func nestedFrom[T any](ctx context.Context, a schema.Attribute, v *T, diags *diag.Diagnostics) types.Object {
+	types := objectTypeOf(a)
+	if v == nil {
+		return basetypes.NewObjectNull(types)
+	}
+	o, d := basetypes.NewObjectValueFrom(ctx, types, v)
+	diags.Append(d...)
+	return o
 }
