@@ -45,6 +45,10 @@ commands:
   backup run|list|verify|restore  run and restore backups (steward-agent backup for help)
   metrics [NAME...]            current values from the running daemon
   metrics --range WINDOW NAME  summaries of NAME over WINDOW from the history
+  alerts [--rule NAME] [--state STATE] [--since DURATION]
+                               alert states and recent transitions and deliveries
+                               from the running daemon
+  rules test FILE              run a rule test file and print the states over time
 `
 
 func main() {
@@ -93,6 +97,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return c.backup(ctx, rest)
 	case "metrics":
 		return c.metrics(ctx, rest)
+	case "alerts":
+		return c.alerts(ctx, rest)
+	case "rules":
+		return c.rules(rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

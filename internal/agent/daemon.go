@@ -17,6 +17,7 @@ import (
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/backup/schedule"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/monitor"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/monitor/alerting"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 	"github.com/stewardhq/terraform-provider-steward/internal/atomicfile"
 )
@@ -68,19 +69,33 @@ type DaemonConfig struct {
 // rather than node_exporter's registration from init(): components need the
 // daemon's paths, clock and logger, which init() does not have, and a test
 // builds a daemon from exactly the components it names. Add new ones here.
-func daemonComponents(deps core.Deps, m api.Monitoring) ([]core.Component, error) {
+// closeAll releases what they share (the history store) once they all
+// stopped, so a daemon started again in the same process can open it.
+func daemonComponents(deps core.Deps, m api.Monitoring) (cs []core.Component, closeAll func() error, err error) {
 	hist, err := monitor.OpenHistory(deps, m)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	mon, err := monitor.New(deps, m, monitor.Options{History: hist, Version: Version})
+	defer func() {
+		if err != nil {
+			_ = hist.Close()
+		}
+	}()
+	al, err := alerting.New(deps, m, hist)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	mon, err := monitor.New(deps, m, monitor.Options{History: hist, Version: Version,
+		After: []monitor.AfterCollect{al.AfterCollect}, Alerts: al.PageAlerts})
+	if err != nil {
+		return nil, nil, err
 	}
 	return []core.Component{
 		schedule.NewScheduler(deps),
 		mon,
-	}, nil
+		al,
+		al.Notifier(),
+	}, hist.Close, nil
 }
 
 // daemon holds the state /healthz reports.
@@ -136,10 +151,15 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 	d := &daemon{cfg: cfg, started: cfg.Now()}
 	log := cfg.Logger
 	if cfg.Components == nil {
-		cs, err := daemonComponents(core.Deps{Paths: cfg.Paths, Logger: log, Now: cfg.Now}, cfg.Monitoring)
+		cs, closeAll, err := daemonComponents(core.Deps{Paths: cfg.Paths, Logger: log, Now: cfg.Now}, cfg.Monitoring)
 		if err != nil {
 			return fmt.Errorf("start daemon: %w", err)
 		}
+		defer func() {
+			if err := closeAll(); err != nil {
+				log.Warn("close the daemon's components", "error", err)
+			}
+		}()
 		cfg.Components = cs
 	}
 	var cs *core.Supervisor // the watcher tells every component, itself included

@@ -122,6 +122,7 @@ func Install(ctx context.Context, deps core.Deps, op api.Operator, params api.In
 		return res, err
 	}
 	if res.Changed || enabled || !svc.IsActive(ctx, ServiceName) {
+		requestMute(deps, "agent install")
 		if err := svc.Restart(ctx, ServiceName); err != nil {
 			return res, err
 		}
@@ -153,6 +154,7 @@ func handleRollback(ctx context.Context, deps core.Deps, req api.Request) (any, 
 			return nil, err
 		}
 	}
+	requestMute(deps, "agent rollback")
 	if err := deps.Services.Restart(ctx, ServiceName); err != nil {
 		return nil, err
 	}
@@ -206,4 +208,13 @@ func swapLink(target, link string) error {
 		return fmt.Errorf("link %s -> %s: %w", link, target, err)
 	}
 	return atomicfile.SyncDir(filepath.Dir(link))
+}
+
+// requestMute mutes the alert rules with mute_during_changes while the
+// daemon restarts for Steward's own change. It is best effort: a mute that
+// cannot be requested must not stop the deploy, so it is only logged.
+func requestMute(deps core.Deps, reason string) {
+	if err := core.RequestMute(deps.Paths, deps.Now().Add(core.ChangeMuteWindow), reason); err != nil {
+		deps.Logger.Warn("alerts not muted for the restart", "reason", reason, "error", err)
+	}
 }

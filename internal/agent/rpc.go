@@ -14,6 +14,7 @@ import (
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/backup/schedule"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/monitor"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/monitor/alerting"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 )
 
@@ -33,6 +34,7 @@ func DefaultMethods() map[string]core.Handler {
 	}
 	schedule.Register(m)
 	monitor.Register(m)
+	alerting.Register(m)
 	return m
 }
 

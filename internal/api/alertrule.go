@@ -482,6 +482,9 @@ type AlertRuleObserved struct {
 	Alerts         []AlertInstance  `json:"alerts"`
 	LastTransition *AlertTransition `json:"last_transition,omitempty"`
 	LastEvaluation time.Time        `json:"last_evaluation,omitzero"`
+	// Note says why the rest is empty when the daemon could not be asked
+	// (it is down) or does not have the rule loaded.
+	Note string `json:"note,omitempty"`
 }
 
 // AlertInstance is the current state of one alert: a rule and a label set.

@@ -202,6 +202,10 @@ type ChannelHeartbeat struct {
 // .status, and the files /etc/steward/channels/<name>.json.
 var NotificationChannelKind = Kind[NotificationChannel, NotificationChannelObserved]{Name: "notification_channel", Dir: "channels"}
 
+// CodeChannelTestFailed means a channel's test send (test_on_create) did
+// not arrive; the message carries the receiver's answer or the error.
+const CodeChannelTestFailed = "channel_test_failed"
+
 // NotificationChannelObserved is what the notifier reports of a channel.
 type NotificationChannelObserved struct {
 	QueueLength    int       `json:"queue_length"`
@@ -222,6 +226,9 @@ type NotificationChannelObserved struct {
 
 	LastHeartbeatAt    time.Time `json:"last_heartbeat_at,omitzero"`
 	LastHeartbeatError string    `json:"last_heartbeat_error,omitempty"`
+	// Note says why the rest is empty when the daemon could not be asked
+	// (it is down) or does not have the channel loaded.
+	Note string `json:"note,omitempty"`
 }
 
 // ObjectName is the channel's name.

@@ -39,6 +39,9 @@ type SilenceObserved struct {
 	WindowEnd   time.Time `json:"window_end,omitzero"`
 	// Silenced are the fingerprints of the alerts it holds back now.
 	Silenced []string `json:"silenced,omitempty"`
+	// Note says why the rest is empty when the daemon could not be asked
+	// (it is down) or does not have the silence loaded.
+	Note string `json:"note,omitempty"`
 }
 
 // maxSilenceDuration bounds a maintenance window, so a typo such as "30d"

@@ -68,6 +68,9 @@ func (m *Monitor) view(win page.Window) page.View {
 		}
 	}
 	v.Backups = backups(p)
+	if m.alerts != nil {
+		v.Alerts = m.alerts()
+	}
 	if entries, err := audit.Tail(p.AuditLog, recentChanges); err == nil {
 		for _, e := range entries {
 			who := e.Operator.SSHUser

@@ -22,6 +22,7 @@ import (
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/monitor/collect"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/monitor/history"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/monitor/page"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 )
 
@@ -41,6 +42,7 @@ type Monitor struct {
 	hostname string
 	version  string
 	commands func() ([]collect.Command, error)
+	alerts   func() []page.AlertState
 
 	mu       sync.RWMutex
 	last     []*dto.MetricFamily // the host collection, served on /metrics as it is
@@ -68,6 +70,8 @@ type Options struct {
 	// Commands lists the custom metric commands; it is called when the
 	// component starts and whenever the configuration changes.
 	Commands func() ([]collect.Command, error)
+	// Alerts lists the alert states the status page shows; nil shows none.
+	Alerts func() []page.AlertState
 }
 
 // New builds the component for settings m (defaults applied by the caller
@@ -93,7 +97,7 @@ func New(deps core.Deps, m api.Monitoring, opt Options) (*Monitor, error) {
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	return &Monitor{deps: deps, cfg: m, interval: interval, set: set, history: opt.History, after: opt.After, hostname: host, version: opt.Version, commands: opt.Commands}, nil
+	return &Monitor{deps: deps, cfg: m, interval: interval, set: set, history: opt.History, after: opt.After, hostname: host, version: opt.Version, commands: opt.Commands, alerts: opt.Alerts}, nil
 }
 
 // Name implements core.Component.

@@ -50,15 +50,9 @@ type slackSender struct {
 }
 
 func (s *slackSender) send(ctx context.Context, m message) error {
-	hook, err := readSecretURL("slack.url_file", s.cfg.URLFile)
+	hook, err := slackHook(s.cfg)
 	if err != nil {
 		return err
-	}
-	if s.cfg.URLSHA256 != "" {
-		sum := sha256.Sum256([]byte(hook))
-		if hex.EncodeToString(sum[:]) != s.cfg.URLSHA256 {
-			return fmt.Errorf("slack.url_file %s: the URL in it does not have the SHA-256 of slack.url_sha256 (was it changed on the host?); not sending to a URL that was not reviewed", s.cfg.URLFile)
-		}
 	}
 	body, err := json.Marshal(slackPayload(m))
 	if err != nil {
@@ -110,4 +104,20 @@ func slackPayload(m message) slackMessage {
 // mentions): &, < and >.
 func slackEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// slackHook reads the incoming-webhook URL from its file and checks it
+// against the reviewed digest, when the spec has one.
+func slackHook(cfg api.SlackChannel) (string, error) {
+	hook, err := readSecretURL("slack.url_file", cfg.URLFile)
+	if err != nil {
+		return "", err
+	}
+	if cfg.URLSHA256 != "" {
+		sum := sha256.Sum256([]byte(hook))
+		if hex.EncodeToString(sum[:]) != cfg.URLSHA256 {
+			return "", fmt.Errorf("slack.url_file %s: the URL in it does not have the SHA-256 of slack.url_sha256 (was it changed on the host?); not sending to a URL that was not reviewed", cfg.URLFile)
+		}
+	}
+	return hook, nil
 }

@@ -18,6 +18,9 @@ type View struct {
 	Units   []UnitState
 	Backups []Backup
 	Deploys []Deploy
+	// Alerts are the alerts that are not inactive (pending, firing, and
+	// resolved within the hour).
+	Alerts []AlertState
 	// Notices are conditions the reader must know, such as a history that
 	// cannot be written (collection goes on in memory).
 	Notices []string
@@ -42,6 +45,16 @@ type Backup struct {
 	Name, LastSnapshot, LastError string
 	LastSuccess                   time.Time
 	Stale                         bool
+}
+
+// AlertState is one alert of a rule, as the rule engine has it now.
+type AlertState struct {
+	Rule, Labels, State string
+	Value               string    // the last value, formatted
+	Since               time.Time // when it entered State
+	// Held says why its notifications are held back ("silenced by x",
+	// "muted during changes"); empty when they are not.
+	Held string
 }
 
 // Deploy is an entry of the audit log.
