@@ -57,6 +57,7 @@ type alertRuleModel struct {
 	Alerts         types.List   `tfsdk:"alerts"`
 	Firing         types.Int64  `tfsdk:"firing"`
 	LastEvaluation types.String `tfsdk:"last_evaluation"`
+	Note           types.String `tfsdk:"note"`
 }
 
 type labelMatcherModel struct {
@@ -203,6 +204,7 @@ func alertRuleAttributes() map[string]schema.Attribute {
 		"firing": schema.Int64Attribute{Computed: true, MarkdownDescription: "How many of `alerts` fire."},
 		"last_evaluation": schema.StringAttribute{Computed: true,
 			MarkdownDescription: "When the engine last evaluated the rule (RFC 3339); empty before the first evaluation."},
+		"note": observedNote,
 	}
 }
 
@@ -224,7 +226,8 @@ func alertRuleKind() objectKind[alertRuleModel, api.AlertRule, api.AlertRuleObse
 		fromSpec: func(ctx context.Context, m *alertRuleModel, s api.AlertRule) diag.Diagnostics {
 			return m.fromSpec(ctx, s)
 		},
-		observe: (*alertRuleModel).observe,
+		observe:        (*alertRuleModel).observe,
+		configureError: specConfigureError("Alert Rule", attrs),
 	}
 }
 
@@ -410,6 +413,7 @@ func (m *alertRuleModel) observe(st api.ObjectStatus[api.AlertRule, api.AlertRul
 	m.Alerts = l
 	m.Firing = types.Int64Value(int64(firing))
 	m.LastEvaluation = types.StringValue(rfc3339(st.Observed.LastEvaluation))
+	m.Note = types.StringValue(st.Observed.Note)
 }
 
 func nonNilMap(m map[string]string) map[string]string {

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
+	tfpath "github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
@@ -56,6 +58,7 @@ type channelModel struct {
 	Damaged            types.Int64  `tfsdk:"damaged"`
 	LastHeartbeatAt    types.String `tfsdk:"last_heartbeat_at"`
 	LastHeartbeatError types.String `tfsdk:"last_heartbeat_error"`
+	Note               types.String `tfsdk:"note"`
 }
 
 type webhookModel struct {
@@ -223,6 +226,7 @@ func channelAttributes() map[string]schema.Attribute {
 		"damaged":              counter("Queue files that could not be read, moved aside."),
 		"last_heartbeat_at":    at("The last successful heartbeat"),
 		"last_heartbeat_error": schema.StringAttribute{Computed: true, MarkdownDescription: "The last heartbeat's error, empty if none."},
+		"note":                 observedNote,
 	}
 }
 
@@ -252,6 +256,14 @@ func channelKind() objectKind[channelModel, api.NotificationChannel, api.Notific
 			return m.fromSpec(ctx, attrs, c)
 		},
 		observe: (*channelModel).observe,
+		configureError: func(ae *api.Error, address string) (diag.Diagnostic, bool) {
+			if ae.Code == api.CodeChannelTestFailed {
+				return diag.NewAttributeErrorDiagnostic(tfpath.Root("test_on_create"), "Channel Test Failed",
+					fmt.Sprintf("On %s, the test notification was not delivered, so the channel was not created: %s. "+
+						"Fix the receiver or the channel and apply again; set test_on_create = false to create it without a test.", address, ae.Message)), true
+			}
+			return specConfigureError("Notification Channel", attrs)(ae, address)
+		},
 	}
 }
 
@@ -375,4 +387,5 @@ func (m *channelModel) observe(st api.ObjectStatus[api.NotificationChannel, api.
 	m.Damaged = types.Int64Value(o.Damaged)
 	m.LastHeartbeatAt = types.StringValue(rfc3339(o.LastHeartbeatAt))
 	m.LastHeartbeatError = types.StringValue(o.LastHeartbeatError)
+	m.Note = types.StringValue(o.Note)
 }

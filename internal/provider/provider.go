@@ -121,5 +121,5 @@ func (p *stewardProvider) Resources(context.Context) []func() resource.Resource 
 }
 
 func (p *stewardProvider) DataSources(context.Context) []func() datasource.DataSource {
-	return []func() datasource.DataSource{NewHostFactsDataSource, NewBackupsDataSource, NewMetricsDataSource}
+	return []func() datasource.DataSource{NewHostFactsDataSource, NewBackupsDataSource, NewMetricsDataSource, NewAlertHistoryDataSource}
 }

@@ -36,6 +36,7 @@ type silenceModel struct {
 	WindowStart types.String `tfsdk:"window_start"`
 	WindowEnd   types.String `tfsdk:"window_end"`
 	Silenced    types.List   `tfsdk:"silenced"`
+	Note        types.String `tfsdk:"note"`
 }
 
 const silenceDescription = "A silence on a host: alerts whose labels match every matcher are recorded in the history but not sent while " +
@@ -80,6 +81,7 @@ func silenceAttributes() map[string]schema.Attribute {
 		"window_end": schema.StringAttribute{Computed: true, MarkdownDescription: "Its end (RFC 3339); empty when there is none."},
 		"silenced": schema.ListAttribute{Computed: true, ElementType: types.StringType,
 			MarkdownDescription: "Fingerprints of the alerts it holds back now (as in `steward_alert_rule`'s `alerts`)."},
+		"note": observedNote,
 	}
 }
 
@@ -120,6 +122,7 @@ func silenceKind() objectKind[silenceModel, api.Silence, api.SilenceObserved] {
 			m.NotifyChannels = specStringList(ctx, m.NotifyChannels, s.NotifyChannels, &diags)
 			return diags
 		},
+		configureError: specConfigureError("Silence", attrs),
 		observe: func(m *silenceModel, st api.ObjectStatus[api.Silence, api.SilenceObserved], _ time.Time) {
 			o := st.Observed
 			m.Active = types.BoolValue(o.Active)
@@ -127,6 +130,7 @@ func silenceKind() objectKind[silenceModel, api.Silence, api.SilenceObserved] {
 			m.WindowEnd = types.StringValue(rfc3339(o.WindowEnd))
 			l, _ := types.ListValueFrom(context.Background(), types.StringType, append([]string{}, o.Silenced...))
 			m.Silenced = l
+			m.Note = types.StringValue(o.Note)
 		},
 	}
 }

@@ -183,3 +183,29 @@ func rejectedByAttribute(ctx context.Context, cfg tfsdk.Config, a schema.Attribu
 	}
 	return diags.HasError()
 }
+
+// specConfigureError blames the agent's refusal of a spec (its Check, with
+// what only the host knows: the collection interval, the secret files) on
+// the attribute its message names first, as the plan does. The agent puts
+// "<kind> <name>: " before the spec's errors ("alert rule disk: for 5s is
+// shorter than the collection interval 30s: ...").
+func specConfigureError(noun string, attrs map[string]schema.Attribute) func(ae *api.Error, address string) (diag.Diagnostic, bool) {
+	return func(ae *api.Error, address string) (diag.Diagnostic, bool) {
+		if ae.Code != api.CodeBadRequest {
+			return nil, false
+		}
+		rest, ok := strings.CutPrefix(ae.Message, strings.ToLower(noun)+" ")
+		if !ok {
+			return nil, false
+		}
+		_, msg, ok := strings.Cut(rest, ": ")
+		if !ok {
+			return nil, false
+		}
+		detail := "On " + address + ", the agent refused the " + strings.ToLower(noun) + ":\n\n" + msg
+		if p, _, _, ok := specErrorPath(msg, attrs); ok {
+			return diag.NewAttributeErrorDiagnostic(p, "Invalid "+noun, detail), true
+		}
+		return diag.NewErrorDiagnostic("Invalid "+noun, detail), true
+	}
+}

@@ -119,3 +119,8 @@ func nestedFrom[T any](ctx context.Context, a schema.Attribute, v *T, diags *dia
 	diags.Append(d...)
 	return o
 }
+
+// observedNote documents the note of a status the daemon could not give.
+var observedNote = schema.StringAttribute{Computed: true,
+	MarkdownDescription: "Why the observed attributes are empty, when the agent's daemon could not be asked (it is down) or has not " +
+		"loaded the object yet; empty otherwise."}
