@@ -63,10 +63,13 @@ func stringMap(ctx context.Context, m types.Map, diags *diag.Diagnostics) map[st
 	return out
 }
 
-// allKnown says whether none of vs is unknown.
+// allKnown says whether none of vs is unknown or holds an unknown value
+// (at validation, a list naming another resource's attribute is known but
+// its element is not).
 func allKnown(vs ...attr.Value) bool {
 	for _, v := range vs {
-		if v.IsUnknown() {
+		tv, err := v.ToTerraformValue(context.Background())
+		if err != nil || !tv.IsFullyKnown() {
 			return false
 		}
 	}
