@@ -74,9 +74,10 @@ func (c *cli) alerts(ctx context.Context, args []string) int {
 		}
 		n++
 		since := a.ActiveAt
-		if a.State == api.AlertFiring {
+		switch a.State {
+		case api.AlertFiring:
 			since = a.FiredAt
-		} else if a.State == api.AlertResolved {
+		case api.AlertResolved:
 			since = a.ResolvedAt
 		}
 		state := a.State

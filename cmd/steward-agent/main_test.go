@@ -216,7 +216,12 @@ func TestMetrics_fromTheDaemon(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- agent.RunDaemon(ctx, agent.DaemonConfig{Paths: p, Listen: "127.0.0.1:0"}) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("RunDaemon: %v", err)
+		}
+	})
 	var out string
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		var code int
@@ -234,5 +239,74 @@ func TestMetrics_fromTheDaemon(t *testing.T) {
 	code, out, errOut := runCLI(t, p, "", "metrics", "--range", "1h", "node_load1")
 	if code != exitOK || !strings.Contains(out, "SAMPLES") || !strings.Contains(out, "node_load1{}") {
 		t.Errorf("metrics --range 1h node_load1: exit %d, %q, %q", code, out, errOut)
+	}
+}
+
+// TestRulesTest: `steward-agent rules test FILE` runs the example's rule
+// test and passes; an expectation that is not met fails it.
+func TestRulesTest(t *testing.T) {
+	t.Parallel()
+	p := coretest.NewHost(t)
+	example := filepath.Join("..", "..", "examples", "alerting", "root_disk_filling.test.yaml")
+	code, out, errOut := runCLI(t, p, "", "rules", "test", example)
+	if code != exitOK || !strings.Contains(out, "firing") {
+		t.Fatalf("rules test %s: exit %d\n%s%s", example, code, out, errOut)
+	}
+	b, err := os.ReadFile(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, f := range []string{"root_disk_filling.json"} {
+		rule, err := os.ReadFile(filepath.Join(filepath.Dir(example), f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), rule, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wrong := filepath.Join(dir, "wrong.test.yaml")
+	if err := os.WriteFile(wrong, []byte(strings.ReplaceAll(string(b), "state: firing", "state: pending")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ := runCLI(t, p, "", "rules", "test", wrong); code != exitFailure {
+		t.Fatalf("rules test with a wrong expectation: exit %d\n%s", code, out)
+	}
+	if code, _, _ := runCLI(t, p, "", "rules"); code != exitUsage {
+		t.Errorf("rules without test FILE: exit %d, want %d", code, exitUsage)
+	}
+}
+
+// TestAlerts_fromTheDaemon: `steward-agent alerts` says when the daemon is
+// down, and prints its alerts and history when it runs.
+func TestAlerts_fromTheDaemon(t *testing.T) {
+	t.Parallel()
+	p := coretest.NewHost(t)
+	if code, _, errOut := runCLI(t, p, "", "alerts"); code != exitFailure || !strings.Contains(errOut, "does not answer") {
+		t.Fatalf("alerts with no daemon: exit %d, %q", code, errOut)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- agent.RunDaemon(ctx, agent.DaemonConfig{Paths: p, Listen: "127.0.0.1:0"}) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("RunDaemon: %v", err)
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, out, errOut := runCLI(t, p, "", "alerts", "--since", "1h")
+		if code == exitOK && strings.Contains(out, "ALERT") && strings.Contains(out, "TRANSITION") && strings.Contains(out, "CHANNEL") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alerts: exit %d\n%s%s", code, out, errOut)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code, _, _ := runCLI(t, p, "", "alerts", "--state", "burning"); code != exitUsage {
+		t.Errorf("alerts --state burning: exit %d, want %d", code, exitUsage)
 	}
 }

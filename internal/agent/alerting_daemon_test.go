@@ -90,9 +90,11 @@ func TestAlerting_throughTheDaemon(t *testing.T) {
 				got.Alerts[0].Labels["alertname"] != "queue_deep" || got.Alerts[0].Labels["severity"] != "page" || got.GroupKey == "" {
 				t.Fatalf("webhook payload %+v: want one %s queue_deep alert in Alertmanager's version 4 format", got, status)
 			}
-			if took := got.received.Sub(since); took > within {
+			took := got.received.Sub(since)
+			if took > within {
 				t.Fatalf("%s notification %s after the change, want within %s", status, took, within)
 			}
+			t.Logf("%s notification %s after the change", status, took.Round(time.Millisecond))
 			return got
 		case <-time.After(within + time.Until(since)):
 			t.Fatalf("no %s notification within %s of the change", status, within)
@@ -117,6 +119,16 @@ func TestAlerting_throughTheDaemon(t *testing.T) {
 	}
 
 	expect(api.AlertFiring, setValue("10"), interval+2*time.Second)
+	// The status page shows it.
+	resp, err := http.Get("http://" + d.addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if !strings.Contains(string(page), "<td>queue_deep</td>") || !strings.Contains(string(page), `class="bad">firing`) {
+		t.Errorf("the status page does not show queue_deep firing:\n%s", page)
+	}
 	// The receiver has it; wait until the notifier has its answer too (a
 	// notification whose answer a stop cuts off is sent again, with the
 	// same delivery id: at least once, never lost).

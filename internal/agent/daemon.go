@@ -85,7 +85,7 @@ func daemonComponents(deps core.Deps, m api.Monitoring) (cs []core.Component, cl
 	if err != nil {
 		return nil, nil, err
 	}
-	mon, err := monitor.New(deps, m, monitor.Options{History: hist, Version: Version,
+	mon, err := monitor.New(deps, m, monitor.Options{History: hist, Version: Version, Commands: monitor.LoadCommands(deps.Paths),
 		After: []monitor.AfterCollect{al.AfterCollect}, Alerts: al.PageAlerts})
 	if err != nil {
 		return nil, nil, err

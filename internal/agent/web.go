@@ -4,23 +4,19 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"syscall"
 
 	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
 	"go.yaml.in/yaml/v2"
 )
 
 // checkWebConfig refuses a web configuration (exporter-toolkit's format)
 // that does not give both TLS and at least one basic auth user, or that a
-// user other than root could change: whoever may write it may let anyone in.
+// user other than root could change (core.RootOnly): whoever may write it
+// may let anyone in.
 func checkWebConfig(file string) error {
-	fi, err := os.Lstat(file)
-	if err != nil {
+	if err := core.RootOnly(file); err != nil {
 		return fmt.Errorf("web config: %w", err)
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !fi.Mode().IsRegular() || !ok || st.Uid != 0 || fi.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("web config %s: must be a regular file owned by root that only root may write (it is %s, uid %d)", file, fi.Mode(), uidOf(st))
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -44,11 +40,4 @@ func checkWebConfig(file string) error {
 		return fmt.Errorf("web config %s: %w", file, err)
 	}
 	return nil
-}
-
-func uidOf(st *syscall.Stat_t) int64 {
-	if st == nil {
-		return -1
-	}
-	return int64(st.Uid)
 }

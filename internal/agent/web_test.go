@@ -123,7 +123,7 @@ func TestRunDaemon_webConfigRefused(t *testing.T) {
 	}{
 		{"no TLS", false, true, 0o600, "tls_server_config"},
 		{"no users", true, false, 0o600, "basic_auth_users"},
-		{"group-writable", true, true, 0o620, "only root may write"},
+		{"group-writable", true, true, 0o620, "only root may be able to change it"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

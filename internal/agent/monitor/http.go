@@ -23,6 +23,7 @@ const recentChanges = 12
 func (m *Monitor) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{$}", m.servePage)
 	mux.HandleFunc("POST "+summaryPath, m.serveSummary)
+	mux.HandleFunc("GET "+collectorsPath, m.serveCollectors)
 }
 
 func (m *Monitor) servePage(w http.ResponseWriter, r *http.Request) {

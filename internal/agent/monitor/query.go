@@ -24,6 +24,7 @@ const maxQueryBody = 1 << 20
 // Register adds the monitoring methods to an agent's method registry.
 func Register(methods map[string]core.Handler) {
 	methods[api.MetricsQuery.Name] = handleMetricsQuery
+	core.RegisterKind(methods, api.CustomMetricKind, newCustomController)
 }
 
 // handleMetricsQuery asks the running daemon, which holds the history,
@@ -116,7 +117,10 @@ func (m *Monitor) Summaries(q api.MetricsQueryParams) (api.MetricsQueryResult, e
 		for k, v := range sel.Labels {
 			ms = append(ms, history.Matcher{Name: k, Type: history.MatchEqual, Value: v})
 		}
-		sums, err := m.history.Summary(history.Query{Name: sel.Name, Match: ms, Start: now.Add(-window), End: now})
+		// The store keeps a sample at its collection time rounded to the
+		// interval, so the last collection may be stored up to half an
+		// interval after now.
+		sums, err := m.history.Summary(history.Query{Name: sel.Name, Match: ms, Start: now.Add(-window), End: now.Add(m.interval / 2)})
 		if err != nil {
 			return res, fmt.Errorf("select %q: %w", key, err)
 		}

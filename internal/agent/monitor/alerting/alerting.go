@@ -63,9 +63,11 @@ func New(deps core.Deps, m api.Monitoring, hist *history.Store) (*Alerting, erro
 		return nil, fmt.Errorf("monitoring settings: %w", err)
 	}
 	host, _ := os.Hostname()
+	// A host without a valid machine id (first boot) still alerts; its
+	// notifications then carry no host_id, and /healthz reports the id.
 	hostID, err := core.ReadHostID(deps.Paths)
 	if err != nil {
-		return nil, fmt.Errorf("start alerting: %w", err)
+		deps.Logger.Warn("alerts without a host id", "error", err)
 	}
 	a := &Alerting{deps: deps, interval: interval, hist: hist, log: deps.Logger.With("component", "alerting")}
 	a.src.step = interval
@@ -83,14 +85,25 @@ func New(deps core.Deps, m api.Monitoring, hist *history.Store) (*Alerting, erro
 	if p := a.engine.Problem(); p != "" {
 		a.log.Warn("alert state damaged: starting clean", "detail", p)
 	}
+	// Rules and channels are loaded now, not only when the components
+	// start: the monitor collects at once when the daemon starts, and an
+	// evaluation before the rules are in would be lost, a notification to
+	// a channel not yet open dropped.
+	if err := a.reload(); err != nil {
+		a.log.Warn("alert rules and silences", "error", err)
+	}
+	specs, err := a.loadChannels()
+	if serr := a.notifier.SetChannels(specs); serr != nil {
+		err = errors.Join(err, serr)
+	}
+	if err != nil {
+		a.log.Warn("notification channels", "error", err)
+	}
 	return a, nil
 }
 
 // Notifier is the notifier component, which the daemon runs beside a.
 func (a *Alerting) Notifier() *notify.Notifier { return a.notifier }
-
-// Engine is the rule engine, for the status page and tests.
-func (a *Alerting) Engine() *alert.Engine { return a.engine }
 
 // Name implements core.Component.
 func (a *Alerting) Name() string { return "alerting" }

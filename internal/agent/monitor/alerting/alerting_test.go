@@ -36,13 +36,13 @@ func TestAfterCollect_enqueuesThenSaves(t *testing.T) {
 	t.Parallel()
 	p := hostWith(t, api.AlertRule{Name: "load_high", Metric: "node_load1", Op: ">", Threshold: 4, Channels: []string{"ops"}})
 	c := newClock()
-	a := newAlerting(t, interval, c, nil, p)
+	a := newAlerting(t, c, nil, p)
 	collectAt(t, a, nil, c.Now(), sample("node_load1", 1))
-	if q := queued(t, p, "ops"); len(q) != 0 {
+	if q := queued(t, p); len(q) != 0 {
 		t.Fatalf("below the threshold: queued %+v", q)
 	}
 	collectAt(t, a, nil, c.Add(interval), sample("node_load1", 9))
-	q := queued(t, p, "ops")
+	q := queued(t, p)
 	if len(q) != 1 || len(q[0].Alerts) != 1 || q[0].Alerts[0].State != api.AlertFiring || q[0].HostID != coretest.MachineID {
 		t.Fatalf("queued %+v, want one firing notification from host %s", q, coretest.MachineID)
 	}
@@ -67,9 +67,9 @@ func TestAfterCollect_enqueuesThenSaves(t *testing.T) {
 func TestSource_staleSeriesAndWindows(t *testing.T) {
 	t.Parallel()
 	p := coretest.NewHost(t)
-	hist := openHistory(t, p, interval)
+	hist := openHistory(t, p)
 	c := newClock()
-	a := newAlerting(t, interval, c, hist, p)
+	a := newAlerting(t, c, hist, p)
 	// Collections 6 s into their interval: the store rounds their times up.
 	at := c.Add(6 * time.Second)
 	for i := range 4 {
@@ -122,7 +122,7 @@ func TestMuteRequests_muteOptedInRules(t *testing.T) {
 		api.AlertRule{Name: "quiet", Metric: "node_load1", Op: ">", Threshold: 4, Channels: []string{"ops"}, MuteDuringChanges: true},
 		api.AlertRule{Name: "loud", Metric: "node_load1", Op: ">", Threshold: 4, Channels: []string{"ops"}})
 	c := newClock()
-	a := newAlerting(t, interval, c, nil, p)
+	a := newAlerting(t, c, nil, p)
 	if err := core.RequestMute(p, c.Now().Add(time.Minute), "agent install"); err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestMuteRequests_muteOptedInRules(t *testing.T) {
 		t.Errorf("mute request left behind: %v", entries)
 	}
 	var rules []string
-	for _, n := range queued(t, p, "ops") {
+	for _, n := range queued(t, p) {
 		for _, al := range n.Alerts {
 			rules = append(rules, al.Rule)
 		}
@@ -145,7 +145,7 @@ func TestMuteRequests_muteOptedInRules(t *testing.T) {
 	// Once the mute is over, the held-back alert goes out.
 	collectAt(t, a, nil, c.Add(time.Minute), sample("node_load1", 9))
 	rules = nil
-	for _, n := range queued(t, p, "ops") {
+	for _, n := range queued(t, p) {
 		for _, al := range n.Alerts {
 			rules = append(rules, al.Rule)
 		}
@@ -161,7 +161,7 @@ func TestAlive_staleAfterThreeIntervals(t *testing.T) {
 	t.Parallel()
 	p := coretest.NewHost(t)
 	c := newClock()
-	a := newAlerting(t, interval, c, nil, p)
+	a := newAlerting(t, c, nil, p)
 	if err := a.alive(); err == nil {
 		t.Fatal("alive before any evaluation")
 	}
@@ -198,5 +198,40 @@ func TestReload_reportsBadFilesKeepsOthers(t *testing.T) {
 	}
 	if ps := a.problems(); len(ps) == 0 || !strings.Contains(ps[0], "broken.json") {
 		t.Errorf("problems: %v", ps)
+	}
+}
+
+// The first collection of a starting daemon runs before the components'
+// Run: rules and channels are loaded by New, so an alert firing then is
+// queued, not lost.
+func TestNew_loadsConfigurationBeforeTheFirstCollection(t *testing.T) {
+	t.Parallel()
+	p := hostWith(t, api.AlertRule{Name: "load_high", Metric: "node_load1", Op: ">", Threshold: 4, Channels: []string{"ops"}})
+	c := newClock()
+	a, err := New(core.Deps{Paths: p, Now: c.Now}, api.Monitoring{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	collectAt(t, a, nil, c.Now(), sample("node_load1", 9))
+	if q := queued(t, p); len(q) != 1 || q[0].Alerts[0].Rule != "load_high" {
+		t.Fatalf("queued at the first collection: %+v, want load_high's firing", q)
+	}
+}
+
+// A host whose machine id is not set yet (first boot) still alerts.
+func TestNew_withoutHostID(t *testing.T) {
+	t.Parallel()
+	p := hostWith(t, api.AlertRule{Name: "load_high", Metric: "node_load1", Op: ">", Threshold: 4, Channels: []string{"ops"}})
+	if err := os.WriteFile(p.MachineID, []byte("uninitialized\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := newClock()
+	a, err := New(core.Deps{Paths: p, Now: c.Now}, api.Monitoring{}, nil)
+	if err != nil {
+		t.Fatalf("New without a machine id: %v", err)
+	}
+	collectAt(t, a, nil, c.Now(), sample("node_load1", 9))
+	if q := queued(t, p); len(q) != 1 {
+		t.Fatalf("queued without a machine id: %+v, want the firing notification", q)
 	}
 }

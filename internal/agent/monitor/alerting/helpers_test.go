@@ -53,8 +53,8 @@ func writeSpec(t *testing.T, p core.Paths, dir, name string, v any) {
 	}
 }
 
-// openHistory opens a store at interval under the host's state directory.
-func openHistory(t *testing.T, p core.Paths, interval time.Duration) *history.Store {
+// openHistory opens a store at the test interval under the host's state directory.
+func openHistory(t *testing.T, p core.Paths) *history.Store {
 	t.Helper()
 	st, _, err := history.Open(filepath.Join(p.StateDir, "history"), history.Options{Interval: interval})
 	if err != nil {
@@ -85,7 +85,7 @@ func sample(name string, v float64, labels ...string) collect.Sample {
 
 // newAlerting builds the alerting of a fixture host at interval, with
 // clock c, and loads its configuration.
-func newAlerting(t *testing.T, interval time.Duration, c *clock, hist *history.Store, p core.Paths) *Alerting {
+func newAlerting(t *testing.T, c *clock, hist *history.Store, p core.Paths) *Alerting {
 	t.Helper()
 	a, err := New(core.Deps{Paths: p, Now: c.Now}, api.Monitoring{Interval: interval.String()}, hist)
 	if err != nil {
@@ -104,10 +104,10 @@ func newAlerting(t *testing.T, interval time.Duration, c *clock, hist *history.S
 	return a
 }
 
-// queued returns the notifications waiting in a channel's queue on disk.
-func queued(t *testing.T, p core.Paths, channel string) []api.Notification {
+// queued returns the notifications waiting in channel ops's queue on disk.
+func queued(t *testing.T, p core.Paths) []api.Notification {
 	t.Helper()
-	dir := filepath.Join(p.StateDir, "notify", "channels", channel, "queue")
+	dir := filepath.Join(p.StateDir, "notify", "channels", "ops", "queue")
 	entries, err := os.ReadDir(dir)
 	if err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)

@@ -112,6 +112,19 @@ func (c channelController) Check(_ context.Context, spec api.NotificationChannel
 	if err := notify.CheckFiles(spec.WithDefaults()); err != nil {
 		return core.BadRequest("notification channel %s: %v", spec.Name, err)
 	}
+	if spec.Command != nil {
+		return checkProgram(spec.Name, spec.Command.Args[0])
+	}
+	return nil
+}
+
+// checkProgram refuses a command channel's program that is missing, not
+// executable, or that a user other than root could replace: the notifier
+// runs it as root for every notification.
+func checkProgram(channel, prog string) error {
+	if err := core.CheckRootProgram(prog); err != nil {
+		return &api.Error{Code: api.CodeProgramMissing, Message: fmt.Sprintf("notification channel %s: command.args[0] %s: %v", channel, prog, err)}
+	}
 	return nil
 }
 

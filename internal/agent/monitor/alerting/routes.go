@@ -139,7 +139,7 @@ func (a *Alerting) notLoaded(kind, name string) string {
 			return "the daemon did not load it: " + p
 		}
 	}
-	return "the daemon has not evaluated it yet"
+	return "the daemon has not loaded or evaluated it yet"
 }
 
 func (a *Alerting) serveChannels(w http.ResponseWriter, _ *http.Request) {
@@ -211,6 +211,10 @@ func (a *Alerting) History(q api.AlertHistoryParams) (api.AlertHistoryResult, er
 	if err != nil {
 		return api.AlertHistoryResult{}, err
 	}
-	return api.AlertHistoryResult{HostID: hostID, At: a.deps.Now().UTC(),
-		Transitions: a.engine.History(q.Transitions()), Deliveries: a.notifier.History(q.Deliveries())}, nil
+	res := api.AlertHistoryResult{HostID: hostID, At: a.deps.Now().UTC(),
+		Transitions: a.engine.History(q.Transitions()), Deliveries: a.notifier.History(q.Deliveries())}
+	if res.Deliveries == nil {
+		res.Deliveries = []api.DeliveryRecord{} // a list, never null, for the data source
+	}
+	return res, nil
 }

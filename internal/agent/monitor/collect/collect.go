@@ -104,6 +104,7 @@ type CollectorStatus struct {
 	Error    string        // empty when OK
 	Duration time.Duration // how long the last Update took (its timeout when it hung)
 	Time     time.Time     // when the last collection ended; zero before the first
+	Series   int           // how many series of the collector the last collection served
 }
 
 // Set is the registry of collectors that one Gather runs.
@@ -297,6 +298,7 @@ type result struct {
 	families []*dto.MetricFamily
 	err      error
 	duration time.Duration
+	series   int // in the families Gather kept
 }
 
 // Gather runs one collection: every collector concurrently, each bounded
@@ -331,6 +333,7 @@ func (s *Set) Gather(ctx context.Context) ([]*dto.MetricFamily, error) {
 			}
 			owner[f.GetName()] = name
 			out = append(out, f)
+			r.series += len(f.Metric)
 		}
 	}
 	out = append(out, s.selfFamilies(results)...)
@@ -465,7 +468,7 @@ func (s *Set) record(results []result, end time.Time) {
 	for i, r := range results {
 		st := &s.status[i]
 		wasOK, first := st.OK, st.Time.IsZero()
-		st.OK, st.Error, st.Duration, st.Time = r.err == nil, "", r.duration, end
+		st.OK, st.Error, st.Duration, st.Time, st.Series = r.err == nil, "", r.duration, end, r.series
 		if r.err != nil {
 			st.Error = r.err.Error()
 		}

@@ -46,6 +46,9 @@ type Command struct {
 	// Timeout bounds one run (Config.Timeout when zero); at the timeout the
 	// command and every process in its process group are killed.
 	Timeout time.Duration
+	// Help is the HELP of steward_custom_<Name>, and of the families of
+	// text-format output that bring none; a default when empty.
+	Help string
 }
 
 // commandCollector runs one Command.
@@ -68,19 +71,27 @@ func newCommandCollector(cmd Command, defaultTimeout time.Duration) (*commandCol
 	if limit <= 0 {
 		limit = defaultTimeout
 	}
+	single, help := "Output of custom metric command "+cmd.Name+".", "Metric from custom metric command "+cmd.Name+"."
+	if cmd.Help != "" {
+		single, help = cmd.Help, cmd.Help
+	}
 	return &commandCollector{
 		cmd:    cmd,
 		limit:  limit,
-		single: prometheus.NewDesc("steward_custom_"+cmd.Name, "Output of custom metric command "+cmd.Name+".", nil, nil),
-		help:   "Metric from custom metric command " + cmd.Name + ".",
+		single: prometheus.NewDesc("steward_custom_"+cmd.Name, single, nil, nil),
+		help:   help,
 	}, nil
 }
 
-func (c *commandCollector) Name() string { return "custom_" + c.cmd.Name }
+func (c *commandCollector) Name() string { return c.cmd.CollectorName() }
+
+// CollectorName is the name of the command's collector in Set.Status and
+// on steward_collector_success: custom_<Name>.
+func (c Command) CollectorName() string { return "custom_" + c.Name }
 
 // key identifies a command with everything that makes it run differently.
 func (c Command) key() string {
-	return fmt.Sprintf("%s\x00%q\x00%s", c.Name, c.Args, c.Timeout)
+	return fmt.Sprintf("%s\x00%q\x00%s\x00%s", c.Name, c.Args, c.Timeout, c.Help)
 }
 
 func (c *commandCollector) timeout() time.Duration { return c.limit }

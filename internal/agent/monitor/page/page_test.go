@@ -105,3 +105,28 @@ func TestRender(t *testing.T) {
 		t.Error("the template refused a value (ZgotmplZ)")
 	}
 }
+
+// The page lists the alerts with their state, escaped, and says when
+// there are none.
+func TestRender_alerts(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var b strings.Builder
+	if err := Render(&b, View{Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "No alerts pending or firing.") {
+		t.Error("no alerts: the page does not say so")
+	}
+	b.Reset()
+	v := View{Now: now, Alerts: []AlertState{{Rule: "disk_full", Labels: `{mountpoint="/<x>"}`, State: "firing", Value: "97.5",
+		Since: now.Add(-90 * time.Second), Held: "silenced by maint"}}}
+	if err := Render(&b, v); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"disk_full", `{mountpoint=&#34;/&lt;x&gt;&#34;}`, `class="bad">firing`, "silenced by maint", "97.5", "1m30s ago"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}
