@@ -271,5 +271,11 @@ for rule, f in (("bench-for0", 0), ("bench-for30s", for30)):
     met = worst <= target
     ok &= met
     print(f"Steward {'for=0' if f == 0 else 'for=30s'}: every run within {target} s (interval + for + 2 s)? {'yes' if met else 'NO'} (worst {worst:.2f} s)")
+# Both Steward rules see the breach at the same collection, so their gap is
+# how long `for` took: 30 s when it fires at the third collection after, 40 s
+# when it needs a fourth.
+gaps = [b - a for a, b in zip(d[("/steward", "bench-for0")], d[("/steward", "bench-for30s")])]
+late = sum(g > for30 + interval / 2 for g in gaps)
+print(f"Steward for=30s after for=0, per run: {' '.join(f'{g:.1f}' for g in gaps)} s; {late} of {len(gaps)} runs fired one collection after `for` had passed")
 sys.exit(0 if ok else 1)
 PY
