@@ -147,7 +147,7 @@ func (d *alertHistoryDataSource) Read(ctx context.Context, req datasource.ReadRe
 		return
 	}
 	m.Transitions = transitionList(ctx, res.Transitions, &resp.Diagnostics)
-	m.Deliveries = deliveryList(ctx, res.Deliveries, &resp.Diagnostics)
+	m.Deliveries = deliveryList(res.Deliveries, &resp.Diagnostics)
 	m.ID = types.StringValue(res.HostID)
 	m.At = types.StringValue(rfc3339(res.At))
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
@@ -183,7 +183,7 @@ func transitionList(ctx context.Context, ts []api.AlertTransition, diags *diag.D
 	return l
 }
 
-func deliveryList(ctx context.Context, rs []api.DeliveryRecord, diags *diag.Diagnostics) types.List {
+func deliveryList(rs []api.DeliveryRecord, diags *diag.Diagnostics) types.List {
 	items := make([]attr.Value, 0, len(rs))
 	for _, r := range rs {
 		alerts := make([]attr.Value, 0, len(r.Alerts))

@@ -113,9 +113,10 @@ func alertRuleAttributes() map[string]schema.Attribute {
 	optString := func(desc string, v ...validator.String) schema.StringAttribute {
 		return schema.StringAttribute{Optional: true, MarkdownDescription: desc, Validators: v}
 	}
-	intervalNote := " At plan time it is checked against the default collection interval (`" + api.DefaultMonitoringInterval + "`) " +
-		"with a warning, since the provider does not know the host's `monitoring.interval` then; the agent checks it against the host's " +
-		"own interval at apply and refuses a value shorter than it."
+	intervalNote := " Rules are evaluated once per collection, so a value shorter than the host's collection interval is refused. " +
+		"The provider does not know the host's `monitoring.interval` at plan time: there a value shorter than `1s` (every host's " +
+		"shortest interval) is an error and one shorter than the default interval (`" + api.DefaultMonitoringInterval + "`) a warning; " +
+		"the agent checks it against the host's own interval at apply and refuses it with the reason."
 	alertObject := map[string]schema.Attribute{
 		"fingerprint": schema.StringAttribute{Computed: true, MarkdownDescription: "Identifies the alert (rule and labels) across transitions and restarts."},
 		"labels":      schema.MapAttribute{Computed: true, ElementType: types.StringType, MarkdownDescription: "The alert's labels."},

@@ -26,23 +26,23 @@ func TestAlertRule_invalidConfig(t *testing.T) {
 	threshold := "  metric = \"node_filesystem_avail_bytes\"\n  op = \"<\"\n  threshold = 1e9\n"
 	cases := []struct{ name, body, want string }{
 		{"template does not parse", threshold + "  annotations = { summary = \"{{ .Value \" }\n",
-			blamed("annotations", `annotations\["summary"\].*template does not parse`)},
+			blamedAt("annotations", `annotations\["summary"\].*template does not parse`)},
 		{"template field missing", threshold + "  labels = { team = \"{{ .Vaule }}\" }\n",
-			blamed("labels", `labels\["team"\].*template fails on sample data.*\.Value`)},
-		{"duration", threshold + "  for = \"five minutes\"\n", blamed("for", `for must be a duration such as "30s"`)},
-		{"for below every interval", threshold + "  for = \"500ms\"\n", blamed("for", `for 500ms is shorter than the collection\s+interval 1s`)},
-		{"op", "  metric = \"node_load1\"\n  op = \"=>\"\n", blamed("op", `op value must be one of`)},
+			blamedAt("labels", `labels\["team"\].*template fails on sample data.*\.Value`)},
+		{"duration", threshold + "  for = \"five minutes\"\n", blamedAt("for", `for must be a duration such as "30s"`)},
+		{"for below every interval", threshold + "  for = \"500ms\"\n", blamedAt("for", `for 500ms is shorter than the collection\s+interval 1s`)},
+		{"op", "  metric = \"node_load1\"\n  op = \"=>\"\n", blamedAt("op", `op value must be one of`)},
 		{"op missing", "  metric = \"node_load1\"\n", `(?s)Invalid Alert Rule.*op "": want one of >, >=`},
 		{"metric missing", "  op = \">\"\n", `(?s)Invalid Alert Rule.*metric: required for kind threshold`},
-		{"aggregation without window", threshold + "  aggregation = \"avg\"\n", blamed("aggregation", `set both`)},
-		{"resolve on the wrong side", threshold + "  resolve_threshold = 5e8\n", blamed("resolve_threshold", `want at\s+least 1e\+09`)},
+		{"aggregation without window", threshold + "  aggregation = \"avg\"\n", blamedAt("aggregation", `set both`)},
+		{"resolve on the wrong side", threshold + "  resolve_threshold = 5e8\n", blamedAt("resolve_threshold", `want at\s+least 1e\+09`)},
 		{"matcher regexp", threshold + "  matchers = [{ label = \"mountpoint\", op = \"=~\", value = \"(\" }]\n",
-			blamed("matchers", `matchers\[0\].*is not a regular expression`)},
-		{"builtin with metric", "  kind = \"unit_failed\"\n  metric = \"node_load1\"\n", blamed("kind", `set by the kind; leave them out`)},
+			blamedAt("matchers", `matchers\[0\].*is not a regular expression`)},
+		{"builtin with metric", "  kind = \"unit_failed\"\n  metric = \"node_load1\"\n", blamedAt("kind", `set by the kind; leave them out`)},
 		{"backup_stale without max_age", "  kind = \"backup_stale\"\n", `(?s)Invalid Alert Rule.*max_age: required for kind backup_stale`},
-		{"reserved label", threshold + "  labels = { alertname = \"x\" }\n", blamed("labels", `is set by the engine`)},
-		{"channel name", threshold + "  channels = [\"Ops Team\"]\n", blamed("channels", `must be a channel name`)},
-		{"repeat too short", threshold + "  repeat_interval = \"30s\"\n", blamed("repeat_interval", `want at least 1m`)},
+		{"reserved label", threshold + "  labels = { alertname = \"x\" }\n", blamedAt("labels", `is set by the engine`)},
+		{"channel name", threshold + "  channels = [\"Ops Team\"]\n", blamedAt("channels", `must be a channel name`)},
+		{"repeat too short", threshold + "  repeat_interval = \"30s\"\n", blamedAt("repeat_interval", `want at least 1m`)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -52,10 +52,10 @@ func TestAlertRule_invalidConfig(t *testing.T) {
 	}
 }
 
-// blamed wants an error shown at the attribute's line of the
+// blamedAt wants an error shown at the attribute's line of the
 // configuration (Terraform quotes it) with the message msg, which
 // Terraform may wrap at any space.
-func blamed(attr, msg string) string {
+func blamedAt(attr, msg string) string {
 	return `(?s)\d+:\s+` + attr + `\s+=.*` + wrapped(msg)
 }
 

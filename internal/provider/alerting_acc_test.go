@@ -113,8 +113,8 @@ resource "steward_alert_rule" "r" {
 // file edited by hand shows in the plan and one plain apply converges; a
 // silence covering the rule holds its notifications back (the history
 // records them as silenced); steward_alert_history reads the transitions
-// and deliveries; a template that does not parse fails the plan naming
-// the attribute.
+// and deliveries. First of all, a template that does not parse fails the
+// plan naming the attribute, before anything reaches the host.
 func TestAccAlert_webhook(t *testing.T) {
 	f := testFleet(t, 1)
 	h := f.Hosts[0]
@@ -153,6 +153,20 @@ data "steward_alert_history" "h" {
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
+			{
+				// A template that does not parse: the plan fails naming it.
+				Config: alertAccConfig(f, h, hook, "", "") + "\n" + `
+resource "steward_alert_rule" "bad" {
+  host        = steward_host.h.host_connection
+  name        = "bad"
+  metric      = "node_load1"
+  op          = ">"
+  threshold   = 100
+  annotations = { summary = "{{ .Value " }
+}
+`,
+				ExpectError: regexp.MustCompile(`(?s)annotations\s*=.*annotations\["summary"\].*template\s+does\s+not\s+parse`),
+			},
 			{
 				Config: base,
 				ConfigStateChecks: []statecheck.StateCheck{
@@ -247,20 +261,6 @@ data "steward_alert_history" "h" {
 						map[string]string{"channel": "hook", "event": api.DeliveryNotification, "result": api.DeliveryDelivered,
 							"alerts.0.rule": "acc-queue", "alerts.0.state": api.AlertResolved}),
 				),
-			},
-			{
-				// A template that does not parse: the plan fails naming it.
-				Config: alertAccConfig(f, h, hook, silence, "") + "\n" + `
-resource "steward_alert_rule" "bad" {
-  host        = steward_host.h.host_connection
-  name        = "bad"
-  metric      = "node_load1"
-  op          = ">"
-  threshold   = 100
-  annotations = { summary = "{{ .Value " }
-}
-`,
-				ExpectError: regexp.MustCompile(`(?s)annotations\s*=.*annotations\["summary"\].*template\s+does\s+not\s+parse`),
 			},
 		},
 	})

@@ -16,10 +16,10 @@ func nested(msg string) string { return `(?s)Error: Invalid.*` + wrapped(msg) }
 func TestNotificationChannel_invalidConfig(t *testing.T) {
 	requireTerraform(t)
 	cases := []struct{ name, body, want string }{
-		{"type", "  type = \"pager\"\n", blamed("type", `value must be one of`)},
+		{"type", "  type = \"pager\"\n", blamedAt("type", `value must be one of`)},
 		{"block missing", "  type = \"webhook\"\n", `(?s)Invalid Notification Channel.*needs its webhook block`},
 		{"other block", "  type = \"webhook\"\n  webhook = { url = \"http://10.0.0.1/hook\" }\n  command = { args = [\"/bin/true\"] }\n",
-			blamed("command", `set only the block of the channel's type`)},
+			blamedAt("command", `set only the block of the channel's type`)},
 		{"webhook url", "  type = \"webhook\"\n  webhook = { url = \"ftp://10.0.0.1/hook\" }\n", nested(`webhook.url ftp://10.0.0.1/…: want an http:// or https:// URL`)},
 		{"secret file relative", "  type = \"webhook\"\n  webhook = { url = \"http://10.0.0.1/hook\", secret_file = \"hmac.key\" }\n",
 			nested(`webhook.secret_file "hmac.key": want a clean absolute path on the host`)},
@@ -30,15 +30,15 @@ func TestNotificationChannel_invalidConfig(t *testing.T) {
 		{"alertmanager path", "  type = \"alertmanager\"\n  alertmanager = { urls = [\"http://am:9093/api/v2/alerts\"] }\n",
 			nested(`alertmanager.urls\[0\].*Steward appends /api/v2/alerts`)},
 		{"alertmanager repeat", "  type = \"alertmanager\"\n  alertmanager = { urls = [\"http://am:9093\"] }\n  repeat_interval = \"1h\"\n",
-			blamed("repeat_interval", `not for alertmanager channels`)},
+			blamedAt("repeat_interval", `not for alertmanager channels`)},
 		{"retry order", "  type = \"command\"\n  command = { args = [\"/usr/local/bin/page\"] }\n  retry_min = \"10m\"\n  retry_max = \"1m\"\n",
-			blamed("retry_max", `is shorter than retry_min`)},
+			blamedAt("retry_max", `is shorter than retry_min`)},
 		{"command relative", "  type = \"command\"\n  command = { args = [\"page\"] }\n", nested(`command.args\[0\] "page": want the program's clean absolute path`)},
 		{"slack digest", "  type = \"slack\"\n  slack = { url_file = \"/etc/steward/slack.url\", url_sha256 = \"abc\" }\n",
 			nested(`slack.url_sha256 must be 64 lower-case hex digits`)},
-		{"timeout", "  type = \"command\"\n  command = { args = [\"/usr/local/bin/page\"] }\n  timeout = \"10m\"\n", blamed("timeout", `want between 1s and 5m`)},
+		{"timeout", "  type = \"command\"\n  command = { args = [\"/usr/local/bin/page\"] }\n  timeout = \"10m\"\n", blamedAt("timeout", `want between 1s and 5m`)},
 		{"heartbeat", "  type = \"command\"\n  command = { args = [\"/usr/local/bin/page\"] }\n  heartbeat = { interval = \"1m\" }\n",
-			blamed("heartbeat", `set url or url_file`)},
+			blamedAt("heartbeat", `set url or url_file`)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

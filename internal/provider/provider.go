@@ -117,7 +117,8 @@ func (p *stewardProvider) connectionPool() *client.Pool {
 }
 
 func (p *stewardProvider) Resources(context.Context) []func() resource.Resource {
-	return []func() resource.Resource{NewHostResource, NewBackupScheduleResource, NewCustomMetricResource, NewAlertRuleResource, NewNotificationChannelResource, NewSilenceResource}
+	return []func() resource.Resource{NewHostResource, NewBackupScheduleResource, NewCustomMetricResource,
+		NewAlertRuleResource, NewNotificationChannelResource, NewSilenceResource}
 }
 
 func (p *stewardProvider) DataSources(context.Context) []func() datasource.DataSource {

@@ -15,16 +15,16 @@ func TestSilence_invalidConfig(t *testing.T) {
 	cases := []struct{ name, body, want string }{
 		{"no window", m, `(?s)Invalid Silence.*starts_at and ends_at, or schedule and duration: required`},
 		{"both windows", m + "  starts_at = \"2026-03-01T22:00:00Z\"\n  ends_at = \"2026-03-01T23:00:00Z\"\n  schedule = \"0 2 * * 0\"\n  duration = \"1h\"\n",
-			blamed("starts_at", `set one window`)},
-		{"end before start", m + "  starts_at = \"2026-03-01T22:00:00Z\"\n  ends_at = \"2026-03-01T21:00:00Z\"\n", blamed("ends_at", `want a time after starts_at`)},
-		{"time format", m + "  starts_at = \"tomorrow\"\n  ends_at = \"2026-03-01T21:00:00Z\"\n", blamed("starts_at", `must be an RFC 3339 time`)},
-		{"cron", m + "  schedule = \"0 25 * * *\"\n  duration = \"1h\"\n", blamed("schedule", `hour field "25"`)},
-		{"too long", m + "  schedule = \"0 2 * * 0\"\n  duration = \"30d\"\n", blamed("duration", `want at most 168h`)},
-		{"schedule alone", m + "  schedule = \"0 2 * * 0\"\n", blamed("schedule", `a recurring window needs both`)},
+			blamedAt("starts_at", `set one window`)},
+		{"end before start", m + "  starts_at = \"2026-03-01T22:00:00Z\"\n  ends_at = \"2026-03-01T21:00:00Z\"\n", blamedAt("ends_at", `want a time after starts_at`)},
+		{"time format", m + "  starts_at = \"tomorrow\"\n  ends_at = \"2026-03-01T21:00:00Z\"\n", blamedAt("starts_at", `must be an RFC 3339 time`)},
+		{"cron", m + "  schedule = \"0 25 * * *\"\n  duration = \"1h\"\n", blamedAt("schedule", `hour field "25"`)},
+		{"too long", m + "  schedule = \"0 2 * * 0\"\n  duration = \"30d\"\n", blamedAt("duration", `want at most 168h`)},
+		{"schedule alone", m + "  schedule = \"0 2 * * 0\"\n", blamedAt("schedule", `a recurring window needs both`)},
 		{"no comment", "  matchers = [{ label = \"alertname\", value = \"disk\" }]\n  comment = \"\"\n  schedule = \"0 2 * * 0\"\n  duration = \"1h\"\n",
-			blamed("comment", `at least 1`)},
+			blamedAt("comment", `at least 1`)},
 		{"matcher label", "  matchers = [{ label = \"9x\", value = \"disk\" }]\n  comment = \"c\"\n  schedule = \"0 2 * * 0\"\n  duration = \"1h\"\n",
-			blamed("matchers", `want a Prometheus label name`)},
+			blamedAt("matchers", `want a Prometheus label name`)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
