@@ -49,6 +49,7 @@ commands:
                                alert states and recent transitions and deliveries
                                from the running daemon
   rules test FILE              run a rule test file and print the states over time
+  logs status [--json]         log forwarders: position, lag, last error per source
 `
 
 func main() {
@@ -101,6 +102,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return c.alerts(ctx, rest)
 	case "rules":
 		return c.rules(rest)
+	case "logs":
+		return c.logs(ctx, rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -18,6 +18,7 @@ import (
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/monitor"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/monitor/alerting"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/monitor/logs"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 	"github.com/stewardhq/terraform-provider-steward/internal/atomicfile"
 )
@@ -95,6 +96,7 @@ func daemonComponents(deps core.Deps, m api.Monitoring) (cs []core.Component, cl
 		mon,
 		al,
 		al.Notifier(),
+		logs.NewDaemon(deps),
 	}, hist.Close, nil
 }
 

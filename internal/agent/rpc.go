@@ -15,6 +15,7 @@ import (
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/monitor"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/monitor/alerting"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/monitor/logs"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 )
 
@@ -35,6 +36,7 @@ func DefaultMethods() map[string]core.Handler {
 	schedule.Register(m)
 	monitor.Register(m)
 	alerting.Register(m)
+	logs.Register(m)
 	return m
 }
 

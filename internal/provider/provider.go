@@ -117,9 +117,10 @@ func (p *stewardProvider) connectionPool() *client.Pool {
 }
 
 func (p *stewardProvider) Resources(context.Context) []func() resource.Resource {
-	return []func() resource.Resource{NewHostResource, NewBackupScheduleResource, NewCustomMetricResource}
+	return []func() resource.Resource{NewHostResource, NewBackupScheduleResource, NewCustomMetricResource, NewLogForwardResource,
+		NewAlertRuleResource, NewNotificationChannelResource, NewSilenceResource}
 }
 
 func (p *stewardProvider) DataSources(context.Context) []func() datasource.DataSource {
-	return []func() datasource.DataSource{NewHostFactsDataSource, NewBackupsDataSource, NewMetricsDataSource}
+	return []func() datasource.DataSource{NewHostFactsDataSource, NewBackupsDataSource, NewMetricsDataSource, NewAlertHistoryDataSource}
 }

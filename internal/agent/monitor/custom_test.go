@@ -74,7 +74,7 @@ func startDaemon(t *testing.T, p core.Paths) *runningDaemon {
 func (d *runningDaemon) collect() error {
 	d.t.Helper()
 	err := d.m.reloadCommands(&core.Runtime{Logger: slog.New(slog.DiscardHandler)})
-	if cerr := d.m.collectOnce(context.Background(), nil); cerr != nil {
+	if cerr := d.m.collectOnce(context.Background(), nil, d.m.deps.Now()); cerr != nil {
 		d.t.Fatal(cerr)
 	}
 	return err

@@ -140,7 +140,7 @@ func (m *Monitor) Run(ctx context.Context, rt *core.Runtime) error {
 			continue
 		case <-timer.C:
 		}
-		rt.Report(errors.Join(cmdErr, m.collectOnce(ctx, rt.Metrics)))
+		rt.Report(errors.Join(cmdErr, m.collectOnce(ctx, rt.Metrics, next)))
 	}
 }
 
@@ -167,14 +167,17 @@ func (m *Monitor) lastCollection() time.Time {
 	return m.lastAt
 }
 
-// collectOnce makes one collection: the host's, cached for /metrics; with
-// the daemon's own metrics, stored and handed on.
-func (m *Monitor) collectOnce(ctx context.Context, daemon prometheus.Gatherer) error {
+// collectOnce makes the collection scheduled at t: the host's, cached for
+// /metrics; with the daemon's own metrics, stored and handed on. The
+// collection carries its scheduled time, not the time it ended, so the
+// rule engine's `for` counts whole intervals: with the end time, collections
+// of unequal length made three 10 s intervals sum to a little under 30 s,
+// and a `for = 30s` fired one collection late about half the time.
+func (m *Monitor) collectOnce(ctx context.Context, daemon prometheus.Gatherer, t time.Time) error {
 	fams, err := m.set.Gather(ctx)
 	if err != nil {
 		return err // ctx ended
 	}
-	t := m.deps.Now()
 	samples := collect.Flatten(fams)
 	var errs []error
 	if daemon != nil {

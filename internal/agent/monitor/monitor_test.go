@@ -35,12 +35,19 @@ func TestMonitor_collectsAndServesThePage(t *testing.T) {
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
 	var handed int
 	m, err := New(core.Deps{Paths: p, Now: now}, api.Monitoring{Interval: "10s"}, Options{History: h,
-		After: []AfterCollect{func(context.Context, time.Time, []collect.Sample) { handed++ }}})
+		After: []AfterCollect{func(_ context.Context, at time.Time, _ []collect.Sample) {
+			// The scheduled time, not when the collection ended: the rule
+			// engine's `for` counts these.
+			if !at.Equal(clock) {
+				t.Errorf("collection handed on at %s, want its scheduled time %s", at, clock)
+			}
+			handed++
+		}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 30 {
-		if err := m.collectOnce(context.Background(), nil); err != nil {
+		if err := m.collectOnce(context.Background(), nil, clock); err != nil {
 			t.Fatalf("collect: %v", err)
 		}
 		mu.Lock()
@@ -95,7 +102,7 @@ func TestMonitor_summaries(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 6 {
-		if err := m.collectOnce(context.Background(), nil); err != nil {
+		if err := m.collectOnce(context.Background(), nil, clock); err != nil {
 			t.Fatal(err)
 		}
 		clock = clock.Add(10 * time.Second)
