@@ -197,9 +197,7 @@ func (m *Monitor) collectOnce(ctx context.Context, daemon prometheus.Gatherer, t
 			errs = append(errs, fmt.Errorf("store the collection: %w", err))
 		}
 		// The store keeps going in memory when the disk refuses writes.
-		if st := m.history.Status(); st.DiskError != "" {
-			storeErr = errors.New(st.DiskError)
-		}
+		storeErr = m.history.DiskError()
 	}
 	m.mu.Lock()
 	m.last, m.lastAt, m.storeErr = fams, t, storeErr

@@ -114,3 +114,12 @@ func (s *Store) Status() Status {
 	}
 	return st
 }
+
+// DiskError is the write failure the store is riding out in memory (the
+// disk full or read-only), nil while writes succeed: what the collector
+// checks after every Append, without building the whole Status.
+func (s *Store) DiskError() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.diskErr
+}
