@@ -96,12 +96,13 @@ func TestForwarder_receiverClosesAtOnce(t *testing.T) {
 	fw := startForwarder(t, cfg)
 	time.Sleep(2 * time.Second)
 	// Backoff 20 ms doubling to 200 ms: about 14 attempts in 2 s.
-	if n := accepted.Load(); n > 30 {
-		t.Errorf("%d connections in 2 s; want backoff between them", n)
+	if n := accepted.Load(); n > 30 || n < 3 {
+		t.Errorf("%d connections in 2 s; want retries with backoff between them", n)
 	}
 	// What its TCP acknowledged before each close never settled: the
-	// position stays where it was.
-	if st := fw.f.Status(); st.Sources[0].Offset != 0 || st.Connected || st.LastError == "" {
-		t.Errorf("status: offset %d, connected %v, last error %q", st.Sources[0].Offset, st.Connected, st.LastError)
+	// position stays where it was. (Connected is not asserted: between a
+	// dial and the receiver's close it is briefly, and truly, true.)
+	if st := fw.f.Status(); st.Sources[0].Offset != 0 || st.LastError == "" {
+		t.Errorf("status: offset %d, last error %q; want offset 0 and the close reported", st.Sources[0].Offset, st.LastError)
 	}
 }
