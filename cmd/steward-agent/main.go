@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -53,6 +54,10 @@ commands:
 `
 
 func main() {
+	// Nothing reads heap profiles (there is no pprof endpoint), and
+	// sampling them keeps a bucket per sampled stack for the life of a
+	// daemon: its hash table's pages become resident one by one.
+	runtime.MemProfileRate = 0
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// The first signal asks for a clean stop (a daemon lets running work
 	// finish); a second one ends the process at once.

@@ -203,7 +203,11 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 			gatherers = append(gatherers, g)
 		}
 	}
-	mux.Handle("/metrics", metricsHandler(gatherers, log))
+	mh, err := metricsHandler(gatherers, log)
+	if err != nil {
+		return err
+	}
+	mux.Handle("/metrics", mh)
 	t := cfg.timeouts
 	newServer := func() *http.Server {
 		return &http.Server{Handler: mux, ReadHeaderTimeout: t.readHeader, ReadTimeout: t.read, WriteTimeout: t.write, IdleTimeout: t.idle,
