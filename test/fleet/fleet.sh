@@ -12,7 +12,9 @@
 #   fleet.sh memory   print each running host's memory (PSS of its processes plus its tmpfs)
 #
 # Each host is a bookworm root file system booted with systemd-nspawn on an overlay,
-# in its own network namespace joined to one bridge. The description of the fleet
+# in its own network namespace joined to one bridge, with CAP_NET_ADMIN in that
+# namespace only, so a host runs its own firewall (nftables) as a real one does
+# and cannot touch this machine's. The description of the fleet
 # (addresses, users, key paths, host keys) is written to $FLEET_STATE/fleet.json.
 set -euo pipefail
 
@@ -201,7 +203,7 @@ start_container() {
   (
     for d in $(cgroup_roots); do echo "$BASHPID" >"$d/$cg/cgroup.procs"; done
     exec setsid systemd-nspawn -q -b --register=no --keep-unit -M "stw-$name" --hostname="$name" \
-      --setenv=STEWARD_FLEET_HOST="$name" \
+      --setenv=STEWARD_FLEET_HOST="$name" --capability=CAP_NET_ADMIN \
       -D "$rootfs" --overlay="$rootfs:$up:/" --network-namespace-path="/run/netns/stw-$name" \
       --resolv-conf=off --timezone=off --link-journal=no
   ) </dev/null >"$hd/console.log" 2>&1 &
