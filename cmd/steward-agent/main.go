@@ -51,6 +51,8 @@ commands:
                                from the running daemon
   rules test FILE              run a rule test file and print the states over time
   logs status [--json]         log forwarders: position, lag, last error per source
+  revert ID                    put back what an unconfirmed change replaced (its
+                               systemd timer runs this; by hand only to revert early)
 `
 
 func main() {
@@ -109,6 +111,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return c.rules(rest)
 	case "logs":
 		return c.logs(ctx, rest)
+	case "revert":
+		return c.revert(ctx, rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -152,6 +152,11 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 	}
 	d := &daemon{cfg: cfg, started: cfg.Now()}
 	log := cfg.Logger
+	// A change whose revert timer was lost (the host was down at its time)
+	// is reverted now: unconfirmed, it may be what locks the operator out.
+	if err := core.RevertOverdue(ctx, core.Deps{Paths: cfg.Paths, Logger: log, Now: cfg.Now}); err != nil {
+		log.Error("revert overdue changes", "error", err)
+	}
 	if cfg.Components == nil {
 		cs, closeAll, err := daemonComponents(core.Deps{Paths: cfg.Paths, Logger: log, Now: cfg.Now}, cfg.Monitoring)
 		if err != nil {

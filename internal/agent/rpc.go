@@ -16,6 +16,7 @@ import (
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/monitor"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/monitor/alerting"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/monitor/logs"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/security/firewall"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 )
 
@@ -27,16 +28,18 @@ const MaxRequestBytes = 8 << 20
 // keyed by method name. It returns a new map on every call.
 func DefaultMethods() map[string]core.Handler {
 	m := map[string]core.Handler{
-		api.MethodHealth:    handleHealth,
-		api.MethodInstall:   handleInstall,
-		api.MethodRollback:  handleRollback,
-		api.MethodUninstall: handleUninstall,
-		api.MethodPackages:  handlePackages,
+		api.MethodHealth:       handleHealth,
+		api.MethodInstall:      handleInstall,
+		api.MethodRollback:     handleRollback,
+		api.MethodUninstall:    handleUninstall,
+		api.MethodPackages:     handlePackages,
+		api.ConfirmChange.Name: handleConfirmChange,
 	}
 	schedule.Register(m)
 	monitor.Register(m)
 	alerting.Register(m)
 	logs.Register(m)
+	firewall.Register(m)
 	return m
 }
 

@@ -21,6 +21,9 @@ type Deps struct {
 	Methods map[string]Handler // The agent's method registry; the agent's Serve fills it in.
 	// Services is the service manager; defaults to systemd (systemctl).
 	Services Services
+	// Timers arm the revert of changes that can cut access; defaults to
+	// systemd's transient timers.
+	Timers Timers
 	// Packages is the package manager; defaults to the host's (apt or dnf),
 	// looked up only by the method that installs packages.
 	Packages Packages
@@ -36,6 +39,9 @@ func (d Deps) WithDefaults() Deps {
 	}
 	if d.Services == nil {
 		d.Services = systemctl{}
+	}
+	if d.Timers == nil {
+		d.Timers = systemdTimers{}
 	}
 	return d
 }

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 	"github.com/stewardhq/terraform-provider-steward/internal/atomicfile"
@@ -105,24 +106,69 @@ func (l lifecycle[S, O]) configure(ctx context.Context, deps Deps, req api.Reque
 		return nil, err
 	}
 	file := p.ObjectFile(l.kind.Dir, name)
-	changed, before, err := WriteIfChanged(file, rendered, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("write %s: %w", file, err)
-	}
-	applied, err := ctl.Apply(ctx, spec, prev)
 	object := l.kind.Name + "/" + name
+	pending, err := l.armRevert(ctx, deps, ctl, spec, file, object, req.Operator)
 	if err != nil {
-		_ = Record(p, req.Operator, object, "configure", before, Digest(rendered), err.Error())
 		return nil, err
 	}
-	if changed || applied.Changed {
-		if err := Record(p, req.Operator, object, "configure", before, Digest(rendered)); err != nil {
+	// undo puts the host back at once when the change fails half way.
+	undo := func(cause error) error {
+		if pending != nil {
+			if _, rerr := Revert(ctx, deps, pending.ID, "the apply failed: "+cause.Error()); rerr != nil {
+				return errors.Join(cause, fmt.Errorf("and the revert: %w", rerr))
+			}
+		}
+		return cause
+	}
+	changed, before, err := WriteIfChanged(file, rendered, 0o600)
+	if err != nil {
+		return nil, undo(fmt.Errorf("write %s: %w", file, err))
+	}
+	applied, err := ctl.Apply(ctx, spec, prev)
+	if err != nil {
+		_ = Record(p, req.Operator, object, "configure", before, Digest(rendered), err.Error())
+		return nil, undo(err)
+	}
+	if pending != nil && !changed && !applied.Changed {
+		if err := dropPending(ctx, deps, pending.ID); err != nil {
 			return nil, err
+		}
+		pending = nil
+	}
+	if pending == nil {
+		pending = applied.Pending
+	}
+	if changed || applied.Changed {
+		result := "ok"
+		if pending != nil {
+			result = "pending confirmation until " + pending.RevertAt.Format(time.RFC3339)
+		}
+		if err := Record(p, req.Operator, object, "configure", before, Digest(rendered), result); err != nil {
+			return nil, undo(err)
 		}
 	}
 	st, err := l.statusOf(ctx, deps, ctl, name)
-	st.Pending = applied.Pending
+	st.Pending = pending
 	return st, err
+}
+
+// armRevert arms the way back before a guarded kind changes anything: what
+// its controller says it replaces, and the object's spec file.
+func (l lifecycle[S, O]) armRevert(ctx context.Context, deps Deps, ctl Controller[S, O], spec S, file, object string, op api.Operator) (*api.PendingChange, error) {
+	g, ok := ctl.(Guarded[S])
+	if !ok {
+		return nil, nil
+	}
+	plan, err := g.Guard(ctx, spec)
+	if err != nil || plan == nil {
+		return nil, err
+	}
+	saved, err := SaveFile(file)
+	if err != nil {
+		return nil, err
+	}
+	plan.Files = append([]SavedFile{saved}, plan.Files...)
+	return arm(ctx, deps, object, op, *plan)
 }
 
 func (l lifecycle[S, O]) remove(ctx context.Context, deps Deps, req api.Request) (any, error) {
