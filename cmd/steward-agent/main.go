@@ -182,7 +182,7 @@ func (c *cli) daemon(ctx context.Context, args []string) int {
 	if os.Getenv("GOGC") == "" {
 		// The daemon's live heap is small (2-3 MiB) and the Go runtime's
 		// floor for the heap goal (4 MiB at GOGC=100) dominates its
-		// memory; at 50 it holds 1.3-1.8 MiB less for 0.01 CPU-s a minute
+		// memory; at 50 it holds 1.3-1.8 MiB less for 0.02 CPU-s a minute
 		// more (bench/monitor.sh).
 		debug.SetGCPercent(50)
 	}

@@ -102,15 +102,33 @@ func (r FirewallRule) validate() error {
 		}
 	}
 	for _, s := range r.Sources {
-		if _, err := netip.ParsePrefix(s); err != nil {
-			return fmt.Errorf("sources: %q: want a CIDR such as \"192.0.2.0/24\" or \"2001:db8::/32\"", s)
+		if err := CheckCIDR(s); err != nil {
+			return fmt.Errorf("sources: %w", err)
 		}
 	}
-	if r.RateLimit != "" && !rateLimitPattern.MatchString(r.RateLimit) {
-		return fmt.Errorf("rate_limit: %q: want \"N/second\" or \"N/minute\"", r.RateLimit)
+	if r.RateLimit != "" {
+		if err := CheckRateLimit(r.RateLimit); err != nil {
+			return fmt.Errorf("rate_limit: %w", err)
+		}
 	}
 	if strings.ContainsAny(r.Comment, "\"\\\n\r") || len(r.Comment) > 128 {
 		return fmt.Errorf("comment: at most 128 characters, without quotes, backslashes or newlines")
+	}
+	return nil
+}
+
+// CheckCIDR checks a firewall source.
+func CheckCIDR(s string) error {
+	if _, err := netip.ParsePrefix(s); err != nil {
+		return fmt.Errorf("%q: want a CIDR such as \"192.0.2.0/24\" or \"2001:db8::/32\"", s)
+	}
+	return nil
+}
+
+// CheckRateLimit checks a firewall rule's rate limit.
+func CheckRateLimit(s string) error {
+	if !rateLimitPattern.MatchString(s) {
+		return fmt.Errorf("%q: want \"N/second\" or \"N/minute\"", s)
 	}
 	return nil
 }

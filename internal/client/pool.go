@@ -421,3 +421,20 @@ func alive(cl *ssh.Client, timeout time.Duration) bool {
 		return false
 	}
 }
+
+// Fresh opens a new connection with this handle's configuration and
+// trust, outside the pool, and returns a handle on it that the caller
+// closes: the proof that a login (and sudo) works now, not one made before
+// a change. Confirm-or-revert confirms through it.
+func (c *Conn) Fresh(ctx context.Context) (*Conn, error) {
+	s, err := dial(ctx, c.trust)
+	if err != nil {
+		return nil, err
+	}
+	h, err := s.handle(c.trust)
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	return h, nil
+}

@@ -212,6 +212,11 @@ func (r *objectResource[M, PM, S, O]) apply(ctx context.Context, plan, state *M)
 		diags.Append(agentDiagnostic("Unable to Configure "+r.noun(), conn.Address(), err))
 		return diags
 	}
+	if st.Pending != nil {
+		if diags.Append(confirmChange(ctx, conn, hostID, st.Pending)...); diags.HasError() {
+			return diags
+		}
+	}
 	if r.k.afterConfigure != nil {
 		if diags.Append(r.k.afterConfigure(ctx, conn, plan, state, &st)...); diags.HasError() {
 			return diags
