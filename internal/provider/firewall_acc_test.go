@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -100,9 +101,10 @@ resource "steward_firewall" "fw" {
 				Config: good,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(firewallAddr, plancheck.ResourceActionUpdate),
+					expectBefore(firewallAddr, "drift", regexp.MustCompile(`^\+ tcp dport 3306 accept$`)),
 					plancheck.ExpectKnownValue(firewallAddr, tfjsonpath.New("drift"), knownvalue.StringExact("")),
 				}},
-				Check: hostCheck(t, f, h, "nft list table inet steward | grep -c 3306", "0"),
+				Check: hostCheck(t, f, h, "nft list table inet steward | grep -c 3306 || true", "0"),
 			},
 			{
 				// The table deleted by hand: drift; one apply loads it again.
@@ -112,7 +114,10 @@ resource "steward_firewall" "fw" {
 			},
 			{
 				Config: good,
-				Check:  hostCheck(t, f, h, "nft list table inet steward | grep -c 'dport 22'", "1"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectBefore(firewallAddr, "drift", regexp.MustCompile(`^table inet steward is missing$`)),
+				}},
+				Check: hostCheck(t, f, h, "nft list table inet steward | grep -c 'dport 22'", "1"),
 			},
 			{
 				// SSH only from a network the test machine is not on: the
@@ -183,4 +188,28 @@ func TestAccFirewall_revertWithoutTheProvider(t *testing.T) {
 			},
 		}},
 	})
+}
+
+// expectBefore is a plan check that the resource's attribute, as the host
+// reported it, matches want.
+func expectBefore(addr, attr string, want *regexp.Regexp) plancheck.PlanCheck {
+	return beforeCheck{addr, attr, want}
+}
+
+type beforeCheck struct {
+	addr, attr string
+	want       *regexp.Regexp
+}
+
+func (c beforeCheck) CheckPlan(_ context.Context, req plancheck.CheckPlanRequest, resp *plancheck.CheckPlanResponse) {
+	for _, rc := range req.Plan.ResourceChanges {
+		if rc.Address == c.addr {
+			before, _ := rc.Change.Before.(map[string]any)
+			if v, _ := before[c.attr].(string); !c.want.MatchString(v) {
+				resp.Error = fmt.Errorf("%s: %s is %q before the change, want %s", c.addr, c.attr, v, c.want)
+			}
+			return
+		}
+	}
+	resp.Error = fmt.Errorf("%s is not in the plan", c.addr)
 }

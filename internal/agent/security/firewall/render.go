@@ -35,7 +35,8 @@ func Render(spec api.Firewall) string {
 		b.WriteString("\t\tiif \"lo\" accept\n")
 	}
 	if spec.ICMP {
-		b.WriteString("\t\tmeta l4proto { icmp, ipv6-icmp } accept\n")
+		// By number: a minimal host has no /etc/protocols to resolve names.
+		b.WriteString("\t\tmeta l4proto { 1, 58 } accept\n")
 	}
 	for _, r := range spec.Rules {
 		for _, line := range ruleLines(r) {
