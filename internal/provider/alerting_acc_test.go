@@ -41,22 +41,41 @@ func webhookReceiver(t *testing.T, f fleet) (url string, payloads <-chan webhook
 		t.Fatalf("listen on the bridge address %s: %v", f.BridgeAddress, err)
 	}
 	ch := make(chan webhookPayload, 64)
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: webhookHandler(t, ch)}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return "http://" + ln.Addr().String() + "/hook", ch
+}
+
+// webhookHandler hands every payload POSTed to it to ch.
+func webhookHandler(t *testing.T, ch chan<- webhookPayload) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		var p webhookPayload
 		if err := json.Unmarshal(b, &p); err != nil {
 			t.Errorf("webhook body %q: %v", b, err)
 		}
 		ch <- p
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return "http://" + ln.Addr().String() + "/hook", ch
+	})
 }
+
+// setTextfileMetric writes the textfile name.prom on h with one sample of
+// metric, atomically, as a textfile collector's producer should.
+func setTextfileMetric(t *testing.T, f fleet, h fleetHost, name, metric, value string) {
+	t.Helper()
+	cmd := fmt.Sprintf("set -e; mkdir -p %[1]s; printf '%[3]s %[4]s\\n' > %[1]s/.%[2]s.tmp; mv %[1]s/.%[2]s.tmp %[1]s/%[2]s.prom", api.TextfileDir, name, metric, value)
+	if out, err := onHost(t, f, h, cmd); err != nil {
+		t.Fatalf("write the textfile %s on %s: %v\n%s", name, h.Name, err, out)
+	}
+}
+
+// notifyWithin bounds the wait for what a fleet host does about a new
+// value: the 5 s collection interval, the daemon reading new files, a retry.
+const notifyWithin = 40 * time.Second
 
 // expectPayload waits for the next payload and wants one alert of rule in
 // status.
-func expectPayload(t *testing.T, payloads <-chan webhookPayload, rule, status string, within time.Duration) webhookPayload {
+func expectPayload(t *testing.T, payloads <-chan webhookPayload, rule, status string) webhookPayload {
 	t.Helper()
 	select {
 	case p := <-payloads:
@@ -64,8 +83,8 @@ func expectPayload(t *testing.T, payloads <-chan webhookPayload, rule, status st
 			t.Fatalf("webhook payload %+v: want one %s alert of %s in Alertmanager's version 4 format", p, status, rule)
 		}
 		return p
-	case <-time.After(within):
-		t.Fatalf("no %s notification of %s within %s", status, rule, within)
+	case <-time.After(notifyWithin):
+		t.Fatalf("no %s notification of %s within %s", status, rule, notifyWithin)
 	}
 	return webhookPayload{}
 }
@@ -92,7 +111,16 @@ resource "steward_notification_channel" "c" {
   retry_min = "1s"
   retry_max = "5s"
 }
+%s
+%s
+%s`, hookURL, accQueueRule("[steward_notification_channel.c.name]"), silence, extra)
+}
 
+// accQueueRule is the rule the alerting acceptance tests flip: acc-queue,
+// over the textfile metric acc_queue_depth, sending to channels (an HCL
+// list).
+func accQueueRule(channels string) string {
+	return fmt.Sprintf(`
 resource "steward_alert_rule" "r" {
   host      = steward_host.h.host_connection
   name      = "acc-queue"
@@ -100,11 +128,10 @@ resource "steward_alert_rule" "r" {
   op        = ">"
   threshold = 5
   severity  = "page"
-  channels  = [steward_notification_channel.c.name]
+  channels  = %s
   annotations = { summary = "queue is {{ .Value }} deep on {{ .Host }}" }
 }
-%s
-%s`, hookURL, silence, extra)
+`, channels)
 }
 
 // TestAccAlert_webhook: on a fleet host, a rule on a custom textfile
@@ -121,13 +148,10 @@ func TestAccAlert_webhook(t *testing.T) {
 	testAgent(t)
 	cleanHost(t, f, h)
 	hook, payloads := webhookReceiver(t, f)
-	const within = 40 * time.Second // the 5 s interval, the daemon reading new files, a retry
+	const within = notifyWithin
 	setValue := func(v string) {
 		t.Helper()
-		cmd := fmt.Sprintf("set -e; mkdir -p %[1]s; printf 'acc_queue_depth %[2]s\\n' > %[1]s/.acc.tmp; mv %[1]s/.acc.tmp %[1]s/acc.prom", api.TextfileDir, v)
-		if out, err := onHost(t, f, h, cmd); err != nil {
-			t.Fatalf("write the textfile on %s: %v\n%s", h.Name, err, out)
-		}
+		setTextfileMetric(t, f, h, "acc", "acc_queue_depth", v)
 	}
 	setValue("1")
 	rule := alertRuleAddr
@@ -181,7 +205,7 @@ resource "steward_alert_rule" "bad" {
 				PreConfig: func() {
 					expectNoPayload(t, payloads, 12*time.Second) // below the threshold: nothing
 					setValue("10")
-					p := expectPayload(t, payloads, "acc-queue", api.AlertFiring, within)
+					p := expectPayload(t, payloads, "acc-queue", api.AlertFiring)
 					if p.Alerts[0].Labels["severity"] != "page" || p.Alerts[0].Annotations["summary"] != "queue is 10 deep on "+p.Alerts[0].Labels["host"] {
 						t.Errorf("firing alert %+v: want severity page and the summary rendered from its template", p.Alerts[0])
 					}
@@ -198,7 +222,7 @@ resource "steward_alert_rule" "bad" {
 				// Back under it: the resolve arrives, with endsAt.
 				PreConfig: func() {
 					setValue("2")
-					if p := expectPayload(t, payloads, "acc-queue", api.AlertResolved, within); p.Alerts[0].EndsAt.IsZero() {
+					if p := expectPayload(t, payloads, "acc-queue", api.AlertResolved); p.Alerts[0].EndsAt.IsZero() {
 						t.Errorf("resolve without endsAt: %+v", p)
 					}
 				},

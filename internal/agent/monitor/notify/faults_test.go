@@ -233,6 +233,60 @@ func (a acceptThenStop) send(context.Context, message) error {
 	return nil
 }
 
+// stuckSender is an attempt that, once cancelled, returns only when the
+// test releases it: a lane slow to stop.
+type stuckSender struct {
+	started, release chan struct{}
+}
+
+func (s stuckSender) send(ctx context.Context, _ message) error {
+	close(s.started)
+	<-ctx.Done()
+	<-s.release
+	return ctx.Err()
+}
+
+// Deleting a channel (the provider's destroy) stops its lane and deletes
+// its directory while its spec file is still there; a reload of the specs
+// in the meantime (terraform destroys several channels at once, and each
+// deleted file makes the daemon reload) must not open the channel again:
+// that wrote into the directory being deleted ("directory not empty") and
+// left a lane running for a deleted channel.
+func TestNotifier_reloadDuringRemove(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	spec := webhookSpec("ops", "http://127.0.0.1:9/never")
+	h := newHarness(t, dir, nil, spec)
+	stuck := stuckSender{started: make(chan struct{}), release: make(chan struct{})}
+	c := h.n.channel("ops")
+	c.mu.Lock()
+	c.send = stuck
+	c.mu.Unlock()
+	h.start()
+	h.enqueue("ops", notification(alert("disk_full", api.AlertFiring, "1")))
+	select {
+	case <-stuck.started:
+	case <-time.After(realDeadline):
+		t.Fatal("no delivery attempt")
+	}
+	removed := make(chan error, 1)
+	go func() { removed <- h.n.Remove("ops") }()
+	eventually(t, "Remove to take the channel out", func() bool { return h.n.channel("ops") == nil })
+	if err := h.n.SetChannels([]api.NotificationChannel{spec}); err != nil { // the spec file is still there
+		t.Fatal(err)
+	}
+	close(stuck.release)
+	if err := <-removed; err != nil {
+		t.Fatalf("Remove: %v", err)
+	}
+	if h.n.channel("ops") != nil {
+		t.Error("the reload during Remove opened the channel again")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "channels", "ops")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the channel's directory after Remove: %v; want it gone", err)
+	}
+}
+
 // A notification acknowledged while the daemon stops counts as delivered
 // and is not sent again by the next run.
 func TestNotifier_acknowledgedWhileStopping(t *testing.T) {

@@ -66,6 +66,11 @@ type Notifier struct {
 	mu       sync.Mutex
 	channels map[string]*channel
 	runCtx   context.Context // set while Run runs
+	// removing names the channels Remove is deleting: their spec file is
+	// still there until Remove returns, and a reload of the specs in the
+	// meantime (another object changed) must not open them again, which
+	// would write into the directory being deleted.
+	removing map[string]bool
 
 	attempting atomic.Int32 // attempts under way, so tests move a fake clock only between them
 
@@ -149,7 +154,7 @@ func New(cfg Config) (*Notifier, error) {
 		cfg.HistoryMax = DefaultHistoryMax
 	}
 	n := &Notifier{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, http: cfg.HTTPClient, rand: cfg.Rand,
-		channels: map[string]*channel{},
+		channels: map[string]*channel{}, removing: map[string]bool{},
 		queueDesc: prometheus.NewDesc("steward_notification_queue_length",
 			"Notifications waiting in the channel's delivery queue.", []string{"channel"}, nil),
 		totalDesc: prometheus.NewDesc("steward_notifications_total",
@@ -214,6 +219,9 @@ func (n *Notifier) SetChannels(specs []api.NotificationChannel) error {
 		spec := want[name]
 		if c := n.channels[name]; c != nil {
 			c.update(n, spec)
+			continue
+		}
+		if n.removing[name] {
 			continue
 		}
 		c, err := n.openChannel(spec)
@@ -314,7 +322,13 @@ func (n *Notifier) Remove(name string) error {
 		done = n.stopLane(c)
 		delete(n.channels, name)
 	}
+	n.removing[name] = true
 	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		delete(n.removing, name)
+		n.mu.Unlock()
+	}()
 	if done != nil {
 		<-done
 	}
