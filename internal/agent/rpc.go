@@ -17,6 +17,7 @@ import (
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/monitor/alerting"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/monitor/logs"
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/security/firewall"
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/security/harden"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
 )
 
@@ -40,6 +41,7 @@ func DefaultMethods() map[string]core.Handler {
 	alerting.Register(m)
 	logs.Register(m)
 	firewall.Register(m)
+	harden.Register(m)
 	return m
 }
 

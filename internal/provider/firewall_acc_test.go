@@ -67,6 +67,7 @@ func TestAccFirewall(t *testing.T) {
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
+			{Config: hostConfig(f, h, "")}, // the host first: its connection is known to the next plan
 			{
 				// Drop policy, no rule for port 22: refused at plan time.
 				Config: hostConfig(f, h, "") + `
@@ -76,7 +77,7 @@ resource "steward_firewall" "fw" {
   rule = [{ ports = ["80", "443"] }]
 }
 `,
-				ExpectError: regexp.MustCompile(`(?s)Firewall Would Lock Out Steward.*no rule admits TCP port 22`),
+				ExpectError: regexp.MustCompile(`(?s)Firewall Would Lock Out Steward.*no\s+rule\s+admits\s+TCP\s+port\s+22`),
 			},
 			{
 				Config: good,
@@ -124,7 +125,7 @@ resource "steward_firewall" "fw" {
 				// fresh login fails, the host reverts, the apply says why.
 				PreConfig:   func() { lockoutStart = time.Now() },
 				Config:      firewallConfig(f, h, `"192.0.2.0/24"`),
-				ExpectError: regexp.MustCompile(`(?s)Change Would Lock Out the Operator.*192\.0\.2\.0/24.*fresh SSH login.*failed.*fresh login after the revert works again`),
+				ExpectError: regexp.MustCompile(`(?s)Change Would Lock Out the Operator.*192\.0\.2\.0/24.*fresh\s+SSH\s+login.*failed.*fresh\s+login\s+after\s+the\s+revert\s+works\s+again`),
 			},
 			{
 				// The host is as before the failed apply: no change planned.
@@ -193,11 +194,12 @@ func TestAccFirewall_revertWithoutTheProvider(t *testing.T) {
 // expectBefore is a plan check that the resource's attribute, as the host
 // reported it, matches want.
 func expectBefore(addr, attr string, want *regexp.Regexp) plancheck.PlanCheck {
-	return beforeCheck{addr, attr, want}
+	return beforeCheck{addr: addr, attr: attr, want: want}
 }
 
 type beforeCheck struct {
 	addr, attr string
+	key        string // of a map attribute; "" for a string attribute
 	want       *regexp.Regexp
 }
 
@@ -205,8 +207,13 @@ func (c beforeCheck) CheckPlan(_ context.Context, req plancheck.CheckPlanRequest
 	for _, rc := range req.Plan.ResourceChanges {
 		if rc.Address == c.addr {
 			before, _ := rc.Change.Before.(map[string]any)
-			if v, _ := before[c.attr].(string); !c.want.MatchString(v) {
-				resp.Error = fmt.Errorf("%s: %s is %q before the change, want %s", c.addr, c.attr, v, c.want)
+			v, _ := before[c.attr].(string)
+			if c.key != "" {
+				m, _ := before[c.attr].(map[string]any)
+				v, _ = m[c.key].(string)
+			}
+			if !c.want.MatchString(v) {
+				resp.Error = fmt.Errorf("%s: %s %s is %q before the change, want %s", c.addr, c.attr, c.key, v, c.want)
 			}
 			return
 		}

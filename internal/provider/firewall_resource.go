@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
+	"github.com/stewardhq/terraform-provider-steward/internal/client"
 )
 
 // NewFirewallResource returns the steward_firewall resource: the
@@ -88,7 +89,7 @@ func firewallAttributes() map[string]schema.Attribute {
 					listvalidator.ValueStringsAre(stringCheck{desc: "a CIDR such as \"192.0.2.0/24\"", check: api.CheckCIDR})),
 				"rate_limit": schema.StringAttribute{Optional: true,
 					MarkdownDescription: "Cap on new connections, `N/second` or `N/minute`; above it the policy decides.",
-					Validators: []validator.String{stringCheck{desc: "\"N/second\" or \"N/minute\"", check: api.CheckRateLimit}}},
+					Validators:          []validator.String{stringCheck{desc: "\"N/second\" or \"N/minute\"", check: api.CheckRateLimit}}},
 				"comment": schema.StringAttribute{Optional: true, MarkdownDescription: "Shown in the ruleset (`nft list table inet steward`)."},
 			}}},
 		"confirm_timeout": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("60s"),
@@ -117,10 +118,13 @@ func firewallKind() objectKind[firewallModel, api.Firewall, api.FirewallObserved
 		known: func(m *firewallModel) bool {
 			return allKnown(m.Name, m.InputPolicy, m.Established, m.Loopback, m.ICMP, m.LogDrops, m.Rules, m.ConfirmTimeout)
 		},
-		toSpec:   func(ctx context.Context, m *firewallModel) (api.Firewall, diag.Diagnostics) { return m.toSpec(ctx) },
-		fromSpec: func(ctx context.Context, m *firewallModel, s api.Firewall) diag.Diagnostics { return m.fromSpec(ctx, s) },
-		observe:  (*firewallModel).setStatus,
-		plan:     planFirewall,
+		toSpec: func(ctx context.Context, m *firewallModel) (api.Firewall, diag.Diagnostics) { return m.toSpec(ctx) },
+		fromSpec: func(ctx context.Context, m *firewallModel, s api.Firewall) diag.Diagnostics {
+			return m.fromSpec(ctx, s)
+		},
+		observe:     (*firewallModel).setStatus,
+		plan:        planFirewall,
+		checkAccess: firewallAccess,
 	}
 }
 
@@ -218,26 +222,23 @@ func rulesetDrift(o api.FirewallObserved) string {
 	return strings.Join(out, "\n")
 }
 
-// planFirewall plans the live table to be Steward's again, and refuses a
-// firewall that would obviously cut off this very connection: a drop
-// policy with no rule for its SSH port.
-func planFirewall(ctx context.Context, plan, state *firewallModel, specChanged bool, diags *diag.Diagnostics) {
+// planFirewall plans the live table to be Steward's again.
+func planFirewall(_ context.Context, plan, state *firewallModel, specChanged bool, _ *diag.Diagnostics) {
 	plan.Drift = types.StringValue("")
 	if specChanged || state == nil || state.Drift.ValueString() != "" {
 		plan.Ruleset = types.StringUnknown()
 	}
-	spec, d := plan.toSpec(ctx)
-	if d.HasError() {
+}
+
+// firewallAccess refuses a firewall that would obviously cut off the
+// login that applies it: a drop policy with no rule for its SSH port.
+func firewallAccess(ctx context.Context, m *firewallModel, login client.Hop, diags *diag.Diagnostics) {
+	spec, d := m.toSpec(ctx)
+	if d.HasError() || spec.AdmitsPort(login.Port) {
 		return
 	}
-	port := 22
-	if conn, d := connectionFromObject(ctx, plan.Host); !d.HasError() && !conn.Port.IsNull() && !conn.Port.IsUnknown() {
-		port = int(conn.Port.ValueInt64())
-	}
-	if !spec.AdmitsPort(port) {
-		diags.AddAttributeError(tfpath.Root("rule"), "Firewall Would Lock Out Steward",
-			fmt.Sprintf("input_policy = %q and no rule admits TCP port %d, the SSH port of the host attribute's connection: "+
-				"the apply would cut off the connection that makes it (the host would revert it after confirm_timeout). "+
-				"Add a rule such as { ports = [\"%d\"], sources = [\"<your network>\"] }.", spec.InputPolicy, port, port))
-	}
+	diags.AddAttributeError(tfpath.Root("rule"), "Firewall Would Lock Out Steward",
+		fmt.Sprintf("input_policy = %q and no rule admits TCP port %d, the SSH port of the host attribute's connection: "+
+			"the apply would cut off the connection that makes it (the host would revert it after confirm_timeout). "+
+			"Add a rule such as { ports = [\"%d\"], sources = [\"<your network>\"] }.", spec.InputPolicy, login.Port, login.Port))
 }

@@ -80,9 +80,30 @@ type objectKind[M any, S api.Spec, O any] struct {
 	// configureError, when set, turns a kind's own api.Error codes into
 	// diagnostics blamed on its attributes; ok false leaves the default.
 	configureError func(ae *api.Error, address string) (d diag.Diagnostic, ok bool)
+	// checkAccess, when set, refuses at plan time a spec that would
+	// obviously lock out the login the host attribute makes (a firewall
+	// without its SSH port, root login off while logging in as root).
+	checkAccess func(ctx context.Context, m *M, login client.Hop, diags *diag.Diagnostics)
 	// importState, when set, sets attributes an import cannot read from
 	// the host (flags that act only on apply).
 	importState func(ctx context.Context, resp *resource.ImportStateResponse)
+}
+
+// login is the login the host attribute makes (merged with the provider's
+// default_connection), when the attribute is known at plan time.
+func (r *objectResource[M, PM, S, O]) login(ctx context.Context, o *objectState) (client.Hop, bool) {
+	if o.Host.IsNull() || !allKnown(o.Host) || r.data == nil {
+		return client.Hop{}, false
+	}
+	c, d := connectionFromObject(ctx, o.Host)
+	if d.HasError() {
+		return client.Hop{}, false
+	}
+	h := mergeHop(c.hopModel, r.data.defaults.hopModel, true, r.data.getenv)
+	if h.Port == 0 {
+		h.Port = 22
+	}
+	return h, true
 }
 
 // objectResource is the Terraform resource of one kind of managed object.
@@ -161,6 +182,9 @@ func (r *objectResource[M, PM, S, O]) ModifyPlan(ctx context.Context, req resour
 	if r.k.plan != nil {
 		changed := state == nil || !PM(plan).object().ConfigSHA256.Equal(PM(state).object().ConfigSHA256)
 		r.k.plan(ctx, plan, state, changed, &resp.Diagnostics)
+	}
+	if login, ok := r.login(ctx, PM(plan).object()); ok && r.k.checkAccess != nil {
+		r.k.checkAccess(ctx, plan, login, &resp.Diagnostics)
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, plan)...)
 }

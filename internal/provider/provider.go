@@ -117,7 +117,7 @@ func (p *stewardProvider) connectionPool() *client.Pool {
 }
 
 func (p *stewardProvider) Resources(context.Context) []func() resource.Resource {
-	return []func() resource.Resource{NewHostResource, NewBackupScheduleResource, NewCustomMetricResource, NewLogForwardResource, NewFirewallResource,
+	return []func() resource.Resource{NewHostResource, NewBackupScheduleResource, NewCustomMetricResource, NewLogForwardResource, NewFirewallResource, NewHardeningProfileResource,
 		NewAlertRuleResource, NewNotificationChannelResource, NewSilenceResource}
 }
 

@@ -1,0 +1,199 @@
+// Package harden is the agent side of steward_hardening_profile: the
+// control catalogue (api.Catalogue) checked against the live host and
+// applied. sshd controls are read with `sshd -T` (the effective values),
+// written as one drop-in that sshd reads first, validated with `sshd -t`
+// and applied under confirm-or-revert; file controls read and set modes
+// and owners.
+package harden
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
+	"github.com/stewardhq/terraform-provider-steward/internal/api"
+	"github.com/stewardhq/terraform-provider-steward/internal/atomicfile"
+)
+
+// Register adds the hardening lifecycle methods to an agent's method registry.
+func Register(methods map[string]core.Handler) {
+	core.RegisterKind(methods, api.HardeningKind, func(deps core.Deps) core.Controller[api.HardeningProfile, api.HardeningObserved] {
+		return &controller{deps: deps, run: runCmd}
+	})
+}
+
+type controller struct {
+	deps core.Deps
+	run  func(ctx context.Context, name string, args ...string) ([]byte, error)
+}
+
+var _ core.Guarded[api.HardeningProfile] = (*controller)(nil)
+
+func runCmd(ctx context.Context, name string, args ...string) ([]byte, error) {
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	if err != nil {
+		return out, fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return out, nil
+}
+
+func (c *controller) dropIn() string { return filepath.Join(c.deps.Paths.Root, DropIn) }
+
+// Check refuses unknown controls and a control another profile on the
+// host sets otherwise.
+func (c *controller) Check(_ context.Context, spec api.HardeningProfile) error {
+	if err := spec.CheckControls(); err != nil {
+		return err
+	}
+	others, err := filepath.Glob(filepath.Join(c.deps.Paths.ConfigDir, api.HardeningKind.Dir, "*.json"))
+	if err != nil {
+		return err
+	}
+	for _, o := range others {
+		name := strings.TrimSuffix(filepath.Base(o), ".json")
+		if name == spec.Name {
+			continue
+		}
+		var other api.HardeningProfile
+		if err := readJSON(o, &other); err != nil {
+			continue
+		}
+		for _, ctl := range api.Catalogue {
+			on1, v1 := spec.Expected(ctl)
+			on2, v2 := other.Expected(ctl)
+			if on1 && on2 && v1 != v2 {
+				return &api.Error{Code: api.CodeControlConflict, Message: fmt.Sprintf(
+					"control %s: this profile wants %q, steward_hardening_profile %q on the same host wants %q", ctl.ID, v1, name, v2)}
+			}
+		}
+	}
+	return nil
+}
+
+// Guard saves the sshd drop-in when the profile changes it: sshd settings
+// can cut access.
+func (c *controller) Guard(_ context.Context, spec api.HardeningProfile) (*core.RevertPlan, error) {
+	want := renderDropIn(spec)
+	if cur, err := os.ReadFile(c.dropIn()); err == nil && string(cur) == want {
+		return nil, nil
+	}
+	timeout, err := api.ParseConfirmTimeout(spec.ConfirmTimeout)
+	if err != nil {
+		return nil, err
+	}
+	saved, err := core.SaveFile(c.dropIn())
+	if err != nil {
+		return nil, err
+	}
+	return &core.RevertPlan{Timeout: timeout, Detail: "sshd settings of hardening profile " + spec.Name + " (" + DropIn + ")",
+		Files: []core.SavedFile{saved}, Then: [][]string{{"systemctl", "reload-or-restart", "ssh.service"}}}, nil
+}
+
+// Apply sets the file controls and writes, validates and loads the sshd drop-in.
+func (c *controller) Apply(ctx context.Context, spec api.HardeningProfile, _ *api.HardeningProfile) (core.Applied, error) {
+	var applied core.Applied
+	for _, ctl := range api.Catalogue {
+		if on, _ := spec.Expected(ctl); !on || ctl.Family != "files" {
+			continue
+		}
+		changed, err := fixFiles(c.deps.Paths.Root, ctl)
+		if err != nil {
+			return applied, fmt.Errorf("%s: %w", ctl.ID, err)
+		}
+		applied.Changed = applied.Changed || changed
+	}
+	want := renderDropIn(spec)
+	if cur, err := os.ReadFile(c.dropIn()); err != nil || string(cur) != want {
+		if err := os.MkdirAll(filepath.Dir(c.dropIn()), 0o755); err != nil {
+			return applied, err
+		}
+		if err := atomicfile.Write(c.dropIn(), []byte(want), 0o600); err != nil {
+			return applied, err
+		}
+		applied.Changed = true
+		if out, err := c.run(ctx, "sshd", "-t"); err != nil {
+			return applied, core.BadRequest("sshd refuses the settings (sshd -t): %s", core.LastLines(string(out), 5))
+		}
+		if _, err := c.run(ctx, "systemctl", "reload-or-restart", "ssh.service"); err != nil {
+			return applied, err
+		}
+	}
+	// A value set before the drop-in cannot be fixed without editing a
+	// file Steward did not write: say which and where.
+	obs, err := c.Observe(ctx, spec)
+	if err != nil {
+		return applied, err
+	}
+	var shadowed []string
+	for _, r := range obs.Controls {
+		if r.Family == "sshd" && r.Status == api.ControlFail && r.Reason != "" {
+			shadowed = append(shadowed, r.ID+": "+r.Reason)
+		}
+	}
+	if len(shadowed) > 0 {
+		return applied, core.BadRequest("%s; remove those lines, or switch the controls off with a reason", strings.Join(shadowed, "; "))
+	}
+	return applied, nil
+}
+
+// Observe reads every control of the profile live.
+func (c *controller) Observe(ctx context.Context, spec api.HardeningProfile) (api.HardeningObserved, error) {
+	var effective map[string]string
+	var sshdErr error
+	if out, err := c.run(ctx, "sshd", "-T"); err != nil {
+		sshdErr = err
+	} else {
+		effective = parseSSHDT(out)
+	}
+	first := firstSettings(c.deps.Paths.Root)
+	var obs api.HardeningObserved
+	for _, ctl := range api.Catalogue {
+		on, want := spec.Expected(ctl)
+		var r api.ControlResult
+		switch {
+		case !on:
+			r = api.ControlResult{Status: api.ControlOff, Expected: want}
+		case ctl.Family == "sshd" && sshdErr != nil:
+			r = api.ControlResult{Status: api.ControlError, Expected: want, Reason: sshdErr.Error()}
+		case ctl.Family == "sshd":
+			r = sshdResult(ctl, want, effective, first)
+		default:
+			r = fileResult(c.deps.Paths.Root, ctl)
+		}
+		r.ID, r.Title, r.Family, r.Refs = ctl.ID, ctl.Title, ctl.Family, ctl.Refs
+		if s, ok := spec.Controls[ctl.ID]; ok && r.Reason == "" {
+			r.Reason = "overridden: " + s.Reason
+		}
+		obs.Controls = append(obs.Controls, r)
+	}
+	return obs, nil
+}
+
+// Remove takes Steward's sshd drop-in away. File modes and owners stay as
+// they are: they were the host's before, and stricter is never worse.
+func (c *controller) Remove(ctx context.Context, _ api.HardeningProfile) error {
+	err := os.Remove(c.dropIn())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = c.run(ctx, "systemctl", "reload-or-restart", "ssh.service")
+	return err
+}
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}

@@ -1,0 +1,164 @@
+package api
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+)
+
+// ControlInfo is one control of the catalogue: what the provider documents
+// and checks at plan time, and what the agent checks and applies. The
+// references follow the CIS Debian Linux 12 Benchmark (v1.1.0 numbering).
+type ControlInfo struct {
+	ID     string
+	Title  string
+	Family string // "sshd" or "files"
+	Level  string // "baseline" or "strict"
+	Refs   []string
+	// Default is the expected value; Check validates an override.
+	Default string
+	Check   func(string) error
+	// SSHD is the sshd_config keyword (family sshd).
+	SSHD string
+	// Path, Mode, Owner and Group are the file's (family files): its mode
+	// may have no bit outside Mode.
+	Path         string
+	Mode         uint32
+	Owner, Group string
+}
+
+var (
+	sshdWord   = regexp.MustCompile(`^[A-Za-z0-9_@.,:*!+-]+$`)
+	sshdWords  = regexp.MustCompile(`^[A-Za-z0-9_@.,:*!+-]+( [A-Za-z0-9_@.,:*!+-]+)*$`)
+	startupsRe = regexp.MustCompile(`^[0-9]+(:[0-9]+:[0-9]+)?$`)
+)
+
+func oneOfValues(vs ...string) func(string) error {
+	return func(s string) error {
+		for _, v := range vs {
+			if s == v {
+				return nil
+			}
+		}
+		return fmt.Errorf("%q: want one of %q", s, vs)
+	}
+}
+
+func intRange(lo, hi int) func(string) error {
+	return func(s string) error {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < lo || n > hi {
+			return fmt.Errorf("%q: want a whole number from %d to %d", s, lo, hi)
+		}
+		return nil
+	}
+}
+
+func pattern(re *regexp.Regexp, what string) func(string) error {
+	return func(s string) error {
+		if !re.MatchString(s) {
+			return fmt.Errorf("%q: want %s", s, what)
+		}
+		return nil
+	}
+}
+
+var yesNo = oneOfValues("yes", "no")
+
+// Catalogue is every control the agent has, in report order.
+var Catalogue = []ControlInfo{
+	{ID: "sshd.permit_root_login", Title: "sshd: root cannot log in", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.20"},
+		SSHD: "PermitRootLogin", Default: "no", Check: oneOfValues("no", "prohibit-password", "forced-commands-only", "yes")},
+	{ID: "sshd.permit_empty_passwords", Title: "sshd: no empty passwords", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.19"},
+		SSHD: "PermitEmptyPasswords", Default: "no", Check: yesNo},
+	{ID: "sshd.permit_user_environment", Title: "sshd: users cannot set its environment", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.21"},
+		SSHD: "PermitUserEnvironment", Default: "no", Check: yesNo},
+	{ID: "sshd.hostbased_authentication", Title: "sshd: no host-based authentication", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.10"},
+		SSHD: "HostbasedAuthentication", Default: "no", Check: yesNo},
+	{ID: "sshd.ignore_rhosts", Title: "sshd: .rhosts files ignored", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.11"},
+		SSHD: "IgnoreRhosts", Default: "yes", Check: yesNo},
+	{ID: "sshd.gssapi_authentication", Title: "sshd: no GSSAPI authentication", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.9"},
+		SSHD: "GSSAPIAuthentication", Default: "no", Check: yesNo},
+	{ID: "sshd.disable_forwarding", Title: "sshd: no X11, agent or TCP forwarding", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.8"},
+		SSHD: "DisableForwarding", Default: "yes", Check: yesNo},
+	{ID: "sshd.use_pam", Title: "sshd: PAM on", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.22"},
+		SSHD: "UsePAM", Default: "yes", Check: yesNo},
+	{ID: "sshd.log_level", Title: "sshd: logs at INFO or VERBOSE", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.14"},
+		SSHD: "LogLevel", Default: "VERBOSE", Check: oneOfValues("INFO", "VERBOSE")},
+	{ID: "sshd.max_auth_tries", Title: "sshd: at most 4 authentication attempts", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.16"},
+		SSHD: "MaxAuthTries", Default: "4", Check: intRange(1, 10)},
+	{ID: "sshd.max_sessions", Title: "sshd: at most 10 sessions a connection", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.17"},
+		SSHD: "MaxSessions", Default: "10", Check: intRange(1, 64)},
+	{ID: "sshd.max_startups", Title: "sshd: unauthenticated connections limited", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.18"},
+		SSHD: "MaxStartups", Default: "10:30:60", Check: pattern(startupsRe, "N or START:RATE:FULL, e.g. \"10:30:60\"")},
+	{ID: "sshd.login_grace_time", Title: "sshd: 60 s to log in", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.13"},
+		SSHD: "LoginGraceTime", Default: "60", Check: intRange(1, 60)},
+	{ID: "sshd.client_alive_interval", Title: "sshd: idle sessions probed every 15 s", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.7"},
+		SSHD: "ClientAliveInterval", Default: "15", Check: intRange(1, 900)},
+	{ID: "sshd.client_alive_count_max", Title: "sshd: dead sessions closed after 3 probes", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.7"},
+		SSHD: "ClientAliveCountMax", Default: "3", Check: intRange(1, 10)},
+	{ID: "sshd.banner", Title: "sshd: a login banner", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.5"},
+		SSHD: "Banner", Default: "/etc/issue.net", Check: pattern(sshdWord, "an absolute file path")},
+	{ID: "sshd.allow_groups", Title: "sshd: only these groups log in", Family: "sshd", Level: "strict", Refs: []string{"CIS 5.1.4"},
+		SSHD: "AllowGroups", Default: "", Check: pattern(sshdWords, "group names separated by spaces")},
+	{ID: "files.sshd_config", Title: "/etc/ssh/sshd_config is root's alone", Family: "files", Level: "baseline", Refs: []string{"CIS 5.1.1"},
+		Path: "/etc/ssh/sshd_config", Mode: 0o600, Owner: "root", Group: "root"},
+	{ID: "files.ssh_host_keys", Title: "sshd's private host keys are root's alone", Family: "files", Level: "baseline", Refs: []string{"CIS 5.1.2"},
+		Path: "/etc/ssh/ssh_host_*_key", Mode: 0o600, Owner: "root", Group: "root"},
+	{ID: "files.passwd", Title: "/etc/passwd is 0644 root:root", Family: "files", Level: "baseline", Refs: []string{"CIS 7.1.1"},
+		Path: "/etc/passwd", Mode: 0o644, Owner: "root", Group: "root"},
+	{ID: "files.group", Title: "/etc/group is 0644 root:root", Family: "files", Level: "baseline", Refs: []string{"CIS 7.1.3"},
+		Path: "/etc/group", Mode: 0o644, Owner: "root", Group: "root"},
+	{ID: "files.shadow", Title: "/etc/shadow is 0640 root:shadow", Family: "files", Level: "baseline", Refs: []string{"CIS 7.1.5"},
+		Path: "/etc/shadow", Mode: 0o640, Owner: "root", Group: "shadow"},
+	{ID: "files.gshadow", Title: "/etc/gshadow is 0640 root:shadow", Family: "files", Level: "baseline", Refs: []string{"CIS 7.1.7"},
+		Path: "/etc/gshadow", Mode: 0o640, Owner: "root", Group: "shadow"},
+}
+
+// LookupControl returns the catalogue's control id.
+func LookupControl(id string) (ControlInfo, bool) {
+	for _, c := range Catalogue {
+		if c.ID == id {
+			return c, true
+		}
+	}
+	return ControlInfo{}, false
+}
+
+// Expected is what profile p wants of control c: whether it is on and the
+// value it expects.
+func (p HardeningProfile) Expected(c ControlInfo) (on bool, value string) {
+	on = c.Level == "baseline" || p.Level == "strict"
+	value = c.Default
+	if s, ok := p.Controls[c.ID]; ok {
+		if s.Enabled != nil {
+			on = *s.Enabled
+		}
+		if s.Value != "" {
+			value = s.Value
+		}
+	}
+	if c.Family == "sshd" && value == "" {
+		on = false // a control with no value to set (allow_groups unset)
+	}
+	return on, value
+}
+
+// CheckControls checks the profile's overrides against the catalogue.
+func (p HardeningProfile) CheckControls() error {
+	for id, s := range p.Controls {
+		c, ok := LookupControl(id)
+		if !ok {
+			return &Error{Code: CodeUnknownControl, Message: fmt.Sprintf("controls[%q]: no such control; the catalogue is in the hardening profile's docs", id)}
+		}
+		if s.Value != "" {
+			if c.Check == nil {
+				return fmt.Errorf("controls[%q].value: this control takes no value", id)
+			}
+			if err := c.Check(s.Value); err != nil {
+				return fmt.Errorf("controls[%q].value: %w", id, err)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,158 @@
+package provider
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+)
+
+const hardeningAddr = "steward_hardening_profile.p"
+
+// hardeningConfig is a deployed host with a baseline profile; the fleet's
+// own helpers log in as root with a key, so root keeps key logins. extra
+// adds control overrides.
+func hardeningConfig(f fleet, h fleetHost, level, extra string) string {
+	return hostConfig(f, h, "") + fmt.Sprintf(`
+resource "steward_hardening_profile" "p" {
+  host            = steward_host.h.host_connection
+  name            = "base"
+  level           = %q
+  confirm_timeout = "15s"
+  controls = {
+    "sshd.permit_root_login" = { value = "prohibit-password", reason = "the test fleet's helpers log in as root with a key" }
+%s  }
+}
+`, level, extra)
+}
+
+// TestAccHardening: on a fleet host, the baseline profile applied with the
+// effective values read back (sshd -T, file modes); a plan that would lock
+// out a root login refused naming the control; a world-readable
+// /etc/shadow and an earlier sshd drop-in that overrides Steward's value
+// shown as drift (the latter naming the file), the first converged by one
+// apply, the second refused until the file goes; an sshd value sshd -t
+// refuses changes nothing; and an AllowGroups without the operator's group
+// is reverted by the host after its fresh login fails.
+func TestAccHardening(t *testing.T) {
+	f := testFleet(t, 1)
+	h := f.Hosts[0]
+	testAgent(t)
+	cleanHost(t, f, h)
+	t.Cleanup(func() { _, _ = onHost(t, f, h, "rm -f /etc/ssh/sshd_config.d/00-early.conf; chmod 0640 /etc/shadow"); cleanHost(t, f, h) })
+	run := func(cmd string) {
+		t.Helper()
+		if out, err := onHost(t, f, h, cmd); err != nil {
+			t.Fatalf("on %s: %s: %v\n%s", h.Name, cmd, err, out)
+		}
+	}
+	base := hardeningConfig(f, h, "baseline", "")
+	status := func(id string) tfjsonpath.Path { return tfjsonpath.New("status").AtMapKey(id) }
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: hostConfig(f, h, "")},
+			{
+				// Logging in as root while the profile turns root logins off.
+				Config: hostConfig(f, h, "") + fmt.Sprintf(`
+resource "steward_hardening_profile" "p" {
+  host = { host = %s, host_key = %s, user = "root" }
+  name = "base"
+}
+`, hcl(h.Address), hcl(h.HostKey)),
+				ExpectError: regexp.MustCompile(`(?s)Hardening Would Lock Out the Operator.*sshd\.permit_root_login`),
+			},
+			{
+				// An unknown control: refused at plan time.
+				Config:      hardeningConfig(f, h, "baseline", `    "sshd.no_such_thing" = { enabled = false, reason = "typo" }`+"\n"),
+				ExpectError: regexp.MustCompile(`no\s+such\s+control`),
+			},
+			{
+				Config: base,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(hardeningAddr, status("sshd.max_auth_tries"), knownvalue.StringExact("pass")),
+					statecheck.ExpectKnownValue(hardeningAddr, status("sshd.permit_root_login"), knownvalue.StringExact("pass")),
+					statecheck.ExpectKnownValue(hardeningAddr, status("files.shadow"), knownvalue.StringExact("pass")),
+					statecheck.ExpectKnownValue(hardeningAddr, status("sshd.allow_groups"), knownvalue.StringRegexp(regexp.MustCompile(`^off`))),
+				},
+				Check: resource.ComposeTestCheckFunc(
+					hostCheck(t, f, h, "sshd -T | grep -E '^(maxauthtries|disableforwarding|permitrootlogin) ' | sort | tr '\\n' ' '",
+						"disableforwarding yes maxauthtries 4 permitrootlogin without-password"),
+					hostCheck(t, f, h, "grep -c '\"action\":\"confirm\"' /var/log/steward/audit.log", "1"),
+				),
+			},
+			{
+				// /etc/shadow made world-readable: drift, one apply fixes it.
+				PreConfig: func() { run("chmod o+r /etc/shadow") },
+				Config:    base,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectBeforeMap(hardeningAddr, "status", "files.shadow", regexp.MustCompile(`^fail: /etc/shadow 0644 root:shadow`)),
+					plancheck.ExpectKnownValue(hardeningAddr, status("files.shadow"), knownvalue.StringExact("pass")),
+				}},
+				Check: hostCheck(t, f, h, "stat -c %a /etc/shadow", "640"),
+			},
+			{Config: base, PlanOnly: true},
+			{
+				// A drop-in sshd reads first overrides Steward's value:
+				// drift that names the file; the apply refuses to edit it.
+				PreConfig: func() {
+					run("echo 'MaxAuthTries 6' > /etc/ssh/sshd_config.d/00-early.conf && systemctl reload ssh")
+				},
+				Config:   base,
+				PlanOnly: true, ExpectNonEmptyPlan: true,
+			},
+			{
+				Config:      base,
+				ExpectError: regexp.MustCompile(`(?s)MaxAuthTries\s+6\s+is\s+set\s+in\s+/etc/ssh/sshd_config\.d/00-early\.conf:1`),
+			},
+			{
+				PreConfig: func() { run("rm /etc/ssh/sshd_config.d/00-early.conf && systemctl reload ssh") },
+				Config:    base,
+				PlanOnly:  true,
+			},
+			{
+				// sshd -t refuses the value: nothing changes.
+				Config:      hardeningConfig(f, h, "baseline", `    "sshd.max_startups" = { value = "10:300:60", reason = "a typo" }`+"\n"),
+				ExpectError: regexp.MustCompile(`sshd\s+refuses\s+the\s+settings`),
+			},
+			{
+				PreConfig: func() {
+					out, _ := onHost(t, f, h, "sshd -T | grep ^maxstartups")
+					if strings.TrimSpace(out) != "maxstartups 10:30:60" {
+						t.Errorf("after the refused value sshd has %q, want maxstartups 10:30:60", out)
+					}
+				},
+				Config:   base,
+				PlanOnly: true,
+			},
+			{
+				// Only a group nobody is in may log in: the fresh login
+				// fails, the host puts the drop-in back, the apply says why.
+				Config: hardeningConfig(f, h, "strict",
+					`    "sshd.allow_groups" = { value = "steward-nobody", reason = "the lockout test" }`+"\n"),
+				ExpectError: regexp.MustCompile(`(?s)Change Would Lock Out the Operator.*sshd\s+settings\s+of\s+hardening\s+profile\s+base.*fresh\s+login\s+after\s+the\s+revert\s+works\s+again`),
+			},
+			{
+				PreConfig: func() {
+					if out, _ := onHost(t, f, h, "sshd -T | grep -c ^allowgroups || true"); strings.TrimSpace(out) != "0" {
+						t.Errorf("AllowGroups survived the revert: %s", out)
+					}
+				},
+				Config:   base,
+				PlanOnly: true,
+			},
+		},
+	})
+}
+
+// expectBeforeMap is a plan check that key of the map attribute, as the
+// host reported it, matches want.
+func expectBeforeMap(addr, attr, key string, want *regexp.Regexp) plancheck.PlanCheck {
+	return beforeCheck{addr: addr, attr: attr, key: key, want: want}
+}
