@@ -52,6 +52,9 @@ commands:
                                from the running daemon
   rules test FILE              run a rule test file and print the states over time
   logs status [--json]         log forwarders: position, lag, last error per source
+  compliance [--profile NAME] [--json]
+                               every control of the hardening profiles, read live;
+                               exits 1 when one fails
   revert ID                    put back what an unconfirmed change replaced (its
                                systemd timer runs this; by hand only to revert early)
 `
@@ -114,6 +117,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return c.logs(ctx, rest)
 	case "revert":
 		return c.revert(ctx, rest)
+	case "compliance":
+		return c.compliance(ctx, rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

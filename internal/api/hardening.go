@@ -108,3 +108,63 @@ func (p HardeningProfile) Validate() error {
 
 // ObjectName is the object's name.
 func (p HardeningProfile) ObjectName() string { return p.Name }
+
+// ComplianceReport reads every control of the host's hardening profiles
+// live (steward_compliance, `steward-agent compliance`).
+var ComplianceReport = Method[ComplianceQuery, Compliance]{Name: "compliance.report"}
+
+// ComplianceQuery selects one profile; empty reports them all.
+type ComplianceQuery struct {
+	Profile string `json:"profile,omitempty"`
+}
+
+// Validate checks the profile name.
+func (q ComplianceQuery) Validate() error {
+	if q.Profile == "" {
+		return nil
+	}
+	return ValidateObjectName(q.Profile)
+}
+
+// Compliance is the report. Score is the share of the controls that were
+// checked (passed, failed or in error) that passed, in percent;
+// not_applicable and off are counted apart, never as passed.
+type Compliance struct {
+	HostID        string              `json:"host_id"`
+	Controls      []ComplianceControl `json:"controls"`
+	Passed        int                 `json:"passed"`
+	Failed        int                 `json:"failed"`
+	Errors        int                 `json:"errors"`
+	NotApplicable int                 `json:"not_applicable"`
+	Off           int                 `json:"off"`
+	Score         float64             `json:"score"`
+}
+
+// ComplianceControl is one control of one profile.
+type ComplianceControl struct {
+	Profile string `json:"profile"`
+	ControlResult
+}
+
+// Tally counts the controls by status and computes the score.
+func (c *Compliance) Tally() {
+	c.Passed, c.Failed, c.Errors, c.NotApplicable, c.Off = 0, 0, 0, 0, 0
+	for _, r := range c.Controls {
+		switch r.Status {
+		case ControlPass:
+			c.Passed++
+		case ControlFail:
+			c.Failed++
+		case ControlError:
+			c.Errors++
+		case ControlNotApplicable:
+			c.NotApplicable++
+		case ControlOff:
+			c.Off++
+		}
+	}
+	c.Score = 0
+	if n := c.Passed + c.Failed + c.Errors; n > 0 {
+		c.Score = float64(c.Passed) * 100 / float64(n)
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/stewardhq/terraform-provider-steward/internal/api"
 )
 
 const hardeningAddr = "steward_hardening_profile.p"
@@ -96,6 +98,27 @@ resource "steward_hardening_profile" "p" {
 					plancheck.ExpectKnownValue(hardeningAddr, status("files.shadow"), knownvalue.StringExact("pass")),
 				}},
 				Check: hostCheck(t, f, h, "stat -c %a /etc/shadow", "640"),
+			},
+			{
+				// The compliance report, as a review pipeline reads it, and
+				// at the host's terminal.
+				Config: base + `
+data "steward_compliance" "c" {
+  host = steward_host.h.host_connection
+}
+`,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("data.steward_compliance.c", tfjsonpath.New("failed"), knownvalue.Int64Exact(0)),
+					statecheck.ExpectKnownValue("data.steward_compliance.c", tfjsonpath.New("passed"), knownvalue.Int64Exact(int64(len(api.Catalogue)-1))),
+					statecheck.ExpectKnownValue("data.steward_compliance.c", tfjsonpath.New("off"), knownvalue.Int64Exact(1)),
+					statecheck.ExpectKnownValue("data.steward_compliance.c", tfjsonpath.New("score"), knownvalue.Float64Exact(100)),
+					statecheck.ExpectKnownValue("data.steward_compliance.c", tfjsonpath.New("controls").AtSliceIndex(0).AtMapKey("reason"),
+						knownvalue.StringExact("overridden: the test fleet's helpers log in as root with a key")),
+					statecheck.ExpectKnownValue("data.steward_compliance.c", tfjsonpath.New("controls").AtSliceIndex(0).AtMapKey("refs"),
+						knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact("CIS 5.1.20")})),
+				},
+				Check: hostCheck(t, f, h, "/usr/local/lib/steward/current compliance | tail -1",
+					fmt.Sprintf("score 100.0%%: %d passed, 0 failed, 0 errors; 0 not applicable, 1 off (neither counted as passed)", len(api.Catalogue)-1)),
 			},
 			{Config: base, PlanOnly: true},
 			{

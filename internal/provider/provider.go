@@ -122,5 +122,5 @@ func (p *stewardProvider) Resources(context.Context) []func() resource.Resource 
 }
 
 func (p *stewardProvider) DataSources(context.Context) []func() datasource.DataSource {
-	return []func() datasource.DataSource{NewHostFactsDataSource, NewBackupsDataSource, NewMetricsDataSource, NewAlertHistoryDataSource}
+	return []func() datasource.DataSource{NewHostFactsDataSource, NewBackupsDataSource, NewMetricsDataSource, NewAlertHistoryDataSource, NewComplianceDataSource}
 }

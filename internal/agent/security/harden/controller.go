@@ -27,6 +27,7 @@ func Register(methods map[string]core.Handler) {
 	core.RegisterKind(methods, api.HardeningKind, func(deps core.Deps) core.Controller[api.HardeningProfile, api.HardeningObserved] {
 		return &controller{deps: deps, run: runCmd}
 	})
+	methods[api.ComplianceReport.Name] = handleReport
 }
 
 type controller struct {

@@ -138,3 +138,16 @@ func TestProfileValidate(t *testing.T) {
 		}
 	}
 }
+
+// not_applicable and off never count as passed.
+func TestComplianceTally(t *testing.T) {
+	c := api.Compliance{Controls: []api.ComplianceControl{
+		{ControlResult: api.ControlResult{Status: api.ControlPass}}, {ControlResult: api.ControlResult{Status: api.ControlPass}},
+		{ControlResult: api.ControlResult{Status: api.ControlFail}}, {ControlResult: api.ControlResult{Status: api.ControlError}},
+		{ControlResult: api.ControlResult{Status: api.ControlNotApplicable}}, {ControlResult: api.ControlResult{Status: api.ControlOff}},
+	}}
+	c.Tally()
+	if c.Passed != 2 || c.Failed != 1 || c.Errors != 1 || c.NotApplicable != 1 || c.Off != 1 || c.Score != 50 {
+		t.Errorf("%+v: want 2 passed of 4 checked (50%%), one not applicable and one off apart", c)
+	}
+}
