@@ -18,8 +18,11 @@ type ControlInfo struct {
 	// Default is the expected value; Check validates an override.
 	Default string
 	Check   func(string) error
-	// SSHD is the sshd_config keyword (family sshd).
-	SSHD string
+	// SSHD is the sshd_config keyword (family sshd); LastWins marks the
+	// keywords for which sshd keeps the last value it reads, not the first
+	// (MaxStartups, measured with sshd -T on Debian 12's OpenSSH 9.2).
+	SSHD     string
+	LastWins bool
 	// Path, Mode, Owner and Group are the file's (family files): its mode
 	// may have no bit outside Mode.
 	Path         string
@@ -90,7 +93,7 @@ var Catalogue = []ControlInfo{
 	{ID: "sshd.max_sessions", Title: "sshd: at most 10 sessions a connection", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.17"},
 		SSHD: "MaxSessions", Default: "10", Check: intRange(1, 64)},
 	{ID: "sshd.max_startups", Title: "sshd: unauthenticated connections limited", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.18"},
-		SSHD: "MaxStartups", Default: "10:30:60", Check: pattern(startupsRe, "N or START:RATE:FULL, e.g. \"10:30:60\"")},
+		SSHD: "MaxStartups", LastWins: true, Default: "10:30:60", Check: pattern(startupsRe, "N or START:RATE:FULL, e.g. \"10:30:60\"")},
 	{ID: "sshd.login_grace_time", Title: "sshd: 60 s to log in", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.13"},
 		SSHD: "LoginGraceTime", Default: "60", Check: intRange(1, 60)},
 	{ID: "sshd.client_alive_interval", Title: "sshd: idle sessions probed every 15 s", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.7"},

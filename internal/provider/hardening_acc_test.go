@@ -47,7 +47,10 @@ func TestAccHardening(t *testing.T) {
 	h := f.Hosts[0]
 	testAgent(t)
 	cleanHost(t, f, h)
-	t.Cleanup(func() { _, _ = onHost(t, f, h, "rm -f /etc/ssh/sshd_config.d/00-early.conf; chmod 0640 /etc/shadow"); cleanHost(t, f, h) })
+	t.Cleanup(func() {
+		_, _ = onHost(t, f, h, "rm -f /etc/ssh/sshd_config.d/00-early.conf; chmod 0640 /etc/shadow")
+		cleanHost(t, f, h)
+	})
 	run := func(cmd string) {
 		t.Helper()
 		if out, err := onHost(t, f, h, cmd); err != nil {
@@ -135,9 +138,9 @@ data "steward_compliance" "c" {
 				ExpectError: regexp.MustCompile(`(?s)MaxAuthTries\s+6\s+is\s+set\s+in\s+/etc/ssh/sshd_config\.d/00-early\.conf:1`),
 			},
 			{
-				PreConfig: func() { run("rm /etc/ssh/sshd_config.d/00-early.conf && systemctl reload ssh") },
-				Config:    base,
-				PlanOnly:  true,
+				PreConfig:        func() { run("rm /etc/ssh/sshd_config.d/00-early.conf && systemctl reload ssh") },
+				Config:           base,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 			{
 				// sshd -t refuses the value: nothing changes.
@@ -151,8 +154,8 @@ data "steward_compliance" "c" {
 						t.Errorf("after the refused value sshd has %q, want maxstartups 10:30:60", out)
 					}
 				},
-				Config:   base,
-				PlanOnly: true,
+				Config:           base,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 			{
 				// Only a group nobody is in may log in: the fresh login
@@ -167,8 +170,8 @@ data "steward_compliance" "c" {
 						t.Errorf("AllowGroups survived the revert: %s", out)
 					}
 				},
-				Config:   base,
-				PlanOnly: true,
+				Config:           base,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 		},
 	})

@@ -44,9 +44,10 @@ func hardeningDescription() string {
 	var b strings.Builder
 	b.WriteString("A hardening profile: a level of the agent's control catalogue, checked against the **effective** values " +
 		"on the host (`sshd -T`, file modes and owners as they are) and applied. sshd settings go into one drop-in, " +
-		"`" + "/etc/ssh/sshd_config.d/00-steward-hardening.conf" + "`, which sshd reads before any other; they are validated with " +
+		"`/etc/ssh/sshd_config.d/00-steward-hardening.conf`, which sshd reads before any other (and `MaxStartups`, for which " +
+		"sshd keeps the last value it reads, into `zz-steward-hardening.conf`); they are validated with " +
 		"`sshd -t` and applied under confirm-or-revert (a fresh SSH login must confirm them, or the host puts the previous " +
-		"drop-in back; see the firewall and confirm-or-revert guide). A value set where sshd reads it first anyway (a drop-in " +
+		"drop-ins back; see the firewall and confirm-or-revert guide). A value that wins over Steward's anyway (a drop-in " +
 		"that sorts earlier, a line above the `Include`) is drift that names the file and line. Every control's status is " +
 		"in `status`, planned `pass`, so a change by hand shows in `terraform plan`.\n\n" +
 		"| id | level | what | references | default |\n|---|---|---|---|---|\n")
@@ -93,7 +94,9 @@ func hardeningKind() objectKind[hardeningModel, api.HardeningProfile, api.Harden
 		nameDescription: "The profile's name.",
 		attributes:      hardeningAttributes(),
 		known:           func(m *hardeningModel) bool { return allKnown(m.Name, m.Level, m.Controls, m.ConfirmTimeout) },
-		toSpec:          func(ctx context.Context, m *hardeningModel) (api.HardeningProfile, diag.Diagnostics) { return m.toSpec(ctx) },
+		toSpec: func(ctx context.Context, m *hardeningModel) (api.HardeningProfile, diag.Diagnostics) {
+			return m.toSpec(ctx)
+		},
 		fromSpec: func(ctx context.Context, m *hardeningModel, s api.HardeningProfile) diag.Diagnostics {
 			return m.fromSpec(ctx, s)
 		},

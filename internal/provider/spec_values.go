@@ -87,6 +87,11 @@ func objectTypeOf(a schema.Attribute) map[string]attr.Type {
 			return o.AttrTypes
 		}
 	}
+	if t, ok := a.GetType().(types.MapType); ok {
+		if o, ok := t.ElemType.(types.ObjectType); ok {
+			return o.AttrTypes
+		}
+	}
 	return nil
 }
 

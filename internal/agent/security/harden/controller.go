@@ -45,7 +45,21 @@ func runCmd(ctx context.Context, name string, args ...string) ([]byte, error) {
 	return out, nil
 }
 
-func (c *controller) dropIn() string { return filepath.Join(c.deps.Paths.Root, DropIn) }
+func (c *controller) dropIns() []string {
+	return []string{filepath.Join(c.deps.Paths.Root, DropIn), filepath.Join(c.deps.Paths.Root, DropInLast)}
+}
+
+// dropInsChange reports whether the drop-ins differ from what spec wants.
+func (c *controller) dropInsChange(spec api.HardeningProfile) (files []string, want []string, changed bool) {
+	first, last := renderDropIns(spec)
+	want = []string{first, last}
+	for i, f := range c.dropIns() {
+		if cur, err := os.ReadFile(f); err != nil || string(cur) != want[i] {
+			changed = true
+		}
+	}
+	return c.dropIns(), want, changed
+}
 
 // Check refuses unknown controls and a control another profile on the
 // host sets otherwise.
@@ -81,20 +95,24 @@ func (c *controller) Check(_ context.Context, spec api.HardeningProfile) error {
 // Guard saves the sshd drop-in when the profile changes it: sshd settings
 // can cut access.
 func (c *controller) Guard(_ context.Context, spec api.HardeningProfile) (*core.RevertPlan, error) {
-	want := renderDropIn(spec)
-	if cur, err := os.ReadFile(c.dropIn()); err == nil && string(cur) == want {
+	files, _, changed := c.dropInsChange(spec)
+	if !changed {
 		return nil, nil
 	}
 	timeout, err := api.ParseConfirmTimeout(spec.ConfirmTimeout)
 	if err != nil {
 		return nil, err
 	}
-	saved, err := core.SaveFile(c.dropIn())
-	if err != nil {
-		return nil, err
+	plan := &core.RevertPlan{Timeout: timeout, Detail: "sshd settings of hardening profile " + spec.Name + " (" + DropIn + ")",
+		Then: [][]string{{"systemctl", "reload-or-restart", "ssh.service"}}}
+	for _, f := range files {
+		saved, err := core.SaveFile(f)
+		if err != nil {
+			return nil, err
+		}
+		plan.Files = append(plan.Files, saved)
 	}
-	return &core.RevertPlan{Timeout: timeout, Detail: "sshd settings of hardening profile " + spec.Name + " (" + DropIn + ")",
-		Files: []core.SavedFile{saved}, Then: [][]string{{"systemctl", "reload-or-restart", "ssh.service"}}}, nil
+	return plan, nil
 }
 
 // Apply sets the file controls and writes, validates and loads the sshd drop-in.
@@ -110,13 +128,14 @@ func (c *controller) Apply(ctx context.Context, spec api.HardeningProfile, _ *ap
 		}
 		applied.Changed = applied.Changed || changed
 	}
-	want := renderDropIn(spec)
-	if cur, err := os.ReadFile(c.dropIn()); err != nil || string(cur) != want {
-		if err := os.MkdirAll(filepath.Dir(c.dropIn()), 0o755); err != nil {
-			return applied, err
-		}
-		if err := atomicfile.Write(c.dropIn(), []byte(want), 0o600); err != nil {
-			return applied, err
+	if files, want, changed := c.dropInsChange(spec); changed {
+		for i, f := range files {
+			if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+				return applied, err
+			}
+			if err := atomicfile.Write(f, []byte(want[i]), 0o600); err != nil {
+				return applied, err
+			}
 		}
 		applied.Changed = true
 		if out, err := c.run(ctx, "sshd", "-t"); err != nil {
@@ -177,17 +196,21 @@ func (c *controller) Observe(ctx context.Context, spec api.HardeningProfile) (ap
 	return obs, nil
 }
 
-// Remove takes Steward's sshd drop-in away. File modes and owners stay as
+// Remove takes Steward's sshd drop-ins away. File modes and owners stay as
 // they are: they were the host's before, and stricter is never worse.
 func (c *controller) Remove(ctx context.Context, _ api.HardeningProfile) error {
-	err := os.Remove(c.dropIn())
-	if errors.Is(err, fs.ErrNotExist) {
+	removed := false
+	for _, f := range c.dropIns() {
+		err := os.Remove(f)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		removed = removed || err == nil
+	}
+	if !removed {
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	_, err = c.run(ctx, "systemctl", "reload-or-restart", "ssh.service")
+	_, err := c.run(ctx, "systemctl", "reload-or-restart", "ssh.service")
 	return err
 }
 

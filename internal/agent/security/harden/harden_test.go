@@ -30,14 +30,17 @@ func TestFirstSettings(t *testing.T) {
 	root := writeTree(t, map[string]string{
 		"/etc/ssh/sshd_config": "# Debian's\nLogLevel INFO\nInclude /etc/ssh/sshd_config.d/*.conf\nX11Forwarding yes\n" +
 			"PermitRootLogin yes\nMatch User backup\n  PasswordAuthentication yes\n",
-		"/etc/ssh/sshd_config.d/00-aaa.conf":              "PermitRootLogin=yes\n",
-		"/etc/ssh/sshd_config.d/00-steward-hardening.conf": "PermitRootLogin no\nX11Forwarding no\n",
+		"/etc/ssh/sshd_config.d/00-aaa.conf":               "PermitRootLogin=yes\n",
+		"/etc/ssh/sshd_config.d/00-steward-hardening.conf": "PermitRootLogin no\nX11Forwarding no\nMaxStartups 1\n",
+		"/etc/ssh/sshd_config.d/50-fleet.conf":             "MaxStartups 100:30:200\n",
+		"/etc/ssh/sshd_config.d/zz-steward-hardening.conf": "MaxStartups 10:30:60\n",
 	})
 	got := firstSettings(root)
 	for k, want := range map[string]sshdSetting{
 		"loglevel":        {value: "INFO", file: "/etc/ssh/sshd_config", line: 2},
 		"permitrootlogin": {value: "yes", file: "/etc/ssh/sshd_config.d/00-aaa.conf", line: 1},
 		"x11forwarding":   {value: "no", file: DropIn, line: 2},
+		"maxstartups":     {value: "10:30:60", file: DropInLast, line: 1}, // the last one wins
 	} {
 		if got[k] != want {
 			t.Errorf("%s: %+v, want %+v", k, got[k], want)
@@ -63,7 +66,10 @@ func TestRenderDropIn(t *testing.T) {
 		"sshd.permit_root_login": {Value: "prohibit-password", Reason: "we log in as root with keys"},
 		"sshd.banner":            {Enabled: &off, Reason: "no banner here"},
 	}}
-	d := renderDropIn(p)
+	d, last := renderDropIns(p)
+	if !strings.HasSuffix(last, "\nMaxStartups 10:30:60\n") || strings.Contains(d, "MaxStartups") {
+		t.Errorf("MaxStartups, whose last value wins, belongs in the last drop-in:\n%s---\n%s", d, last)
+	}
 	for _, want := range []string{"PermitRootLogin prohibit-password\n", "MaxAuthTries 4\n", "DisableForwarding yes\n"} {
 		if !strings.Contains(d, want) {
 			t.Errorf("drop-in lacks %q:\n%s", want, d)
@@ -76,7 +82,7 @@ func TestRenderDropIn(t *testing.T) {
 	}
 	p.Level = "strict"
 	p.Controls["sshd.allow_groups"] = api.ControlSetting{Value: "ops admins", Reason: "only staff"}
-	if d := renderDropIn(p); !strings.Contains(d, "AllowGroups ops admins\n") {
+	if d, _ := renderDropIns(p); !strings.Contains(d, "AllowGroups ops admins\n") {
 		t.Errorf("strict with allow_groups:\n%s", d)
 	}
 }

@@ -19,6 +19,10 @@ import (
 // with where it comes from.
 const DropIn = "/etc/ssh/sshd_config.d/00-steward-hardening.conf"
 
+// DropInLast holds the keywords for which sshd keeps the last value
+// (ControlInfo.LastWins): a name that sorts last.
+const DropInLast = "/etc/ssh/sshd_config.d/zz-steward-hardening.conf"
+
 // parseSSHDT reads `sshd -T`: keyword (lower case) to value, the first of
 // a repeated keyword.
 func parseSSHDT(out []byte) map[string]string {
@@ -35,17 +39,23 @@ func parseSSHDT(out []byte) map[string]string {
 	return m
 }
 
-// renderDropIn is the drop-in for the profile's sshd controls, in
-// catalogue order.
-func renderDropIn(p api.HardeningProfile) string {
-	var b strings.Builder
-	b.WriteString("# Written by steward-agent for steward_hardening_profile " + p.Name + "; edits are drift.\n")
+// renderDropIns are the drop-ins for the profile's sshd controls, in
+// catalogue order: the one sshd reads first, and the one it reads last.
+func renderDropIns(p api.HardeningProfile) (first, last string) {
+	var f, l strings.Builder
+	for _, b := range []*strings.Builder{&f, &l} {
+		b.WriteString("# Written by steward-agent for steward_hardening_profile " + p.Name + "; edits are drift.\n")
+	}
 	for _, c := range api.Catalogue {
 		if on, v := p.Expected(c); on && c.Family == "sshd" {
-			fmt.Fprintf(&b, "%s %s\n", c.SSHD, v)
+			b := &f
+			if c.LastWins {
+				b = &l
+			}
+			fmt.Fprintf(b, "%s %s\n", c.SSHD, v)
 		}
 	}
-	return b.String()
+	return f.String(), l.String()
 }
 
 // sshdSetting is where a keyword is first set in sshd's configuration.
@@ -56,8 +66,15 @@ type sshdSetting struct {
 
 // firstSettings reads sshd's configuration as sshd does (Include expanded
 // in place, globs sorted, Match blocks ignored) and returns where each
-// keyword (lower case) is first set. root is the host's root directory.
+// keyword (lower case) takes its value: where it is first set, or last
+// for the LastWins keywords. root is the host's root directory.
 func firstSettings(root string) map[string]sshdSetting {
+	lastWins := map[string]bool{}
+	for _, c := range api.Catalogue {
+		if c.LastWins {
+			lastWins[strings.ToLower(c.SSHD)] = true
+		}
+	}
 	out := map[string]sshdSetting{}
 	var read func(file string, depth int)
 	read = func(file string, depth int) {
@@ -93,7 +110,7 @@ func firstSettings(root string) map[string]sshdSetting {
 					}
 				}
 			default:
-				if _, seen := out[k]; !seen {
+				if _, seen := out[k]; !seen || lastWins[k] {
 					out[k] = sshdSetting{value: v, file: file, line: i + 1}
 				}
 			}
@@ -119,8 +136,12 @@ func sshdResult(c api.ControlInfo, want string, effective map[string]string, fir
 		r.Status = api.ControlPass
 	default:
 		r.Status = api.ControlFail
-		if s, set := first[k]; set && s.file != DropIn {
-			r.Reason = fmt.Sprintf("%s %s is set in %s:%d, which sshd reads before Steward's %s", c.SSHD, s.value, s.file, s.line, DropIn)
+		if s, set := first[k]; set && s.file != DropIn && s.file != DropInLast {
+			order, ours := "before", DropIn
+			if c.LastWins {
+				order, ours = "after", DropInLast
+			}
+			r.Reason = fmt.Sprintf("%s %s is set in %s:%d, which sshd reads %s Steward's %s", c.SSHD, s.value, s.file, s.line, order, ours)
 		}
 	}
 	return r
