@@ -191,6 +191,9 @@ func (c *cli) daemon(ctx context.Context, args []string) int {
 		// more (bench/monitor.sh).
 		debug.SetGCPercent(50)
 	}
+	if os.Getenv("GOMAXPROCS") == "" {
+		core.IdleOnOneCPU() // a scheduled backup takes every CPU again (core.AllCPUs)
+	}
 	// Settings not given as flags come from /etc/steward/agent.json.
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })

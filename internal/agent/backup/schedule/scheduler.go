@@ -181,6 +181,7 @@ func (s *Scheduler) start(ctx context.Context, rt *core.Runtime, cfg api.BackupS
 			cfg = fresh
 		}
 		rt.Logger.Info("scheduled backup", "schedule", cfg.Name, "catch_up", catchUp)
+		defer core.AllCPUs()() // compression and encryption use every CPU
 		_, _ = Run(work, s.deps, cfg, api.Operator{LocalUser: "steward-agent daemon"})
 	})
 }
