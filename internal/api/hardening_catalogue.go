@@ -47,11 +47,12 @@ func oneOfValues(vs ...string) func(string) error {
 	}
 }
 
-func intRange(lo, hi int) func(string) error {
+// upTo accepts a whole number from 1 to hi.
+func upTo(hi int) func(string) error {
 	return func(s string) error {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < lo || n > hi {
-			return fmt.Errorf("%q: want a whole number from %d to %d", s, lo, hi)
+		if err != nil || n < 1 || n > hi {
+			return fmt.Errorf("%q: want a whole number from 1 to %d", s, hi)
 		}
 		return nil
 	}
@@ -89,17 +90,17 @@ var Catalogue = []ControlInfo{
 	{ID: "sshd.log_level", Title: "sshd: logs at INFO or VERBOSE", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.14"},
 		SSHD: "LogLevel", Default: "VERBOSE", Check: oneOfValues("INFO", "VERBOSE")},
 	{ID: "sshd.max_auth_tries", Title: "sshd: at most 4 authentication attempts", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.16"},
-		SSHD: "MaxAuthTries", Default: "4", Check: intRange(1, 10)},
+		SSHD: "MaxAuthTries", Default: "4", Check: upTo(10)},
 	{ID: "sshd.max_sessions", Title: "sshd: at most 10 sessions a connection", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.17"},
-		SSHD: "MaxSessions", Default: "10", Check: intRange(1, 64)},
+		SSHD: "MaxSessions", Default: "10", Check: upTo(64)},
 	{ID: "sshd.max_startups", Title: "sshd: unauthenticated connections limited", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.18"},
 		SSHD: "MaxStartups", LastWins: true, Default: "10:30:60", Check: pattern(startupsRe, "N or START:RATE:FULL, e.g. \"10:30:60\"")},
 	{ID: "sshd.login_grace_time", Title: "sshd: 60 s to log in", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.13"},
-		SSHD: "LoginGraceTime", Default: "60", Check: intRange(1, 60)},
+		SSHD: "LoginGraceTime", Default: "60", Check: upTo(60)},
 	{ID: "sshd.client_alive_interval", Title: "sshd: idle sessions probed every 15 s", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.7"},
-		SSHD: "ClientAliveInterval", Default: "15", Check: intRange(1, 900)},
+		SSHD: "ClientAliveInterval", Default: "15", Check: upTo(900)},
 	{ID: "sshd.client_alive_count_max", Title: "sshd: dead sessions closed after 3 probes", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.7"},
-		SSHD: "ClientAliveCountMax", Default: "3", Check: intRange(1, 10)},
+		SSHD: "ClientAliveCountMax", Default: "3", Check: upTo(10)},
 	{ID: "sshd.banner", Title: "sshd: a login banner", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.5"},
 		SSHD: "Banner", Default: "/etc/issue.net", Check: pattern(sshdWord, "an absolute file path")},
 	{ID: "sshd.allow_groups", Title: "sshd: only these groups log in", Family: "sshd", Level: "strict", Refs: []string{"CIS 5.1.4"},

@@ -205,7 +205,10 @@ func hardeningAccess(ctx context.Context, m *hardeningModel, login client.Hop, d
 		return
 	}
 	ctl, _ := api.LookupControl("sshd.permit_root_login")
-	if on, v := spec.Expected(ctl); on && login.User == "root" && v != "yes" && !(v == "prohibit-password" && login.Password == "") {
+	// Root keeps logging in with "yes", and with prohibit-password unless it logs in with a password.
+	_, want := spec.Expected(ctl)
+	keysOnly := want == "prohibit-password" && login.Password == ""
+	if on, v := spec.Expected(ctl); on && login.User == "root" && v != "yes" && !keysOnly {
 		diags.AddAttributeError(tfpath.Root("controls"), "Hardening Would Lock Out the Operator",
 			fmt.Sprintf("The host attribute logs in as root, and control sshd.permit_root_login sets PermitRootLogin %s: the "+
 				"next login as root would be refused. Log in as another user with sudo (host.user), or set "+

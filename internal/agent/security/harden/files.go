@@ -36,7 +36,10 @@ func statFiles(root, pattern string) ([]fileState, error) {
 		if !fi.Mode().IsRegular() {
 			return nil, fmt.Errorf("%s is not a regular file", m)
 		}
-		st := fi.Sys().(*syscall.Stat_t)
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return nil, fmt.Errorf("%s: no owner information", m)
+		}
 		fs := fileState{path: m, mode: fi.Mode().Perm(), uid: int(st.Uid), gid: int(st.Gid)}
 		fs.owner, fs.group = strconv.Itoa(fs.uid), strconv.Itoa(fs.gid)
 		if u, err := user.LookupId(fs.owner); err == nil {
