@@ -47,7 +47,7 @@ func hardeningDescription() string {
 		"`/etc/ssh/sshd_config.d/00-steward-hardening.conf`, which sshd reads before any other (and `MaxStartups`, for which " +
 		"sshd keeps the last value it reads, into `zz-steward-hardening.conf`); they are validated with " +
 		"`sshd -t` and applied under confirm-or-revert (a fresh SSH login must confirm them, or the host puts the previous " +
-		"drop-ins back; see the firewall and confirm-or-revert guide). A value that wins over Steward's anyway (a drop-in " +
+		"drop-ins back; see the hardening guide). A value that wins over Steward's anyway (a drop-in " +
 		"that sorts earlier, a line above the `Include`) is drift that names the file and line. Every control's status is " +
 		"in `status`, planned `pass`, so a change by hand shows in `terraform plan`.\n\n" +
 		"| id | level | what | references | default |\n|---|---|---|---|---|\n")
