@@ -12,7 +12,7 @@ import (
 type ControlInfo struct {
 	ID     string
 	Title  string
-	Family string // "sshd" or "files"
+	Family string // "sshd", "sysctl" or "files"
 	Level  string // "baseline" or "strict"
 	Refs   []string
 	// Default is the expected value; Check validates an override.
@@ -23,6 +23,8 @@ type ControlInfo struct {
 	// (MaxStartups, measured with sshd -T on Debian 12's OpenSSH 9.2).
 	SSHD     string
 	LastWins bool
+	// Sysctl is the kernel parameter (family sysctl), e.g. "net.ipv4.tcp_syncookies".
+	Sysctl string
 	// Path, Mode, Owner and Group are the file's (family files): its mode
 	// may have no bit outside Mode.
 	Path         string
@@ -67,7 +69,10 @@ func pattern(re *regexp.Regexp, what string) func(string) error {
 	}
 }
 
-var yesNo = oneOfValues("yes", "no")
+var (
+	yesNo   = oneOfValues("yes", "no")
+	zeroOne = oneOfValues("0", "1")
+)
 
 // Catalogue is every control the agent has, in report order.
 var Catalogue = []ControlInfo{
@@ -105,6 +110,32 @@ var Catalogue = []ControlInfo{
 		SSHD: "Banner", Default: "/etc/issue.net", Check: pattern(sshdWord, "an absolute file path")},
 	{ID: "sshd.allow_groups", Title: "sshd: only these groups log in", Family: "sshd", Level: "strict", Refs: []string{"CIS 5.1.4"},
 		SSHD: "AllowGroups", Default: "", Check: pattern(sshdWords, "group names separated by spaces")},
+	{ID: "sysctl.ip_forward", Title: "IPv4 forwarding off", Family: "sysctl", Level: "baseline", Refs: []string{"CIS 3.3.1"},
+		Sysctl: "net.ipv4.ip_forward", Default: "0", Check: zeroOne},
+	{ID: "sysctl.send_redirects", Title: "ICMP redirects not sent", Family: "sysctl", Level: "baseline", Refs: []string{"CIS 3.3.2"},
+		Sysctl: "net.ipv4.conf.all.send_redirects", Default: "0", Check: zeroOne},
+	{ID: "sysctl.icmp_ignore_bogus_error_responses", Title: "bogus ICMP errors ignored", Family: "sysctl", Level: "baseline", Refs: []string{"CIS 3.3.3"},
+		Sysctl: "net.ipv4.icmp_ignore_bogus_error_responses", Default: "1", Check: zeroOne},
+	{ID: "sysctl.icmp_echo_ignore_broadcasts", Title: "broadcast pings ignored", Family: "sysctl", Level: "baseline", Refs: []string{"CIS 3.3.4"},
+		Sysctl: "net.ipv4.icmp_echo_ignore_broadcasts", Default: "1", Check: zeroOne},
+	{ID: "sysctl.accept_redirects", Title: "ICMP redirects not accepted", Family: "sysctl", Level: "baseline", Refs: []string{"CIS 3.3.5"},
+		Sysctl: "net.ipv4.conf.all.accept_redirects", Default: "0", Check: zeroOne},
+	{ID: "sysctl.secure_redirects", Title: "secure ICMP redirects not accepted", Family: "sysctl", Level: "baseline", Refs: []string{"CIS 3.3.6"},
+		Sysctl: "net.ipv4.conf.all.secure_redirects", Default: "0", Check: zeroOne},
+	{ID: "sysctl.rp_filter", Title: "reverse path filtering on", Family: "sysctl", Level: "baseline", Refs: []string{"CIS 3.3.7"},
+		Sysctl: "net.ipv4.conf.all.rp_filter", Default: "1", Check: oneOfValues("1", "2")},
+	{ID: "sysctl.accept_source_route", Title: "source-routed packets refused", Family: "sysctl", Level: "baseline", Refs: []string{"CIS 3.3.8"},
+		Sysctl: "net.ipv4.conf.all.accept_source_route", Default: "0", Check: zeroOne},
+	{ID: "sysctl.log_martians", Title: "martian packets logged", Family: "sysctl", Level: "baseline", Refs: []string{"CIS 3.3.9"},
+		Sysctl: "net.ipv4.conf.all.log_martians", Default: "1", Check: zeroOne},
+	{ID: "sysctl.tcp_syncookies", Title: "TCP SYN cookies on", Family: "sysctl", Level: "baseline", Refs: []string{"CIS 3.3.10"},
+		Sysctl: "net.ipv4.tcp_syncookies", Default: "1", Check: zeroOne},
+	{ID: "sysctl.randomize_va_space", Title: "address space layout randomisation on", Family: "sysctl", Level: "baseline", Refs: []string{"CIS 1.5.1"},
+		Sysctl: "kernel.randomize_va_space", Default: "2", Check: oneOfValues("2")},
+	{ID: "sysctl.ptrace_scope", Title: "ptrace restricted to descendants", Family: "sysctl", Level: "baseline", Refs: []string{"CIS 1.5.2"},
+		Sysctl: "kernel.yama.ptrace_scope", Default: "1", Check: oneOfValues("1", "2", "3")},
+	{ID: "sysctl.suid_dumpable", Title: "no core dumps of setuid programs", Family: "sysctl", Level: "baseline", Refs: []string{"CIS 1.5.3"},
+		Sysctl: "fs.suid_dumpable", Default: "0", Check: zeroOne},
 	{ID: "files.sshd_config", Title: "/etc/ssh/sshd_config is root's alone", Family: "files", Level: "baseline", Refs: []string{"CIS 5.1.1"},
 		Path: "/etc/ssh/sshd_config", Mode: 0o600, Owner: "root", Group: "root"},
 	{ID: "files.ssh_host_keys", Title: "sshd's private host keys are root's alone", Family: "files", Level: "baseline", Refs: []string{"CIS 5.1.2"},

@@ -35,7 +35,8 @@ resource "steward_hardening_profile" "p" {
 }
 
 // TestAccHardening: on a fleet host, the baseline profile applied with the
-// effective values read back (sshd -T, file modes); a plan that would lock
+// effective values read back (sshd -T, file modes; kernel parameters, which
+// the container cannot set, not applicable with the reason); a plan that would lock
 // out a root login refused naming the control; a world-readable
 // /etc/shadow and an earlier sshd drop-in that overrides Steward's value
 // shown as drift (the latter naming the file), the first converged by one
@@ -59,6 +60,12 @@ func TestAccHardening(t *testing.T) {
 	}
 	base := hardeningConfig(f, h, "baseline", "")
 	status := func(id string) tfjsonpath.Path { return tfjsonpath.New("status").AtMapKey(id) }
+	sysctls := 0
+	for _, c := range api.Catalogue {
+		if c.Family == "sysctl" {
+			sysctls++
+		}
+	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
@@ -85,6 +92,8 @@ resource "steward_hardening_profile" "p" {
 					statecheck.ExpectKnownValue(hardeningAddr, status("sshd.permit_root_login"), knownvalue.StringExact("pass")),
 					statecheck.ExpectKnownValue(hardeningAddr, status("files.shadow"), knownvalue.StringExact("pass")),
 					statecheck.ExpectKnownValue(hardeningAddr, status("sshd.allow_groups"), knownvalue.StringRegexp(regexp.MustCompile(`^off`))),
+					statecheck.ExpectKnownValue(hardeningAddr, status("sysctl.tcp_syncookies"),
+						knownvalue.StringRegexp(regexp.MustCompile(`^not_applicable: net\.ipv4\.tcp_syncookies is read-only here \(a container`))),
 				},
 				Check: resource.ComposeTestCheckFunc(
 					hostCheck(t, f, h, "sshd -T | grep -E '^(maxauthtries|disableforwarding|permitrootlogin) ' | sort | tr '\\n' ' '",
@@ -112,7 +121,10 @@ data "steward_compliance" "c" {
 `,
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue("data.steward_compliance.c", tfjsonpath.New("failed"), knownvalue.Int64Exact(0)),
-					statecheck.ExpectKnownValue("data.steward_compliance.c", tfjsonpath.New("passed"), knownvalue.Int64Exact(int64(len(api.Catalogue)-1))),
+					statecheck.ExpectKnownValue("data.steward_compliance.c", tfjsonpath.New("passed"), knownvalue.Int64Exact(int64(len(api.Catalogue)-1-sysctls))),
+					// The fleet's containers mount /proc/sys read-only: kernel
+					// parameters are the host's, never counted as passed.
+					statecheck.ExpectKnownValue("data.steward_compliance.c", tfjsonpath.New("not_applicable"), knownvalue.Int64Exact(int64(sysctls))),
 					statecheck.ExpectKnownValue("data.steward_compliance.c", tfjsonpath.New("off"), knownvalue.Int64Exact(1)),
 					statecheck.ExpectKnownValue("data.steward_compliance.c", tfjsonpath.New("score"), knownvalue.Float64Exact(100)),
 					statecheck.ExpectKnownValue("data.steward_compliance.c", tfjsonpath.New("controls").AtSliceIndex(0).AtMapKey("reason"),
@@ -121,7 +133,7 @@ data "steward_compliance" "c" {
 						knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact("CIS 5.1.20")})),
 				},
 				Check: hostCheck(t, f, h, "/usr/local/lib/steward/current compliance | tail -1",
-					fmt.Sprintf("score 100.0%%: %d passed, 0 failed, 0 errors; 0 not applicable, 1 off (neither counted as passed)", len(api.Catalogue)-1)),
+					fmt.Sprintf("score 100.0%%: %d passed, 0 failed, 0 errors; %d not applicable, 1 off (neither counted as passed)", len(api.Catalogue)-1-sysctls, sysctls)),
 			},
 			{Config: base, PlanOnly: true},
 			{

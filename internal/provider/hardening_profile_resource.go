@@ -43,7 +43,7 @@ type controlSettingModel struct {
 func hardeningDescription() string {
 	var b strings.Builder
 	b.WriteString("A hardening profile: a level of the agent's control catalogue, checked against the **effective** values " +
-		"on the host (`sshd -T`, file modes and owners as they are) and applied. sshd settings go into one drop-in, " +
+		"on the host (`sshd -T`, `/proc/sys` and `/etc/sysctl.d`, file modes and owners as they are) and applied. sshd settings go into one drop-in, " +
 		"`/etc/ssh/sshd_config.d/00-steward-hardening.conf`, which sshd reads before any other (and `MaxStartups`, for which " +
 		"sshd keeps the last value it reads, into `zz-steward-hardening.conf`); they are validated with " +
 		"`sshd -t` and applied under confirm-or-revert (a fresh SSH login must confirm them, or the host puts the previous " +

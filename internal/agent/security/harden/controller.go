@@ -118,15 +118,29 @@ func (c *controller) Guard(_ context.Context, spec api.HardeningProfile) (*core.
 // Apply sets the file controls and writes, validates and loads the sshd drop-in.
 func (c *controller) Apply(ctx context.Context, spec api.HardeningProfile, _ *api.HardeningProfile) (core.Applied, error) {
 	var applied core.Applied
+	root := c.deps.Paths.Root
 	for _, ctl := range api.Catalogue {
-		if on, _ := spec.Expected(ctl); !on || ctl.Family != "files" {
+		on, want := spec.Expected(ctl)
+		if !on {
 			continue
 		}
-		changed, err := fixFiles(c.deps.Paths.Root, ctl)
+		var changed bool
+		var err error
+		switch ctl.Family {
+		case "files":
+			changed, err = fixFiles(root, ctl)
+		case "sysctl":
+			changed, err = setSysctl(root, ctl.Sysctl, want)
+		}
 		if err != nil {
 			return applied, fmt.Errorf("%s: %w", ctl.ID, err)
 		}
 		applied.Changed = applied.Changed || changed
+	}
+	if changed, _, err := core.WriteIfChanged(filepath.Join(root, SysctlFile), []byte(renderSysctl(root, spec)), 0o644); err != nil {
+		return applied, err
+	} else if changed {
+		applied.Changed = true
 	}
 	if files, want, changed := c.dropInsChange(spec); changed {
 		for i, f := range files {
@@ -173,6 +187,7 @@ func (c *controller) Observe(ctx context.Context, spec api.HardeningProfile) (ap
 		effective = parseSSHDT(out)
 	}
 	first := firstSettings(c.deps.Paths.Root)
+	file := persisted(c.deps.Paths.Root)
 	var obs api.HardeningObserved
 	for _, ctl := range api.Catalogue {
 		on, want := spec.Expected(ctl)
@@ -184,6 +199,8 @@ func (c *controller) Observe(ctx context.Context, spec api.HardeningProfile) (ap
 			r = api.ControlResult{Status: api.ControlError, Expected: want, Reason: sshdErr.Error()}
 		case ctl.Family == "sshd":
 			r = sshdResult(ctl, want, effective, first)
+		case ctl.Family == "sysctl":
+			r = sysctlResult(c.deps.Paths.Root, ctl, want, file)
 		default:
 			r = fileResult(c.deps.Paths.Root, ctl)
 		}
@@ -199,6 +216,9 @@ func (c *controller) Observe(ctx context.Context, spec api.HardeningProfile) (ap
 // Remove takes Steward's sshd drop-ins away. File modes and owners stay as
 // they are: they were the host's before, and stricter is never worse.
 func (c *controller) Remove(ctx context.Context, _ api.HardeningProfile) error {
+	if err := os.Remove(filepath.Join(c.deps.Paths.Root, SysctlFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err // the runtime values stay until the next boot
+	}
 	removed := false
 	for _, f := range c.dropIns() {
 		err := os.Remove(f)

@@ -157,3 +157,43 @@ func TestComplianceTally(t *testing.T) {
 		t.Errorf("%+v: want 2 passed of 4 checked (50%%), one not applicable and one off apart", c)
 	}
 }
+
+// The runtime value and the persisted one are each compared on their own.
+func TestSysctlControl(t *testing.T) {
+	root := writeTree(t, map[string]string{"/proc/sys/net/ipv4/tcp_syncookies": "0\n"})
+	c, _ := api.LookupControl("sysctl.tcp_syncookies")
+	p := api.HardeningProfile{Name: "base", Level: "baseline"}
+	if r := sysctlResult(root, c, "1", persisted(root)); r.Status != api.ControlFail || r.Actual != "0" {
+		t.Fatalf("runtime 0: %+v", r)
+	}
+	if changed, err := setSysctl(root, c.Sysctl, "1"); err != nil || !changed {
+		t.Fatalf("set: %v %v", changed, err)
+	}
+	if r := sysctlResult(root, c, "1", persisted(root)); r.Status != api.ControlFail || !strings.Contains(r.Reason, "not persisted") {
+		t.Fatalf("set but not persisted: %+v", r)
+	}
+	file := filepath.Join(root, SysctlFile)
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d := renderSysctl(root, p)
+	if !strings.Contains(d, "net.ipv4.tcp_syncookies = 1\n") || strings.Contains(d, "kernel.randomize_va_space") {
+		t.Errorf("the file has the parameters that exist here, and only those:\n%s", d)
+	}
+	if err := os.WriteFile(file, []byte(d), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := sysctlResult(root, c, "1", persisted(root)); r.Status != api.ControlPass {
+		t.Fatalf("set and persisted: %+v", r)
+	}
+	if err := os.WriteFile(sysctlPath(root, c.Sysctl), []byte("0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := sysctlResult(root, c, "1", persisted(root)); r.Status != api.ControlFail || !strings.Contains(r.Reason, "runtime value differs") {
+		t.Fatalf("sysctl -w by hand: %+v", r)
+	}
+	k, _ := api.LookupControl("sysctl.randomize_va_space")
+	if r := sysctlResult(root, k, "2", persisted(root)); r.Status != api.ControlNotApplicable {
+		t.Errorf("a parameter this kernel lacks: %+v", r)
+	}
+}
