@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -182,13 +181,8 @@ func planHardening(ctx context.Context, plan, state *hardeningModel, specChanged
 	}
 	cur := map[string]string{}
 	diags.Append(state.Status.ElementsAs(ctx, &cur, false)...)
-	ids := make([]string, 0, len(cur))
-	for id := range cur {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		if strings.HasPrefix(cur[id], api.ControlFail) {
+	for id, st := range cur {
+		if strings.HasPrefix(st, api.ControlFail) {
 			cur[id] = api.ControlPass
 		}
 	}
@@ -205,10 +199,10 @@ func hardeningAccess(ctx context.Context, m *hardeningModel, login client.Hop, d
 		return
 	}
 	ctl, _ := api.LookupControl("sshd.permit_root_login")
+	on, v := spec.Expected(ctl)
 	// Root keeps logging in with "yes", and with prohibit-password unless it logs in with a password.
-	_, want := spec.Expected(ctl)
-	keysOnly := want == "prohibit-password" && login.Password == ""
-	if on, v := spec.Expected(ctl); on && login.User == "root" && v != "yes" && !keysOnly {
+	keysOnly := v == "prohibit-password" && login.Password == ""
+	if on && login.User == "root" && v != "yes" && !keysOnly {
 		diags.AddAttributeError(tfpath.Root("controls"), "Hardening Would Lock Out the Operator",
 			fmt.Sprintf("The host attribute logs in as root, and control sshd.permit_root_login sets PermitRootLogin %s: the "+
 				"next login as root would be refused. Log in as another user with sudo (host.user), or set "+

@@ -171,6 +171,19 @@ func (p Paths) pendingFile(id string) string {
 	return filepath.Join(p.PendingDir(), id+".json")
 }
 
+// readPending reads pending change id; fs.ErrNotExist once it is confirmed or reverted.
+func readPending(p Paths, id string) (pendingChange, error) {
+	var pc pendingChange
+	raw, err := os.ReadFile(p.pendingFile(id))
+	if err != nil {
+		return pc, err
+	}
+	if err := json.Unmarshal(raw, &pc); err != nil {
+		return pc, fmt.Errorf("parse %s: %w", p.pendingFile(id), err)
+	}
+	return pc, nil
+}
+
 func (p Paths) revertedFile(id string) string {
 	return filepath.Join(p.PendingDir(), id+".reverted.json")
 }
@@ -234,7 +247,7 @@ func Revert(ctx context.Context, deps Deps, id, reason string) (RevertResult, er
 		return RevertResult{}, err
 	}
 	defer unlock()
-	raw, err := os.ReadFile(p.pendingFile(id))
+	pc, err := readPending(p, id)
 	if errors.Is(err, fs.ErrNotExist) {
 		if res, rerr := readReverted(p, id); rerr == nil {
 			return res, nil
@@ -243,10 +256,6 @@ func Revert(ctx context.Context, deps Deps, id, reason string) (RevertResult, er
 	}
 	if err != nil {
 		return RevertResult{}, err
-	}
-	var pc pendingChange
-	if err := json.Unmarshal(raw, &pc); err != nil {
-		return RevertResult{}, fmt.Errorf("parse %s: %w", p.pendingFile(id), err)
 	}
 	res := RevertResult{ID: id, Object: pc.Object, Detail: pc.Detail, RevertedAt: deps.Now().UTC(), Reason: reason}
 	for _, f := range pc.Files {
@@ -300,7 +309,7 @@ func Confirm(ctx context.Context, deps Deps, id string, op api.Operator) error {
 		return err
 	}
 	defer unlock()
-	raw, err := os.ReadFile(p.pendingFile(id))
+	pc, err := readPending(p, id)
 	if errors.Is(err, fs.ErrNotExist) {
 		if res, rerr := readReverted(p, id); rerr == nil {
 			return &api.Error{Code: api.CodeChangeReverted, Message: fmt.Sprintf("%s: the host put back what %s replaced at %s (%s)",
@@ -310,10 +319,6 @@ func Confirm(ctx context.Context, deps Deps, id string, op api.Operator) error {
 	}
 	if err != nil {
 		return err
-	}
-	var pc pendingChange
-	if err := json.Unmarshal(raw, &pc); err != nil {
-		return fmt.Errorf("parse %s: %w", p.pendingFile(id), err)
 	}
 	if err := deps.Timers.Disarm(ctx, revertUnit(id)); err != nil {
 		return err // the timer may still fire: do not claim the change is kept
@@ -359,12 +364,11 @@ func RevertOverdue(ctx context.Context, deps Deps) error {
 	sort.Strings(ids)
 	var errs []error
 	for _, id := range ids {
-		raw, err := os.ReadFile(deps.Paths.pendingFile(id))
-		if err != nil {
+		pc, err := readPending(deps.Paths, id)
+		if errors.Is(err, fs.ErrNotExist) {
 			continue // confirmed or reverted meanwhile
 		}
-		var pc pendingChange
-		if err := json.Unmarshal(raw, &pc); err != nil {
+		if err != nil {
 			errs = append(errs, fmt.Errorf("pending change %s: %w", id, err))
 			continue
 		}

@@ -7,15 +7,21 @@ import (
 	"strings"
 )
 
+// Command runs a program (no shell) and returns its combined output; a
+// failure names the command line and quotes the output.
+func Command(ctx context.Context, name string, args ...string) (string, error) {
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
+}
+
 // systemctl drives systemd through its command-line tool.
 type systemctl struct{}
 
 func (systemctl) run(ctx context.Context, args ...string) (string, error) {
-	out, err := exec.CommandContext(ctx, "systemctl", args...).CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("systemctl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-	}
-	return string(out), nil
+	return Command(ctx, "systemctl", args...)
 }
 
 func (s systemctl) DaemonReload(ctx context.Context) error {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -18,7 +17,9 @@ import (
 // Register adds the firewall lifecycle methods to an agent's method registry.
 func Register(methods map[string]core.Handler) {
 	core.RegisterKind(methods, api.FirewallKind, func(deps core.Deps) core.Controller[api.Firewall, api.FirewallObserved] {
-		return &controller{deps: deps, nft: runNft}
+		return &controller{deps: deps, nft: func(ctx context.Context, args ...string) (string, error) {
+			return core.Command(ctx, "nft", args...)
+		}}
 	})
 }
 
@@ -41,14 +42,6 @@ func (c *controller) expectedFile() string { return filepath.Join(c.dir(), "expe
 func (c *controller) revertFile() string   { return filepath.Join(c.dir(), "revert.nft") }
 func (c *controller) unitFile() string {
 	return filepath.Join(c.deps.Paths.Root, "etc/systemd/system", Unit)
-}
-
-func runNft(ctx context.Context, args ...string) (string, error) {
-	out, err := exec.CommandContext(ctx, "nft", args...).CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("nft %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-	}
-	return string(out), nil
 }
 
 // live is the table as nft lists it; "" when there is none.

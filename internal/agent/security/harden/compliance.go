@@ -24,7 +24,7 @@ func Report(ctx context.Context, deps core.Deps, q api.ComplianceQuery) (api.Com
 		return rep, err
 	}
 	sort.Strings(files)
-	c := &controller{deps: deps, run: runCmd}
+	c := &controller{deps: deps, run: core.Command}
 	found := false
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".json")

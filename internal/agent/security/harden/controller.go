@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -25,25 +24,17 @@ import (
 // Register adds the hardening lifecycle methods to an agent's method registry.
 func Register(methods map[string]core.Handler) {
 	core.RegisterKind(methods, api.HardeningKind, func(deps core.Deps) core.Controller[api.HardeningProfile, api.HardeningObserved] {
-		return &controller{deps: deps, run: runCmd}
+		return &controller{deps: deps, run: core.Command}
 	})
 	methods[api.ComplianceReport.Name] = handleReport
 }
 
 type controller struct {
 	deps core.Deps
-	run  func(ctx context.Context, name string, args ...string) ([]byte, error)
+	run  func(ctx context.Context, name string, args ...string) (string, error)
 }
 
 var _ core.Guarded[api.HardeningProfile] = (*controller)(nil)
-
-func runCmd(ctx context.Context, name string, args ...string) ([]byte, error) {
-	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
-	if err != nil {
-		return out, fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-	}
-	return out, nil
-}
 
 func (c *controller) dropIns() []string {
 	return []string{filepath.Join(c.deps.Paths.Root, DropIn), filepath.Join(c.deps.Paths.Root, DropInLast)}
@@ -153,7 +144,7 @@ func (c *controller) Apply(ctx context.Context, spec api.HardeningProfile, _ *ap
 		}
 		applied.Changed = true
 		if out, err := c.run(ctx, "sshd", "-t"); err != nil {
-			return applied, core.BadRequest("sshd refuses the settings (sshd -t): %s", core.LastLines(string(out), 5))
+			return applied, core.BadRequest("sshd refuses the settings (sshd -t): %s", core.LastLines(out, 5))
 		}
 		if _, err := c.run(ctx, "systemctl", "reload-or-restart", "ssh.service"); err != nil {
 			return applied, err

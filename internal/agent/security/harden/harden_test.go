@@ -88,7 +88,7 @@ func TestRenderDropIn(t *testing.T) {
 }
 
 func TestParseSSHDT(t *testing.T) {
-	m := parseSSHDT([]byte("port 22\npermitrootlogin without-password\nhostkey /etc/ssh/a\nhostkey /etc/ssh/b\n"))
+	m := parseSSHDT(("port 22\npermitrootlogin without-password\nhostkey /etc/ssh/a\nhostkey /etc/ssh/b\n"))
 	if m["permitrootlogin"] != "without-password" || m["hostkey"] != "/etc/ssh/a" {
 		t.Errorf("%v", m)
 	}

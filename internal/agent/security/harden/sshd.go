@@ -2,7 +2,6 @@ package harden
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,9 +24,9 @@ const DropInLast = "/etc/ssh/sshd_config.d/zz-steward-hardening.conf"
 
 // parseSSHDT reads `sshd -T`: keyword (lower case) to value, the first of
 // a repeated keyword.
-func parseSSHDT(out []byte) map[string]string {
+func parseSSHDT(out string) map[string]string {
 	m := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
 		k, v, _ := strings.Cut(strings.TrimSpace(sc.Text()), " ")
 		if k = strings.ToLower(k); k != "" {
