@@ -249,6 +249,23 @@ resource "steward_alert_rule" "bad" {
 				},
 				Check: hostCheck(t, f, h, `grep -c '"threshold": 5,' /etc/steward/alert_rules/acc-queue.json`, "1"),
 			},
+			{
+				// The channel file edited by hand: the same.
+				PreConfig: func() {
+					if out, err := onHost(t, f, h, `sed -i 's/"retry_max": "5s"/"retry_max": "9s"/' /etc/steward/channels/hook.json && grep -q '"retry_max": "9s"' /etc/steward/channels/hook.json`); err != nil {
+						t.Fatalf("edit the channel file on %s: %v\n%s", h.Name, err, out)
+					}
+				},
+				Config: base,
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{
+						plancheck.ExpectResourceAction(channelAddr, plancheck.ResourceActionUpdate),
+						plancheck.ExpectKnownValue(channelAddr, tfjsonpath.New("retry_max"), knownvalue.StringExact("5s")),
+					},
+					PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+				Check: hostCheck(t, f, h, `grep -c '"retry_max": "5s"' /etc/steward/channels/hook.json`, "1"),
+			},
 			{Config: silenced},
 			{
 				// Over the threshold under the silence: nothing is sent, and
