@@ -83,19 +83,28 @@ func (c *controller) Check(_ context.Context, spec api.HardeningProfile) error {
 	return nil
 }
 
-// Guard saves the sshd drop-in when the profile changes it: sshd settings
-// can cut access.
-func (c *controller) Guard(_ context.Context, spec api.HardeningProfile) (*core.RevertPlan, error) {
-	files, _, changed := c.dropInsChange(spec)
-	if !changed {
+// Guard saves the sshd drop-ins and the PAM stacks when the profile
+// changes them: both can cut access.
+func (c *controller) Guard(ctx context.Context, spec api.HardeningProfile) (*core.RevertPlan, error) {
+	var files, what []string
+	plan := &core.RevertPlan{}
+	if f, _, changed := c.dropInsChange(spec); changed {
+		files = append(files, f...)
+		what = append(what, "sshd settings ("+DropIn+")")
+		plan.Then = [][]string{{"systemctl", "reload-or-restart", "ssh.service"}}
+	}
+	if pamChanges(newHost(ctx, c.deps.Paths.Root, c.run), spec) {
+		files = append(files, pamFiles(c.deps.Paths.Root)...)
+		what = append(what, "PAM stacks (/etc/pam.d/common-*)")
+	}
+	if len(files) == 0 {
 		return nil, nil
 	}
 	timeout, err := api.ParseConfirmTimeout(spec.ConfirmTimeout)
 	if err != nil {
 		return nil, err
 	}
-	plan := &core.RevertPlan{Timeout: timeout, Detail: "sshd settings of hardening profile " + spec.Name + " (" + DropIn + ")",
-		Then: [][]string{{"systemctl", "reload-or-restart", "ssh.service"}}}
+	plan.Timeout, plan.Detail = timeout, strings.Join(what, " and ")+" of hardening profile "+spec.Name
 	for _, f := range files {
 		saved, err := core.SaveFile(f)
 		if err != nil {
@@ -106,32 +115,35 @@ func (c *controller) Guard(_ context.Context, spec api.HardeningProfile) (*core.
 	return plan, nil
 }
 
-// Apply sets the file controls and writes, validates and loads the sshd drop-in.
+// Apply sets every control that fails, family by family, then writes
+// the files one family keeps for all its controls (kernel parameters,
+// modules) and writes, validates and loads the sshd drop-ins.
 func (c *controller) Apply(ctx context.Context, spec api.HardeningProfile, _ *api.HardeningProfile) (core.Applied, error) {
 	var applied core.Applied
 	root := c.deps.Paths.Root
+	h := newHost(ctx, root, c.run)
 	for _, ctl := range api.Catalogue {
 		on, want := spec.Expected(ctl)
-		if !on {
+		f, ok := families[ctl.Family]
+		if !on || !ok || f.check(h, ctl, want).Status != api.ControlFail {
 			continue
 		}
-		var changed bool
-		var err error
-		switch ctl.Family {
-		case "files":
-			changed, err = fixFiles(root, ctl)
-		case "sysctl":
-			changed, err = setSysctl(root, ctl.Sysctl, want)
-		}
+		changed, err := f.apply(h, ctl, want)
 		if err != nil {
 			return applied, fmt.Errorf("%s: %w", ctl.ID, err)
 		}
 		applied.Changed = applied.Changed || changed
 	}
-	if changed, _, err := core.WriteIfChanged(filepath.Join(root, SysctlFile), []byte(renderSysctl(root, spec)), 0o644); err != nil {
-		return applied, err
-	} else if changed {
-		applied.Changed = true
+	perFamily := []struct{ path, text string }{{SysctlFile, renderSysctl(root, spec)}}
+	if h.container == "" {
+		perFamily = append(perFamily, struct{ path, text string }{ModprobeFile, renderModprobe(spec)})
+	}
+	for _, f := range perFamily {
+		changed, _, err := core.WriteIfChanged(filepath.Join(root, f.path), []byte(f.text), 0o644)
+		if err != nil {
+			return applied, err
+		}
+		applied.Changed = applied.Changed || changed
 	}
 	if files, want, changed := c.dropInsChange(spec); changed {
 		for i, f := range files {
@@ -178,7 +190,7 @@ func (c *controller) Observe(ctx context.Context, spec api.HardeningProfile) (ap
 		effective = parseSSHDT(out)
 	}
 	first := firstSettings(c.deps.Paths.Root)
-	file := persisted(c.deps.Paths.Root)
+	h := newHost(ctx, c.deps.Paths.Root, c.run)
 	var obs api.HardeningObserved
 	for _, ctl := range api.Catalogue {
 		on, want := spec.Expected(ctl)
@@ -190,10 +202,8 @@ func (c *controller) Observe(ctx context.Context, spec api.HardeningProfile) (ap
 			r = api.ControlResult{Status: api.ControlError, Expected: want, Reason: sshdErr.Error()}
 		case ctl.Family == "sshd":
 			r = sshdResult(ctl, want, effective, first)
-		case ctl.Family == "sysctl":
-			r = sysctlResult(c.deps.Paths.Root, ctl, want, file)
 		default:
-			r = fileResult(c.deps.Paths.Root, ctl)
+			r = families[ctl.Family].check(h, ctl, want)
 		}
 		r.ID, r.Title, r.Family, r.Refs = ctl.ID, ctl.Title, ctl.Family, ctl.Refs
 		if s, ok := spec.Controls[ctl.ID]; ok && r.Reason == "" {
@@ -207,8 +217,10 @@ func (c *controller) Observe(ctx context.Context, spec api.HardeningProfile) (ap
 // Remove takes Steward's sshd drop-ins away. File modes and owners stay as
 // they are: they were the host's before, and stricter is never worse.
 func (c *controller) Remove(ctx context.Context, _ api.HardeningProfile) error {
-	if err := os.Remove(filepath.Join(c.deps.Paths.Root, SysctlFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err // the runtime values stay until the next boot
+	for _, f := range []string{SysctlFile, ModprobeFile} {
+		if err := os.Remove(filepath.Join(c.deps.Paths.Root, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err // the runtime values stay until the next boot
+		}
 	}
 	removed := false
 	for _, f := range c.dropIns() {

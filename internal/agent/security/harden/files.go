@@ -29,28 +29,38 @@ func statFiles(root, pattern string) ([]fileState, error) {
 	sort.Strings(matches)
 	var out []fileState
 	for _, m := range matches {
-		fi, err := os.Lstat(m)
+		fs, err := statPath(m)
 		if err != nil {
 			return nil, err
-		}
-		if !fi.Mode().IsRegular() {
-			return nil, fmt.Errorf("%s is not a regular file", m)
-		}
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		if !ok {
-			return nil, fmt.Errorf("%s: no owner information", m)
-		}
-		fs := fileState{path: m, mode: fi.Mode().Perm(), uid: int(st.Uid), gid: int(st.Gid)}
-		fs.owner, fs.group = strconv.Itoa(fs.uid), strconv.Itoa(fs.gid)
-		if u, err := user.LookupId(fs.owner); err == nil {
-			fs.owner = u.Username
-		}
-		if g, err := user.LookupGroupId(fs.group); err == nil {
-			fs.group = g.Name
 		}
 		out = append(out, fs)
 	}
 	return out, nil
+}
+
+// statPath reads one file's or directory's mode and owner; a link is
+// refused (changing it would change what it points to).
+func statPath(p string) (fileState, error) {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return fileState{}, err
+	}
+	if !fi.Mode().IsRegular() && !fi.IsDir() {
+		return fileState{}, fmt.Errorf("%s is not a regular file or directory", p)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileState{}, fmt.Errorf("%s: no owner information", p)
+	}
+	fs := fileState{path: p, mode: fi.Mode().Perm(), uid: int(st.Uid), gid: int(st.Gid)}
+	fs.owner, fs.group = strconv.Itoa(fs.uid), strconv.Itoa(fs.gid)
+	if u, err := user.LookupId(fs.owner); err == nil {
+		fs.owner = u.Username
+	}
+	if g, err := user.LookupGroupId(fs.group); err == nil {
+		fs.group = g.Name
+	}
+	return fs, nil
 }
 
 // fileResult checks every file of the control: no mode bit outside the
@@ -96,18 +106,30 @@ func fixFiles(root string, c api.ControlInfo) (bool, error) {
 	}
 	changed := false
 	for _, f := range files {
-		if f.uid != uid || f.gid != gid {
-			if err := os.Lchown(f.path, uid, gid); err != nil {
-				return changed, err
-			}
-			changed = true
+		ch, err := f.restrict(uid, gid, c.Mode)
+		changed = changed || ch
+		if err != nil {
+			return changed, err
 		}
-		if m := os.FileMode(uint32(f.mode) & c.Mode); m != f.mode {
-			if err := os.Chmod(f.path, m); err != nil {
-				return changed, err
-			}
-			changed = true
+	}
+	return changed, nil
+}
+
+// restrict gives the file the owner and group and takes away the mode
+// bits outside mask; it reports whether it changed anything.
+func (f fileState) restrict(uid, gid int, mask uint32) (bool, error) {
+	changed := false
+	if f.uid != uid || f.gid != gid {
+		if err := os.Lchown(f.path, uid, gid); err != nil {
+			return false, err
 		}
+		changed = true
+	}
+	if m := os.FileMode(uint32(f.mode) & mask); m != f.mode {
+		if err := os.Chmod(f.path, m); err != nil {
+			return changed, err
+		}
+		changed = true
 	}
 	return changed, nil
 }
