@@ -208,4 +208,11 @@ func hardeningAccess(ctx context.Context, m *hardeningModel, login client.Hop, d
 				"next login as root would be refused. Log in as another user with sudo (host.user), or set "+
 				"controls = { \"sshd.permit_root_login\" = { value = \"prohibit-password\", reason = \"root logs in with keys\" } }.", v))
 	}
+	pw, _ := api.LookupControl("sshd.password_authentication")
+	if on, v := spec.Expected(pw); on && v == "no" && login.Password != "" {
+		diags.AddAttributeError(tfpath.Root("controls"), "Hardening Would Lock Out the Operator",
+			"The host attribute logs in with a password (host.password), and control sshd.password_authentication sets "+
+				"PasswordAuthentication no: the next login would be refused. Log in with a key (host.private_key or host.private_key_file), or set "+
+				"controls = { \"sshd.password_authentication\" = { value = \"yes\", reason = \"the operator logs in with a password\" } }.")
+	}
 }
