@@ -255,6 +255,8 @@ var moreControls = []ControlInfo{
 	{ID: "sysctl.protected_hardlinks", Title: "hard links to others' files refused", Family: "sysctl", Level: "strict", Refs: []string{"ANSSI R14"},
 		Sysctl: "fs.protected_hardlinks", Default: "1", Check: zeroOne},
 
+	{ID: "files.ssh_host_public_keys", Title: "sshd's public host keys are 0644 root:root or stricter", Family: "files", Level: "baseline", Refs: []string{"CIS 5.1.3"},
+		Path: "/etc/ssh/ssh_host_*_key.pub", Mode: 0o644, Owner: "root", Group: "root"},
 	file("files.passwd_backup", "/etc/passwd- is 0644 root:root or stricter", "CIS 7.1.2", "/etc/passwd-", 0o644),
 	file("files.group_backup", "/etc/group- is 0644 root:root or stricter", "CIS 7.1.4", "/etc/group-", 0o644),
 	{ID: "files.shadow_backup", Title: "/etc/shadow- is 0640 root:shadow or stricter", Family: "files", Level: "baseline", Refs: []string{"CIS 7.1.6"},

@@ -174,8 +174,12 @@ func TestPAMControl(t *testing.T) {
 	if r := pamResult(h, control(t, "pam.pwhistory"), "enabled"); r.Status != api.ControlFail {
 		t.Errorf("no pwhistory: %+v", r)
 	}
-	if r := pamResult(h, control(t, "pam.pwquality"), "enabled"); r.Status != api.ControlNotApplicable {
+	pq := control(t, "pam.pwquality")
+	if r := pamResult(h, pq, "enabled"); r.Status != api.ControlFail || !strings.Contains(r.Reason, "libpam-pwquality is not installed: install it") {
 		t.Errorf("libpam-pwquality not installed: %+v", r)
+	}
+	if _, err := enablePAM(h, pq, "enabled"); err == nil || !strings.Contains(err.Error(), "does not install packages") {
+		t.Errorf("the apply says what to install: %v", err)
 	}
 	if !pamChanges(h, api.HardeningProfile{Name: "p", Level: "baseline"}) {
 		t.Error("a profile that enables faillock changes the PAM stacks: it needs confirm-or-revert")

@@ -100,10 +100,12 @@ func pamLines(h *host, file, module string) ([]string, error) {
 }
 
 func pamResult(h *host, c api.ControlInfo, _ string) api.ControlResult {
-	if r, skip := needs(h, c); skip {
+	r := api.ControlResult{Expected: c.Module + " in " + c.Path, Source: c.Path}
+	if c.Needs != "" && !h.exists(c.Needs) {
+		// CIS wants the module's package installed: a missing one fails.
+		r.Status, r.Actual, r.Reason = api.ControlFail, "no "+c.Needs, c.NeedsWhy+": install it, or switch the control off with a reason"
 		return r
 	}
-	r := api.ControlResult{Expected: c.Module + " in " + c.Path, Source: c.Path}
 	wants := pamWants[c.Module]
 	r.Status = api.ControlPass
 	var got []string
@@ -141,6 +143,8 @@ func pamResult(h *host, c api.ControlInfo, _ string) api.ControlResult {
 func enablePAM(h *host, c api.ControlInfo, want string) (bool, error) {
 	if r := pamResult(h, c, want); r.Status != api.ControlFail {
 		return false, nil
+	} else if c.Needs != "" && !h.exists(c.Needs) {
+		return false, fmt.Errorf("%s (Steward does not install packages)", r.Reason)
 	}
 	var names []string
 	for name, text := range pamProfiles[c.Module] {
