@@ -150,6 +150,9 @@ func (c *controller) Apply(ctx context.Context, spec api.HardeningProfile, _ *ap
 			return applied, err
 		}
 	}
+	if err := applyCustom(ctx, spec, &applied); err != nil {
+		return applied, err
+	}
 	// A value set before the drop-in cannot be fixed without editing a
 	// file Steward did not write: say which and where.
 	obs, err := c.Observe(ctx, spec)
@@ -201,6 +204,7 @@ func (c *controller) Observe(ctx context.Context, spec api.HardeningProfile) (ap
 		}
 		obs.Controls = append(obs.Controls, r)
 	}
+	obs.Controls = append(obs.Controls, observeCustom(ctx, spec)...)
 	return obs, nil
 }
 
