@@ -143,6 +143,7 @@ func hardeningKind() objectKind[hardeningModel, api.HardeningProfile, api.Harden
 		observe:     (*hardeningModel).setStatus,
 		plan:        planHardening,
 		checkAccess: hardeningAccess,
+		planned:     hardeningPlanned,
 	}
 }
 
