@@ -214,8 +214,10 @@ func (r *objectResource[M, PM, S, O]) ModifyPlan(ctx context.Context, req resour
 	if login, ok := r.login(ctx, PM(plan).object()); ok && r.k.checkAccess != nil {
 		r.k.checkAccess(ctx, plan, login, &resp.Diagnostics)
 	}
-	if host, ok := r.route(ctx, PM(plan).object()); ok && r.k.planned != nil {
-		r.k.planned(ctx, r.data, host, spec, &resp.Diagnostics)
+	if r.k.planned != nil {
+		if host, ok := r.route(ctx, PM(plan).object()); ok {
+			r.k.planned(ctx, r.data, host, spec, &resp.Diagnostics)
+		}
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, plan)...)
 }
