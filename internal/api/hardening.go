@@ -20,6 +20,9 @@ type HardeningProfile struct {
 	// ConfirmTimeout bounds the wait for the fresh login that confirms a
 	// change to sshd; empty is DefaultConfirmTimeout.
 	ConfirmTimeout string `json:"confirm_timeout,omitempty"`
+	// CustomControls are the profile's own controls, reported after the
+	// catalogue's.
+	CustomControls []CustomControl `json:"custom_controls,omitempty"`
 }
 
 // ControlSetting overrides one control.
@@ -101,6 +104,9 @@ func (p HardeningProfile) Validate() error {
 		}
 	}
 	if _, err := ParseConfirmTimeout(p.ConfirmTimeout); err != nil {
+		return err
+	}
+	if err := validateCustomControls(p.CustomControls); err != nil {
 		return err
 	}
 	return p.CheckControls()

@@ -405,6 +405,32 @@ func (p HardeningProfile) Expected(c ControlInfo) (on bool, value string) {
 	return on, value
 }
 
+// Disagreement is the first control that p and o, two profiles of one
+// host, both have on with different values (catalogue order, then p's
+// custom controls: the same id with another check or expected output), and
+// what each wants, quoted for a message; the agent refuses the second at
+// apply, the provider at plan.
+func (p HardeningProfile) Disagreement(o HardeningProfile) (id, mine, theirs string, found bool) {
+	for _, c := range Catalogue {
+		on1, v1 := p.Expected(c)
+		on2, v2 := o.Expected(c)
+		if on1 && on2 && v1 != v2 {
+			return c.ID, strconv.Quote(v1), strconv.Quote(v2), true
+		}
+	}
+	for _, c := range p.CustomControls {
+		for _, d := range o.CustomControls {
+			if c.ID == d.ID && (c.Check != d.Check || strings.TrimSpace(c.Expected) != strings.TrimSpace(d.Expected)) {
+				show := func(c CustomControl) string {
+					return fmt.Sprintf("check %q printing %q", c.Check, strings.TrimSpace(c.Expected))
+				}
+				return c.ID, show(c), show(d), true
+			}
+		}
+	}
+	return "", "", "", false
+}
+
 // CheckControls checks the profile's overrides against the catalogue.
 func (p HardeningProfile) CheckControls() error {
 	for id, s := range p.Controls {

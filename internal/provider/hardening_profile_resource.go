@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -30,7 +31,17 @@ type hardeningModel struct {
 	Level          types.String `tfsdk:"level"`
 	Controls       types.Map    `tfsdk:"controls"`
 	ConfirmTimeout types.String `tfsdk:"confirm_timeout"`
+	CustomControls types.List   `tfsdk:"custom_control"`
 	Status         types.Map    `tfsdk:"status"`
+}
+
+type customControlModel struct {
+	ID       types.String `tfsdk:"id"`
+	Title    types.String `tfsdk:"title"`
+	Check    types.String `tfsdk:"check"`
+	Expected types.String `tfsdk:"expected"`
+	Apply    types.String `tfsdk:"apply"`
+	Refs     types.List   `tfsdk:"refs"`
 }
 
 type controlSettingModel struct {
@@ -79,29 +90,60 @@ func hardeningAttributes() map[string]schema.Attribute {
 				_, err := api.ParseConfirmTimeout(s)
 				return err
 			}}}},
+		"custom_control": schema.ListNestedAttribute{Optional: true,
+			MarkdownDescription: "The profile's own controls, checked and applied like the catalogue's, after them: in `status` " +
+				"(drift), in `steward_compliance` and `steward-agent compliance` (family `custom`) and in the audit log. The agent " +
+				"runs each command as root with `/bin/sh -c`, the command passed as it is (Steward quotes or expands nothing), in `/`, " +
+				"with stdin from `/dev/null`, only `PATH` and `LANG=C` in its environment, and a 30 s timeout.",
+			NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+				"id": schema.StringAttribute{Required: true,
+					MarkdownDescription: "`custom.` and a lower_snake_case name, e.g. `custom.issue_net_mode`; unique in the profile. Its key in `status`.",
+					Validators: []validator.String{stringvalidator.RegexMatches(api.CustomControlIDPattern,
+						"must be \"custom.\" and a lower_snake_case name, e.g. \"custom.issue_net_mode\"")}},
+				"title": schema.StringAttribute{Required: true, MarkdownDescription: "What it ensures, one line."},
+				"check": schema.StringAttribute{Required: true,
+					MarkdownDescription: "A command that reads the host and changes nothing (it runs on every plan). The control passes " +
+						"when it exits 0 and prints `expected`; otherwise it fails with what it printed and how it exited."},
+				"expected": schema.StringAttribute{Required: true,
+					MarkdownDescription: "What `check` prints on a host that complies, compared with leading and trailing white space trimmed; at most 4 KiB."},
+				"apply": schema.StringAttribute{Required: true,
+					MarkdownDescription: "A command that makes the check pass; run only when it fails, and the check runs again " +
+						"after it: if it still fails, the apply fails naming the control and what the check printed."},
+				"refs": schema.ListAttribute{Optional: true, ElementType: types.StringType,
+					MarkdownDescription: "Benchmark references it covers, e.g. `[\"CIS 1.7.6\"]`, shown in the compliance report."},
+			}}},
 		"status": schema.MapAttribute{Computed: true, ElementType: types.StringType,
-			MarkdownDescription: "Each control's status by id: `pass`; `fail: <value read> (<where from>)`; " +
+			MarkdownDescription: "Each control's status by id (custom controls by theirs): `pass`; `fail: <value read> (<where from>)`; " +
 				"`not_applicable: <why>`; `off: <reason>`; `error: <why>`. Failures are planned `pass`."},
 	}
 }
 
 func hardeningKind() objectKind[hardeningModel, api.HardeningProfile, api.HardeningObserved] {
+	attrs := hardeningAttributes()
+	known := func(m *hardeningModel) bool {
+		return allKnown(m.Name, m.Level, m.Controls, m.ConfirmTimeout, m.CustomControls)
+	}
+	toSpec := func(ctx context.Context, m *hardeningModel) (api.HardeningProfile, diag.Diagnostics) {
+		return m.toSpec(ctx)
+	}
 	return objectKind[hardeningModel, api.HardeningProfile, api.HardeningObserved]{
 		api:             api.HardeningKind,
 		typeName:        "hardening_profile",
 		description:     hardeningDescription(),
 		nameDescription: "The profile's name.",
-		attributes:      hardeningAttributes(),
-		known:           func(m *hardeningModel) bool { return allKnown(m.Name, m.Level, m.Controls, m.ConfirmTimeout) },
-		toSpec: func(ctx context.Context, m *hardeningModel) (api.HardeningProfile, diag.Diagnostics) {
-			return m.toSpec(ctx)
-		},
+		attributes:      attrs,
+		validators: []resource.ConfigValidator{specValidator[hardeningModel, api.HardeningProfile]{
+			noun: "Hardening Profile", attrs: attrs, known: known, toSpec: toSpec, check: checkHardening,
+		}},
+		known:  known,
+		toSpec: toSpec,
 		fromSpec: func(ctx context.Context, m *hardeningModel, s api.HardeningProfile) diag.Diagnostics {
 			return m.fromSpec(ctx, s)
 		},
 		observe:     (*hardeningModel).setStatus,
 		plan:        planHardening,
 		checkAccess: hardeningAccess,
+		planned:     hardeningPlanned,
 	}
 }
 
@@ -122,12 +164,36 @@ func (m *hardeningModel) toSpec(ctx context.Context) (api.HardeningProfile, diag
 			s.Controls[id] = set
 		}
 	}
+	var custom []customControlModel
+	if !m.CustomControls.IsNull() && !m.CustomControls.IsUnknown() {
+		diags.Append(m.CustomControls.ElementsAs(ctx, &custom, false)...)
+	}
+	for _, c := range custom {
+		s.CustomControls = append(s.CustomControls, api.CustomControl{ID: c.ID.ValueString(), Title: c.Title.ValueString(),
+			Check: c.Check.ValueString(), Expected: c.Expected.ValueString(), Apply: c.Apply.ValueString(), Refs: stringList(ctx, c.Refs, &diags)})
+	}
 	return s, diags
+}
+
+// checkHardening is the plan-time check of a profile: the agent's Validate,
+// catalogue ids included. It sees the configuration, before level's
+// default is applied.
+func checkHardening(p api.HardeningProfile) (errs, warnings error) {
+	if p.Level == "" {
+		p.Level = "baseline"
+	}
+	err := p.Validate()
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		err = errors.New(ae.Message) // the message names the attribute; the code is for the provider
+	}
+	return err, nil
 }
 
 func (m *hardeningModel) fromSpec(ctx context.Context, s api.HardeningProfile) diag.Diagnostics {
 	var diags diag.Diagnostics
 	m.Name, m.Level, m.ConfirmTimeout = types.StringValue(s.Name), types.StringValue(s.Level), types.StringValue(s.ConfirmTimeout)
+	m.customFromSpec(ctx, s.CustomControls, &diags)
 	if len(s.Controls) == 0 && m.Controls.IsNull() {
 		return diags
 	}
@@ -146,6 +212,30 @@ func (m *hardeningModel) fromSpec(ctx context.Context, s api.HardeningProfile) d
 	diags.Append(d...)
 	m.Controls = v
 	return diags
+}
+
+// customFromSpec copies the host's custom controls into the model; refs
+// left unset stay null.
+func (m *hardeningModel) customFromSpec(ctx context.Context, cs []api.CustomControl, diags *diag.Diagnostics) {
+	if len(cs) == 0 && m.CustomControls.IsNull() {
+		return
+	}
+	var cur []customControlModel
+	if !m.CustomControls.IsNull() && !m.CustomControls.IsUnknown() {
+		diags.Append(m.CustomControls.ElementsAs(ctx, &cur, false)...)
+	}
+	out := make([]customControlModel, len(cs))
+	for i, c := range cs {
+		refs := types.ListNull(types.StringType)
+		if i < len(cur) {
+			refs = cur[i].Refs
+		}
+		out[i] = customControlModel{ID: types.StringValue(c.ID), Title: types.StringValue(c.Title), Check: types.StringValue(c.Check),
+			Expected: types.StringValue(c.Expected), Apply: types.StringValue(c.Apply), Refs: specStringList(ctx, refs, c.Refs, diags)}
+	}
+	l, d := types.ListValueFrom(ctx, types.ObjectType{AttrTypes: objectTypeOf(hardeningAttributes()["custom_control"])}, out)
+	diags.Append(d...)
+	m.CustomControls = l
 }
 
 // controlStatus is one control's entry in status.

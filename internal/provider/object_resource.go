@@ -84,6 +84,11 @@ type objectKind[M any, S api.Spec, O any] struct {
 	// obviously lock out the login the host attribute makes (a firewall
 	// without its SSH port, root login off while logging in as root).
 	checkAccess func(ctx context.Context, m *M, login client.Hop, diags *diag.Diagnostics)
+	// planned, when set, checks the planned spec against the other objects
+	// this configuration of the provider planned for the same host (two
+	// hardening profiles that disagree); host names the machine by its
+	// address behind its bastions.
+	planned func(ctx context.Context, data *providerData, host string, spec S, diags *diag.Diagnostics)
 	// importState, when set, sets attributes an import cannot read from
 	// the host (flags that act only on apply).
 	importState func(ctx context.Context, resp *resource.ImportStateResponse)
@@ -104,6 +109,29 @@ func (r *objectResource[M, PM, S, O]) login(ctx context.Context, o *objectState)
 		h.Port = 22
 	}
 	return h, true
+}
+
+// route names the machine the host attribute reaches, when it is known at
+// plan time: "bastion:22 > 10.0.0.5:22".
+func (r *objectResource[M, PM, S, O]) route(ctx context.Context, o *objectState) (string, bool) {
+	if o.Host.IsNull() || !allKnown(o.Host) || r.data == nil {
+		return "", false
+	}
+	c, d := connectionFromObject(ctx, o.Host)
+	if d.HasError() {
+		return "", false
+	}
+	// Only the addresses count: what else is wrong with the connection,
+	// the apply reports.
+	cfg, _ := resolveConnection(ctx, tfpath.Root("host"), c, r.data.defaults, r.data.getenv)
+	if cfg.Host == "" {
+		return "", false
+	}
+	hops := make([]string, 0, len(cfg.Bastions)+1)
+	for _, b := range cfg.Bastions {
+		hops = append(hops, b.Address())
+	}
+	return strings.Join(append(hops, cfg.Address()), " > "), true
 }
 
 // objectResource is the Terraform resource of one kind of managed object.
@@ -185,6 +213,11 @@ func (r *objectResource[M, PM, S, O]) ModifyPlan(ctx context.Context, req resour
 	}
 	if login, ok := r.login(ctx, PM(plan).object()); ok && r.k.checkAccess != nil {
 		r.k.checkAccess(ctx, plan, login, &resp.Diagnostics)
+	}
+	if r.k.planned != nil {
+		if host, ok := r.route(ctx, PM(plan).object()); ok {
+			r.k.planned(ctx, r.data, host, spec, &resp.Diagnostics)
+		}
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, plan)...)
 }

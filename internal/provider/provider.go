@@ -41,6 +41,9 @@ type providerData struct {
 	defaults connectionModel
 	getenv   func(string) string
 	version  string
+	// hardeningPlans is what this configuration planned of the hardening
+	// profiles, to refuse two that disagree at plan time.
+	hardeningPlans *plannedProfiles
 }
 
 // providerDataFrom is the Configure step every resource and data source
@@ -97,7 +100,8 @@ func (p *stewardProvider) Configure(ctx context.Context, req provider.ConfigureR
 		resp.Diagnostics.AddAttributeError(path.Root("default_connection").AtName("bastions"), "Invalid Bastions", "The bastions list could not be read.")
 		return
 	}
-	data := &providerData{twin: p.twin, pool: p.connectionPool(), defaults: defaults, getenv: osGetenv, version: p.version}
+	data := &providerData{twin: p.twin, pool: p.connectionPool(), defaults: defaults, getenv: osGetenv, version: p.version,
+		hardeningPlans: &plannedProfiles{}}
 	resp.DataSourceData = data
 	resp.ResourceData = data
 }

@@ -71,13 +71,9 @@ func (c *controller) Check(_ context.Context, spec api.HardeningProfile) error {
 		if err := readJSON(o, &other); err != nil {
 			continue
 		}
-		for _, ctl := range api.Catalogue {
-			on1, v1 := spec.Expected(ctl)
-			on2, v2 := other.Expected(ctl)
-			if on1 && on2 && v1 != v2 {
-				return &api.Error{Code: api.CodeControlConflict, Message: fmt.Sprintf(
-					"control %s: this profile wants %q, steward_hardening_profile %q on the same host wants %q", ctl.ID, v1, name, v2)}
-			}
+		if id, v1, v2, ok := spec.Disagreement(other); ok {
+			return &api.Error{Code: api.CodeControlConflict, Message: fmt.Sprintf(
+				"control %s: this profile wants %s, steward_hardening_profile %q on the same host wants %s", id, v1, name, v2)}
 		}
 	}
 	return nil
@@ -162,6 +158,9 @@ func (c *controller) Apply(ctx context.Context, spec api.HardeningProfile, _ *ap
 			return applied, err
 		}
 	}
+	if err := applyCustom(ctx, spec, &applied); err != nil {
+		return applied, err
+	}
 	// A value set before the drop-in cannot be fixed without editing a
 	// file Steward did not write: say which and where.
 	obs, err := c.Observe(ctx, spec)
@@ -211,6 +210,7 @@ func (c *controller) Observe(ctx context.Context, spec api.HardeningProfile) (ap
 		}
 		obs.Controls = append(obs.Controls, r)
 	}
+	obs.Controls = append(obs.Controls, observeCustom(ctx, spec)...)
 	return obs, nil
 }
 
