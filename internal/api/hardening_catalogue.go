@@ -397,6 +397,7 @@ func (p HardeningProfile) Expected(c ControlInfo) (on bool, value string) {
 		}
 		if s.Value != "" {
 			value = s.Value
+			on = on || s.Enabled == nil // a value given switches a strict control on
 		}
 	}
 	if c.Family == "sshd" && value == "" {

@@ -81,7 +81,7 @@ func hardeningAttributes() map[string]schema.Attribute {
 				"always with a `reason`, which the compliance report shows.",
 			NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
 				"enabled": schema.BoolAttribute{Optional: true, MarkdownDescription: "`false` switches the control off."},
-				"value":   schema.StringAttribute{Optional: true, MarkdownDescription: "The value the control expects instead of its default."},
+				"value":   schema.StringAttribute{Optional: true, MarkdownDescription: "The value the control expects instead of its default; a value switches a `strict` control on in a `baseline` profile."},
 				"reason":  schema.StringAttribute{Required: true, MarkdownDescription: "Why: recorded in the compliance report."},
 			}}},
 		"confirm_timeout": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("60s"),

@@ -45,3 +45,44 @@ func TestCheckConflict(t *testing.T) {
 		t.Errorf("one custom id, another check: %v", err)
 	}
 }
+
+// Two profiles on one host share Steward's files: each apply writes both
+// profiles' settings, and removing one keeps the other's.
+func TestSharedFiles_twoProfiles(t *testing.T) {
+	c := &controller{deps: core.Deps{Paths: core.PathsUnder(t.TempDir())}, run: fakeRun(map[string]string{"systemctl": ""})}
+	ops := api.HardeningProfile{Name: "ops", Level: "baseline", Controls: map[string]api.ControlSetting{
+		"sshd.allow_groups": {Value: "ops", Reason: "only ops log in"}}}
+	b, _ := json.Marshal(ops)
+	dir := filepath.Join(c.deps.Paths.ConfigDir, api.HardeningKind.Dir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ops.json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := api.HardeningProfile{Name: "base", Level: "baseline", Controls: map[string]api.ControlSetting{
+		"sshd.max_auth_tries": {Enabled: new(bool), Reason: "ops sets it"}}}
+	_, want, _ := c.dropInsChange(base)
+	if !strings.Contains(want[0], "AllowGroups ops\n") || !strings.Contains(want[0], "MaxAuthTries 4\n") ||
+		!strings.HasPrefix(want[0], "# Written by steward-agent for steward_hardening_profile base, ops;") {
+		t.Fatalf("base's apply keeps ops' settings, and one switched off in base but on in ops:\n%s", want[0])
+	}
+	for i, f := range c.dropIns() {
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, []byte(want[i]), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Remove(filepath.Join(dir, "ops.json")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Remove(context.Background(), ops); err != nil {
+		t.Fatal(err)
+	}
+	// ops' spec is gone and base's was never stored: nothing is left.
+	if _, err := os.Stat(c.dropIns()[0]); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the last profile's removal removes the drop-in: %v", err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
@@ -40,9 +41,10 @@ func (c *controller) dropIns() []string {
 	return []string{filepath.Join(c.deps.Paths.Root, DropIn), filepath.Join(c.deps.Paths.Root, DropInLast)}
 }
 
-// dropInsChange reports whether the drop-ins differ from what spec wants.
+// dropInsChange reports whether the drop-ins differ from what the host's
+// profiles want, spec in place of its stored version.
 func (c *controller) dropInsChange(spec api.HardeningProfile) (files []string, want []string, changed bool) {
-	first, last := renderDropIns(spec)
+	first, last := renderDropIns(c.hostProfiles(spec))
 	want = []string{first, last}
 	for i, f := range c.dropIns() {
 		if cur, err := os.ReadFile(f); err != nil || string(cur) != want[i] {
@@ -52,25 +54,49 @@ func (c *controller) dropInsChange(spec api.HardeningProfile) (files []string, w
 	return c.dropIns(), want, changed
 }
 
+// others are the host's other profiles, by name.
+func (c *controller) others(name string) map[string]api.HardeningProfile {
+	out := map[string]api.HardeningProfile{}
+	files, _ := filepath.Glob(filepath.Join(c.deps.Paths.ConfigDir, api.HardeningKind.Dir, "*.json"))
+	for _, f := range files {
+		n := strings.TrimSuffix(filepath.Base(f), ".json")
+		var p api.HardeningProfile
+		if n != name && readJSON(f, &p) == nil {
+			out[n] = p
+		}
+	}
+	return out
+}
+
+// hostProfiles are every profile the host's shared files (the sshd
+// drop-ins, the sysctl and modprobe files) carry: spec (unless nil, for
+// a profile being removed) and the others, in name order. They never
+// disagree (Check refuses that), so one file holds them all and a
+// profile's apply or removal never takes another's settings away.
+func (c *controller) hostProfiles(spec api.HardeningProfile) []api.HardeningProfile {
+	all := c.others(spec.Name)
+	if spec.Level != "" {
+		all[spec.Name] = spec
+	}
+	names := make([]string, 0, len(all))
+	for n := range all {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]api.HardeningProfile, len(names))
+	for i, n := range names {
+		out[i] = all[n]
+	}
+	return out
+}
+
 // Check refuses unknown controls and a control another profile on the
 // host sets otherwise.
 func (c *controller) Check(_ context.Context, spec api.HardeningProfile) error {
 	if err := spec.CheckControls(); err != nil {
 		return err
 	}
-	others, err := filepath.Glob(filepath.Join(c.deps.Paths.ConfigDir, api.HardeningKind.Dir, "*.json"))
-	if err != nil {
-		return err
-	}
-	for _, o := range others {
-		name := strings.TrimSuffix(filepath.Base(o), ".json")
-		if name == spec.Name {
-			continue
-		}
-		var other api.HardeningProfile
-		if err := readJSON(o, &other); err != nil {
-			continue
-		}
+	for name, other := range c.others(spec.Name) {
 		if id, v1, v2, ok := spec.Disagreement(other); ok {
 			return &api.Error{Code: api.CodeControlConflict, Message: fmt.Sprintf(
 				"control %s: this profile wants %s, steward_hardening_profile %q on the same host wants %s", id, v1, name, v2)}
@@ -130,16 +156,10 @@ func (c *controller) Apply(ctx context.Context, spec api.HardeningProfile, _ *ap
 		}
 		applied.Changed = applied.Changed || changed
 	}
-	perFamily := []struct{ path, text string }{{SysctlFile, renderSysctl(root, spec)}}
-	if h.container == "" {
-		perFamily = append(perFamily, struct{ path, text string }{ModprobeFile, renderModprobe(spec)})
-	}
-	for _, f := range perFamily {
-		changed, _, err := core.WriteIfChanged(filepath.Join(root, f.path), []byte(f.text), 0o644)
-		if err != nil {
-			return applied, err
-		}
-		applied.Changed = applied.Changed || changed
+	changed, err := c.writeShared(h, c.hostProfiles(spec))
+	applied.Changed = applied.Changed || changed
+	if err != nil {
+		return applied, err
 	}
 	if files, want, changed := c.dropInsChange(spec); changed {
 		for i, f := range files {
@@ -214,23 +234,64 @@ func (c *controller) Observe(ctx context.Context, spec api.HardeningProfile) (ap
 	return obs, nil
 }
 
-// Remove takes Steward's sshd drop-ins away. File modes and owners stay as
-// they are: they were the host's before, and stricter is never worse.
-func (c *controller) Remove(ctx context.Context, _ api.HardeningProfile) error {
-	for _, f := range []string{SysctlFile, ModprobeFile} {
-		if err := os.Remove(filepath.Join(c.deps.Paths.Root, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err // the runtime values stay until the next boot
-		}
+// writeShared writes the kernel parameter and module files of the host's
+// profiles (removed when none has such controls).
+func (c *controller) writeShared(h *host, ps []api.HardeningProfile) (bool, error) {
+	shared := []struct{ path, text string }{{SysctlFile, renderSysctl(h.root, ps)}}
+	if h.container == "" {
+		shared = append(shared, struct{ path, text string }{ModprobeFile, renderModprobe(ps)})
 	}
-	removed := false
-	for _, f := range c.dropIns() {
-		err := os.Remove(f)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	changed := false
+	for _, f := range shared {
+		path := filepath.Join(h.root, f.path)
+		if len(ps) == 0 {
+			err := os.Remove(path)
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return changed, err
+			}
+			changed = changed || err == nil
+			continue
+		}
+		ch, _, err := core.WriteIfChanged(path, []byte(f.text), 0o644)
+		if err != nil {
+			return changed, err
+		}
+		changed = changed || ch
+	}
+	return changed, nil
+}
+
+// Remove takes the profile's settings out of Steward's shared files (the
+// sshd drop-ins, the sysctl and modprobe files), which keep the other
+// profiles' and go when none is left. What it changed in the host's own
+// files (modes, login.defs, PAM, banners, units, packages) stays: stricter
+// is never worse, and the host's earlier state was not Steward's to keep.
+// The runtime kernel values stay until the next boot.
+func (c *controller) Remove(ctx context.Context, spec api.HardeningProfile) error {
+	rest := c.hostProfiles(api.HardeningProfile{Name: spec.Name})
+	if _, err := c.writeShared(newHost(ctx, c.deps.Paths.Root, c.run), rest); err != nil {
+		return err
+	}
+	changed := false
+	first, last := renderDropIns(rest)
+	for i, f := range c.dropIns() {
+		var err error
+		if len(rest) == 0 {
+			err = os.Remove(f)
+			changed = changed || err == nil
+			if errors.Is(err, fs.ErrNotExist) {
+				err = nil
+			}
+		} else {
+			var ch bool
+			ch, _, err = core.WriteIfChanged(f, []byte([]string{first, last}[i]), 0o600)
+			changed = changed || ch
+		}
+		if err != nil {
 			return err
 		}
-		removed = removed || err == nil
 	}
-	if !removed {
+	if !changed {
 		return nil
 	}
 	_, err := c.run(ctx, "systemctl", "reload-or-restart", "ssh.service")

@@ -219,7 +219,7 @@ func TestModulesServicesPackages(t *testing.T) {
 	if r := moduleResult(h, control(t, "modules.udf"), ""); r.Status != api.ControlNotApplicable || !strings.Contains(r.Reason, "a container (systemd-nspawn)") {
 		t.Errorf("in a container: %+v", r)
 	}
-	if d := renderModprobe(api.HardeningProfile{Name: "p", Level: "baseline"}); !strings.Contains(d, "install usb-storage /bin/false\nblacklist usb-storage\n") || strings.Contains(d, "squashfs") {
+	if d := renderModprobe([]api.HardeningProfile{{Name: "p", Level: "baseline"}}); !strings.Contains(d, "install usb-storage /bin/false\nblacklist usb-storage\n") || strings.Contains(d, "squashfs") {
 		t.Errorf("the baseline's modules, not the strict ones:\n%s", d)
 	}
 }

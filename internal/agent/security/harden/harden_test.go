@@ -66,7 +66,7 @@ func TestRenderDropIn(t *testing.T) {
 		"sshd.permit_root_login": {Value: "prohibit-password", Reason: "we log in as root with keys"},
 		"sshd.banner":            {Enabled: &off, Reason: "no banner here"},
 	}}
-	d, last := renderDropIns(p)
+	d, last := renderDropIns([]api.HardeningProfile{p})
 	if !strings.HasSuffix(last, "\nMaxStartups 10:30:60\n") || strings.Contains(d, "MaxStartups") {
 		t.Errorf("MaxStartups, whose last value wins, belongs in the last drop-in:\n%s---\n%s", d, last)
 	}
@@ -82,7 +82,7 @@ func TestRenderDropIn(t *testing.T) {
 	}
 	p.Level = "strict"
 	p.Controls["sshd.allow_groups"] = api.ControlSetting{Value: "ops admins", Reason: "only staff"}
-	if d, _ := renderDropIns(p); !strings.Contains(d, "AllowGroups ops admins\n") {
+	if d, _ := renderDropIns([]api.HardeningProfile{p}); !strings.Contains(d, "AllowGroups ops admins\n") {
 		t.Errorf("strict with allow_groups:\n%s", d)
 	}
 }
@@ -176,7 +176,7 @@ func TestSysctlControl(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	d := renderSysctl(root, p)
+	d := renderSysctl(root, []api.HardeningProfile{p})
 	if !strings.Contains(d, "net.ipv4.tcp_syncookies = 1\n") || strings.Contains(d, "kernel.randomize_va_space") {
 		t.Errorf("the file has the parameters that exist here, and only those:\n%s", d)
 	}

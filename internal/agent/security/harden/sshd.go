@@ -38,15 +38,16 @@ func parseSSHDT(out string) map[string]string {
 	return m
 }
 
-// renderDropIns are the drop-ins for the profile's sshd controls, in
-// catalogue order: the one sshd reads first, and the one it reads last.
-func renderDropIns(p api.HardeningProfile) (first, last string) {
+// renderDropIns are the drop-ins for the sshd controls of the host's
+// profiles, in catalogue order: the one sshd reads first, and the one it
+// reads last.
+func renderDropIns(ps []api.HardeningProfile) (first, last string) {
 	var f, l strings.Builder
 	for _, b := range []*strings.Builder{&f, &l} {
-		b.WriteString("# Written by steward-agent for steward_hardening_profile " + p.Name + "; edits are drift.\n")
+		b.WriteString(header(ps))
 	}
 	for _, c := range api.Catalogue {
-		if on, v := p.Expected(c); on && c.Family == "sshd" {
+		if on, v := expectedAny(ps, c); on && c.Family == "sshd" {
 			b := &f
 			if c.LastWins {
 				b = &l
@@ -55,6 +56,26 @@ func renderDropIns(p api.HardeningProfile) (first, last string) {
 		}
 	}
 	return f.String(), l.String()
+}
+
+// header is the first line of a file Steward writes for the profiles.
+func header(ps []api.HardeningProfile) string {
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = p.Name
+	}
+	return "# Written by steward-agent for steward_hardening_profile " + strings.Join(names, ", ") + "; edits are drift.\n"
+}
+
+// expectedAny is a control as the host's profiles want it: on when one
+// of them has it on, with that one's value (they never disagree).
+func expectedAny(ps []api.HardeningProfile, c api.ControlInfo) (bool, string) {
+	for _, p := range ps {
+		if on, v := p.Expected(c); on {
+			return true, v
+		}
+	}
+	return false, ""
 }
 
 // sshdSetting is where a keyword is first set in sshd's configuration.

@@ -93,12 +93,13 @@ func sysctlResult(root string, c api.ControlInfo, want string, file map[string]s
 	return r
 }
 
-// renderSysctl is SysctlFile for the parameters that apply here.
-func renderSysctl(root string, p api.HardeningProfile) string {
+// renderSysctl is SysctlFile for the host's profiles' parameters that
+// apply here.
+func renderSysctl(root string, ps []api.HardeningProfile) string {
 	var b strings.Builder
-	b.WriteString("# Written by steward-agent for steward_hardening_profile " + p.Name + "; edits are drift.\n")
+	b.WriteString(header(ps))
 	for _, c := range api.Catalogue {
-		if on, v := p.Expected(c); on && c.Family == "sysctl" && sysctlApplicable(root, c.Sysctl) == "" {
+		if on, v := expectedAny(ps, c); on && c.Family == "sysctl" && sysctlApplicable(root, c.Sysctl) == "" {
 			fmt.Fprintf(&b, "%s = %s\n", c.Sysctl, v)
 		}
 	}

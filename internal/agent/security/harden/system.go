@@ -97,12 +97,12 @@ func moduleResult(h *host, c api.ControlInfo, _ string) api.ControlResult {
 	return r
 }
 
-// renderModprobe is ModprobeFile for the profile's module controls.
-func renderModprobe(p api.HardeningProfile) string {
+// renderModprobe is ModprobeFile for the host's profiles' modules.
+func renderModprobe(ps []api.HardeningProfile) string {
 	var b strings.Builder
-	b.WriteString("# Written by steward-agent for steward_hardening_profile " + p.Name + "; edits are drift.\n")
+	b.WriteString(header(ps))
 	for _, c := range api.Catalogue {
-		if on, _ := p.Expected(c); on && c.Family == "modules" {
+		if on, _ := expectedAny(ps, c); on && c.Family == "modules" {
 			fmt.Fprintf(&b, "install %s /bin/false\nblacklist %s\n", c.Module, c.Module)
 		}
 	}
