@@ -110,8 +110,8 @@ var Catalogue = []ControlInfo{
 		SSHD: "UsePAM", Default: "yes", Check: yesNo},
 	{ID: "sshd.log_level", Title: "sshd: logs at INFO or VERBOSE", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.14"},
 		SSHD: "LogLevel", Default: "VERBOSE", Check: oneOfValues("INFO", "VERBOSE")},
-	{ID: "sshd.max_auth_tries", Title: "sshd: at most 4 authentication attempts", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.16"},
-		SSHD: "MaxAuthTries", Default: "4", Check: upTo(10)},
+	{ID: "sshd.max_auth_tries", Title: "sshd: at most 3 authentication attempts", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.16"},
+		SSHD: "MaxAuthTries", Default: "3", Check: upTo(10)},
 	{ID: "sshd.max_sessions", Title: "sshd: at most 10 sessions a connection", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.17"},
 		SSHD: "MaxSessions", Default: "10", Check: upTo(64)},
 	{ID: "sshd.max_startups", Title: "sshd: unauthenticated connections limited", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.18"},
@@ -120,8 +120,8 @@ var Catalogue = []ControlInfo{
 		SSHD: "LoginGraceTime", Default: "60", Check: upTo(60)},
 	{ID: "sshd.client_alive_interval", Title: "sshd: idle sessions probed every 15 s", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.7"},
 		SSHD: "ClientAliveInterval", Default: "15", Check: upTo(900)},
-	{ID: "sshd.client_alive_count_max", Title: "sshd: dead sessions closed after 3 probes", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.7"},
-		SSHD: "ClientAliveCountMax", Default: "3", Check: upTo(10)},
+	{ID: "sshd.client_alive_count_max", Title: "sshd: dead sessions closed after 2 probes", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.7"},
+		SSHD: "ClientAliveCountMax", Default: "2", Check: upTo(10)},
 	{ID: "sshd.banner", Title: "sshd: a login banner", Family: "sshd", Level: "baseline", Refs: []string{"CIS 5.1.5"},
 		SSHD: "Banner", Default: "/etc/issue.net", Check: pattern(sshdWord, "an absolute file path")},
 	{ID: "sshd.allow_groups", Title: "sshd: only these groups log in", Family: "sshd", Level: "strict", Refs: []string{"CIS 5.1.4"},
@@ -212,7 +212,7 @@ const (
 	coredump  = "/etc/systemd/coredump.conf /etc/systemd/coredump.conf.d/*.conf"
 	// DefaultBanner is the login banners' text: a warning, and nothing
 	// about the system (CIS 1.6.1–1.6.3).
-	DefaultBanner = "Authorized users only. All activity may be monitored and reported."
+	DefaultBanner = "Authorized access only. Activity on this system is monitored and recorded; unauthorized use is prohibited and subject to criminal prosecution."
 )
 
 var moreControls = []ControlInfo{
@@ -233,9 +233,9 @@ var moreControls = []ControlInfo{
 		SSHD: "AllowAgentForwarding", Default: "no", Check: yesNo},
 	{ID: "sshd.password_authentication", Title: "sshd: keys only, no passwords", Family: "sshd", Level: "strict",
 		SSHD: "PasswordAuthentication", Default: "no", Check: yesNo},
-	{ID: "sshd.compression", Title: "sshd: no compression", Family: "sshd", Level: "strict",
+	{ID: "sshd.compression", Title: "sshd: no compression", Family: "sshd", Level: "baseline",
 		SSHD: "Compression", Default: "no", Check: oneOfValues("no", "yes", "delayed")},
-	{ID: "sshd.tcp_keep_alive", Title: "sshd: no TCP keepalives (ClientAlive probes instead)", Family: "sshd", Level: "strict",
+	{ID: "sshd.tcp_keep_alive", Title: "sshd: no TCP keepalives (ClientAlive probes instead)", Family: "sshd", Level: "baseline",
 		SSHD: "TCPKeepAlive", Default: "no", Check: yesNo},
 
 	{ID: "sysctl.ipv6_accept_redirects", Title: "IPv6 redirects not accepted", Family: "sysctl", Level: "baseline", Refs: []string{"CIS 3.3.5", "ANSSI R13"},

@@ -49,7 +49,7 @@ resource "steward_hardening_profile" "second" {
 					`:22\s+and\s+disagree\s+about\s+control\s+sshd\.max_auth_tries`),
 			},
 			{
-				Config: base + second("base", "4"), PlanOnly: true,
+				Config: base + second("base", "3"), PlanOnly: true,
 				ExpectError: regexp.MustCompile(`(?s)Two\s+Hardening\s+Profiles\s+With\s+One\s+Name.*named\s+"base"`),
 			},
 			{
@@ -61,7 +61,7 @@ resource "steward_hardening_profile" "second" {
 				// The profile renamed (a replacement, which Terraform plans
 				// twice) beside a new one with its old name: no conflict
 				// with itself, none with the name it leaves.
-				Config: renamed + second("base", "4"), PlanOnly: true, ExpectNonEmptyPlan: true,
+				Config: renamed + second("base", "3"), PlanOnly: true, ExpectNonEmptyPlan: true,
 			},
 			{Config: base, PlanOnly: true},
 		},

@@ -43,7 +43,7 @@ func TestPlannedProfiles_conflicts(t *testing.T) {
 		adds []add
 		want []string // "<attr> <summary>" of every conflict, in order
 	}{
-		{"two that agree", []add{{h1, profile("a")}, {h1, profile("b", "sshd.max_auth_tries=4")}}, nil},
+		{"two that agree", []add{{h1, profile("a")}, {h1, profile("b", "sshd.max_auth_tries=3")}}, nil},
 		{"two that disagree", []add{{h1, profile("a")}, {h1, profile("b", "sshd.max_auth_tries=5")}}, []string{"controls Hardening Profiles Disagree"}},
 		{"disagree, the other planned first", []add{{h1, profile("b", "sshd.max_auth_tries=5")}, {h1, profile("a")}}, []string{"controls Hardening Profiles Disagree"}},
 		{"one switched off in the other", []add{{h1, profile("a")}, {h1, func() api.HardeningProfile {
@@ -87,7 +87,7 @@ func TestPlannedProfiles_message(t *testing.T) {
 	r.add("10.0.0.1:22", profile("base"))
 	got := r.add("10.0.0.1:22", profile("second", "sshd.max_auth_tries=5"))
 	want := `steward_hardening_profile "second" and steward_hardening_profile "base" are both planned for 10.0.0.1:22 and disagree about ` +
-		`control sshd.max_auth_tries: "second" wants "5", "base" wants "4".`
+		`control sshd.max_auth_tries: "second" wants "5", "base" wants "3".`
 	if len(got) != 1 || !strings.HasPrefix(got[0].detail, want) {
 		t.Errorf("%+v\nwant a detail starting %q", got, want)
 	}
@@ -153,7 +153,7 @@ resource "steward_hardening_profile" "b" {
 				ExpectError: regexp.MustCompile(`(?s)Two\s+Hardening\s+Profiles\s+With\s+One\s+Name.*named\s+"base"\s+on\s+192\.0\.2\.1:22`),
 			},
 			// Two that agree plan (and would create both).
-			{Config: profiles("4", "second"), PlanOnly: true, ExpectNonEmptyPlan: true},
+			{Config: profiles("3", "second"), PlanOnly: true, ExpectNonEmptyPlan: true},
 		},
 	})
 	if _, err := os.Stat(twin.file("/etc/steward/hardening")); !os.IsNotExist(err) {

@@ -112,7 +112,7 @@ func setConf(h *host, c api.ControlInfo, want string) (bool, error) {
 	}
 	canon := c.Key + " " + want
 	if c.Sep != "" {
-		canon = c.Key + " " + c.Sep + " " + want
+		canon = c.Key + c.Sep + want // every reader of these files takes it without spaces
 	}
 	set := false
 	files := confFiles(h, c)

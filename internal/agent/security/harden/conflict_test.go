@@ -36,7 +36,7 @@ func TestCheckConflict(t *testing.T) {
 	var ae *api.Error
 	err := c.Check(context.Background(), spec)
 	if !errors.As(err, &ae) || ae.Code != api.CodeControlConflict ||
-		ae.Message != `control sshd.max_auth_tries: this profile wants "6", steward_hardening_profile "other" on the same host wants "4"` {
+		ae.Message != `control sshd.max_auth_tries: this profile wants "6", steward_hardening_profile "other" on the same host wants "3"` {
 		t.Errorf("another max_auth_tries: %v", err)
 	}
 	spec.Controls = nil
@@ -63,7 +63,7 @@ func TestSharedFiles_twoProfiles(t *testing.T) {
 	base := api.HardeningProfile{Name: "base", Level: "baseline", Controls: map[string]api.ControlSetting{
 		"sshd.max_auth_tries": {Enabled: new(bool), Reason: "ops sets it"}}}
 	_, want, _ := c.dropInsChange(base)
-	if !strings.Contains(want[0], "AllowGroups ops\n") || !strings.Contains(want[0], "MaxAuthTries 4\n") ||
+	if !strings.Contains(want[0], "AllowGroups ops\n") || !strings.Contains(want[0], "MaxAuthTries 3\n") ||
 		!strings.HasPrefix(want[0], "# Written by steward-agent for steward_hardening_profile base, ops;") {
 		t.Fatalf("base's apply keeps ops' settings, and one switched off in base but on in ops:\n%s", want[0])
 	}

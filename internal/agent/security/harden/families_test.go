@@ -94,7 +94,7 @@ func TestConfControl_filesInOrder(t *testing.T) {
 	if _, err := setConf(h, c, "14"); err != nil {
 		t.Fatal(err)
 	}
-	if a, b := read(t, root, "/etc/security/pwquality.conf"), read(t, root, "/etc/security/pwquality.conf.d/50-x.conf"); a != "# minlen = 9\nminlen = 14\n" || b != "minlen = 14\n" {
+	if a, b := read(t, root, "/etc/security/pwquality.conf"), read(t, root, "/etc/security/pwquality.conf.d/50-x.conf"); a != "# minlen = 9\nminlen=14\n" || b != "minlen=14\n" {
 		t.Errorf("both files set it:\n%s\n%s", a, b)
 	}
 	l := control(t, "coredump.limits")

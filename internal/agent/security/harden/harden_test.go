@@ -70,7 +70,7 @@ func TestRenderDropIn(t *testing.T) {
 	if !strings.HasSuffix(last, "\nMaxStartups 10:30:60\n") || strings.Contains(d, "MaxStartups") {
 		t.Errorf("MaxStartups, whose last value wins, belongs in the last drop-in:\n%s---\n%s", d, last)
 	}
-	for _, want := range []string{"PermitRootLogin prohibit-password\n", "MaxAuthTries 4\n", "DisableForwarding yes\n"} {
+	for _, want := range []string{"PermitRootLogin prohibit-password\n", "MaxAuthTries 3\n", "DisableForwarding yes\n"} {
 		if !strings.Contains(d, want) {
 			t.Errorf("drop-in lacks %q:\n%s", want, d)
 		}
