@@ -52,12 +52,7 @@ func TestAccHardening(t *testing.T) {
 		_, _ = onHost(t, f, h, "rm -f /etc/ssh/sshd_config.d/00-early.conf; chmod 0640 /etc/shadow")
 		cleanHost(t, f, h)
 	})
-	run := func(cmd string) {
-		t.Helper()
-		if out, err := onHost(t, f, h, cmd); err != nil {
-			t.Fatalf("on %s: %s: %v\n%s", h.Name, cmd, err, out)
-		}
-	}
+	run := func(cmd string) { t.Helper(); mustOnHost(t, f, h, cmd) }
 	base := hardeningConfig(f, h, "baseline", "")
 	status := func(id string) tfjsonpath.Path { return tfjsonpath.New("status").AtMapKey(id) }
 	passed, notApplicable, off := baselineCounts()

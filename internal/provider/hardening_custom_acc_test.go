@@ -60,12 +60,7 @@ func TestAccHardening_customControls(t *testing.T) {
 		_, _ = onHost(t, f, h, "rm -rf "+dir+" /pwned /root/pwned /home/deploy/pwned; chown root:root /etc/issue.net; chmod 0644 /etc/issue.net")
 		cleanHost(t, f, h)
 	})
-	run := func(cmd string) {
-		t.Helper()
-		if out, err := onHost(t, f, h, cmd); err != nil {
-			t.Fatalf("on %s: %s: %v\n%s", h.Name, cmd, err, out)
-		}
-	}
+	run := func(cmd string) { t.Helper(); mustOnHost(t, f, h, cmd) }
 	run("rm -rf " + dir + " /pwned /root/pwned /home/deploy/pwned")
 	mode := customControlHCL{id: "custom.issue_net_mode", check: "stat -c '%a %U:%G' /etc/issue.net", expected: "644 root:root",
 		apply: "chown root:root /etc/issue.net && chmod 0644 /etc/issue.net"}

@@ -53,6 +53,14 @@ func hostCheck(t *testing.T, f fleet, h fleetHost, cmd, want string) resource.Te
 	}
 }
 
+// mustOnHost runs cmd as root on h and fails the test if it fails.
+func mustOnHost(t *testing.T, f fleet, h fleetHost, cmd string) {
+	t.Helper()
+	if out, err := onHost(t, f, h, cmd); err != nil {
+		t.Fatalf("on %s: %s: %v\n%s", h.Name, cmd, err, out)
+	}
+}
+
 // hostConfig is a steward_host on h, logged in as deploy with sudo; the
 // defaults trust on first use so that import finds the host.
 func hostConfig(f fleet, h fleetHost, body string) string {
