@@ -189,7 +189,8 @@ func (c *controller) Apply(ctx context.Context, spec api.HardeningProfile, _ *ap
 	}
 	var shadowed []string
 	for _, r := range obs.Controls {
-		if r.Family == "sshd" && r.Status == api.ControlFail && r.Reason != "" {
+		// sshd's earlier files and sysctl.d files read after Steward's.
+		if (r.Family == "sshd" || r.Family == "sysctl") && r.Status == api.ControlFail && strings.Contains(r.Reason, "Steward's") {
 			shadowed = append(shadowed, r.ID+": "+r.Reason)
 		}
 	}

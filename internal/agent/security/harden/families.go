@@ -62,8 +62,8 @@ func memo[T any](h *host, key string, read func() T) T {
 	return v
 }
 
-func (h *host) persisted() map[string]string {
-	return memo(h, "sysctl", func() map[string]string { return persisted(h.root) })
+func (h *host) persisted() sysctlPersisted {
+	return memo(h, "sysctl", func() sysctlPersisted { return persisted(h.root) })
 }
 
 // path is p on the host.

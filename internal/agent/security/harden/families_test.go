@@ -223,3 +223,28 @@ func TestModulesServicesPackages(t *testing.T) {
 		t.Errorf("the baseline's modules, not the strict ones:\n%s", d)
 	}
 }
+
+// A sysctl.d file read after Steward's sets another value at boot: drift
+// that names the file; a file of the same name in /etc hides /usr/lib's.
+func TestSysctlControl_laterFileWinsAtBoot(t *testing.T) {
+	root := writeTree(t, map[string]string{
+		"/proc/sys/net/ipv4/tcp_syncookies":      "1\n",
+		SysctlFile:                               "net.ipv4.tcp_syncookies = 1\n",
+		"/usr/lib/sysctl.d/99-vendor.conf":       "net.ipv4.tcp_syncookies = 0\n",
+		"/etc/sysctl.d/99-vendor.conf":           "# masked by the admin\n",
+		"/usr/lib/sysctl.d/70-other.conf":        "net/ipv4/tcp_syncookies=1\n",
+		"/etc/sysctl.d/80-local.conf":            "-net.ipv4.tcp_syncookies = 0\n",
+		"/usr/lib/sysctl.d/10-early-vendor.conf": "net.ipv4.tcp_syncookies = 0\n",
+	})
+	c := control(t, "sysctl.tcp_syncookies")
+	r := sysctlResult(root, c, "1", persisted(root))
+	if r.Status != api.ControlFail || r.Reason != "/etc/sysctl.d/80-local.conf sets 0 at boot, after Steward's "+SysctlFile {
+		t.Fatalf("80-local.conf wins at boot: %+v", r)
+	}
+	if err := os.Remove(filepath.Join(root, "/etc/sysctl.d/80-local.conf")); err != nil {
+		t.Fatal(err)
+	}
+	if r := sysctlResult(root, c, "1", persisted(root)); r.Status != api.ControlPass {
+		t.Errorf("/etc's 99-vendor.conf hides /usr/lib's, 70-other.conf agrees: %+v", r)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 
@@ -37,10 +38,59 @@ func sysctlApplicable(root, name string) (reason string) {
 	return ""
 }
 
-// persisted reads the values of SysctlFile.
-func persisted(root string) map[string]string {
+// sysctlSetting is a value a sysctl.d file sets, and where.
+type sysctlSetting struct{ value, file string }
+
+// sysctlPersisted is what the next boot sets: the values of SysctlFile,
+// and the value that wins at boot for each parameter.
+type sysctlPersisted struct {
+	ours map[string]string
+	boot map[string]sysctlSetting
+}
+
+// sysctlDirs are where systemd-sysctl reads *.conf, a file in an earlier
+// directory hiding one of the same name in a later one; the files run in
+// name order and /etc/sysctl.conf last, a later value winning.
+var sysctlDirs = []string{"/etc/sysctl.d", "/run/sysctl.d", "/usr/local/lib/sysctl.d", "/usr/lib/sysctl.d", "/lib/sysctl.d"}
+
+// persisted reads SysctlFile and every file systemd-sysctl reads at boot.
+func persisted(root string) sysctlPersisted {
+	p := sysctlPersisted{ours: map[string]string{}, boot: map[string]sysctlSetting{}}
+	byName := map[string]string{}
+	for _, d := range sysctlDirs {
+		m, _ := filepath.Glob(filepath.Join(root, d, "*.conf"))
+		for _, f := range m {
+			if _, hidden := byName[filepath.Base(f)]; !hidden {
+				byName[filepath.Base(f)] = f
+			}
+		}
+	}
+	names := make([]string, 0, len(byName))
+	for n := range byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	files := make([]string, 0, len(names)+1)
+	for _, n := range names {
+		files = append(files, byName[n])
+	}
+	files = append(files, filepath.Join(root, "/etc/sysctl.conf"))
+	for _, f := range files {
+		rel, _ := filepath.Rel(root, f)
+		for k, v := range readSysctlFile(f) {
+			p.boot[k] = sysctlSetting{value: v, file: "/" + rel}
+			if "/"+rel == SysctlFile {
+				p.ours[k] = v
+			}
+		}
+	}
+	return p
+}
+
+// readSysctlFile reads one sysctl.d file ("a.b = v", or "a/b = v").
+func readSysctlFile(path string) map[string]string {
 	out := map[string]string{}
-	f, err := os.Open(filepath.Join(root, SysctlFile))
+	f, err := os.Open(path)
 	if err != nil {
 		return out
 	}
@@ -52,15 +102,16 @@ func persisted(root string) map[string]string {
 			continue
 		}
 		if k, v, ok := strings.Cut(line, "="); ok {
-			out[strings.TrimSpace(k)] = strings.TrimSpace(v)
+			k = strings.TrimPrefix(strings.TrimSpace(k), "-")
+			out[strings.ReplaceAll(k, "/", ".")] = strings.TrimSpace(v)
 		}
 	}
 	return out
 }
 
-// sysctlResult compares the runtime value and the persisted one with the
-// expected value, each on its own.
-func sysctlResult(root string, c api.ControlInfo, want string, file map[string]string) api.ControlResult {
+// sysctlResult compares the runtime value, the persisted one and the one
+// the next boot sets with the expected value, each on its own.
+func sysctlResult(root string, c api.ControlInfo, want string, file sysctlPersisted) api.ControlResult {
 	r := api.ControlResult{Expected: want, Source: "/proc/sys"}
 	if why := sysctlApplicable(root, c.Sysctl); why != "" {
 		r.Status, r.Reason = api.ControlNotApplicable, why
@@ -73,7 +124,8 @@ func sysctlResult(root string, c api.ControlInfo, want string, file map[string]s
 	}
 	runtime := strings.Join(strings.Fields(string(b)), " ")
 	r.Actual = runtime
-	saved, ok := file[c.Sysctl]
+	saved, ok := file.ours[c.Sysctl]
+	boot := file.boot[c.Sysctl]
 	switch {
 	case runtime != want:
 		r.Status = api.ControlFail
@@ -84,11 +136,16 @@ func sysctlResult(root string, c api.ControlInfo, want string, file map[string]s
 		r.Status, r.Reason = api.ControlFail, "not persisted in "+SysctlFile+": the next boot loses it"
 	case saved != want:
 		r.Status, r.Reason = api.ControlFail, fmt.Sprintf("%s says %s: the next boot sets that", SysctlFile, saved)
+	case boot.value != want:
+		r.Status, r.Reason = api.ControlFail, fmt.Sprintf("%s sets %s at boot, after Steward's %s", boot.file, boot.value, SysctlFile)
 	default:
 		r.Status = api.ControlPass
 	}
 	if r.Status == api.ControlFail {
 		r.Source = "/proc/sys, " + SysctlFile
+		if boot.file != "" && boot.file != SysctlFile {
+			r.Source += ", " + boot.file
+		}
 	}
 	return r
 }
