@@ -195,8 +195,8 @@ func denyPackage(id, ref, level string, pkgs ...string) ControlInfo {
 }
 
 // A setting in a configuration file (family conf).
-func conf(id, title, level string, refs []string, path, key, sep, def string, check func(string) error) ControlInfo {
-	return ControlInfo{ID: id, Title: title, Family: "conf", Level: level, Refs: refs, Path: path, Key: key, Sep: sep, Default: def, Check: check}
+func conf(id, title string, refs []string, path, key, sep, def string, check func(string) error) ControlInfo {
+	return ControlInfo{ID: id, Title: title, Family: "conf", Level: "baseline", Refs: refs, Path: path, Key: key, Sep: sep, Default: def, Check: check}
 }
 
 func file(id, title, ref, path string, mode uint32) ControlInfo {
@@ -284,15 +284,15 @@ var moreControls = []ControlInfo{
 	{ID: "banner.issue_net", Title: "/etc/issue.net warns and says nothing of the system", Family: "banner", Level: "baseline", Refs: []string{"CIS 1.6.3"},
 		Path: "/etc/issue.net", Default: DefaultBanner, Check: pattern(bannerText, "one line of text without backslash escapes")},
 
-	conf("accounts.pass_max_days", "passwords expire after 365 days", "baseline", []string{"CIS 5.4.1.1", "ANSSI R31"},
+	conf("accounts.pass_max_days", "passwords expire after 365 days", []string{"CIS 5.4.1.1", "ANSSI R31"},
 		loginDefs, "PASS_MAX_DAYS", "", "365", upTo(365)),
-	conf("accounts.pass_min_days", "a password is kept at least a day", "baseline", []string{"CIS 5.4.1.2", "ANSSI R31"},
+	conf("accounts.pass_min_days", "a password is kept at least a day", []string{"CIS 5.4.1.2", "ANSSI R31"},
 		loginDefs, "PASS_MIN_DAYS", "", "1", upTo(30)),
-	conf("accounts.pass_warn_age", "a week's warning before a password expires", "baseline", []string{"CIS 5.4.1.3", "ANSSI R31"},
+	conf("accounts.pass_warn_age", "a week's warning before a password expires", []string{"CIS 5.4.1.3", "ANSSI R31"},
 		loginDefs, "PASS_WARN_AGE", "", "7", upTo(30)),
-	conf("accounts.encrypt_method", "passwords hashed with yescrypt or SHA-512", "baseline", []string{"CIS 5.4.1.4", "ANSSI R68"},
+	conf("accounts.encrypt_method", "passwords hashed with yescrypt or SHA-512", []string{"CIS 5.4.1.4", "ANSSI R68"},
 		loginDefs, "ENCRYPT_METHOD", "", "YESCRYPT", oneOfValues("YESCRYPT", "SHA512")),
-	conf("accounts.umask", "new files are not readable by others (umask 027)", "baseline", []string{"CIS 5.4.3.3", "ANSSI R36"},
+	conf("accounts.umask", "new files are not readable by others (umask 027)", []string{"CIS 5.4.3.3", "ANSSI R36"},
 		loginDefs, "UMASK", "", "027", pattern(octalMask, "an octal umask such as \"027\"")),
 
 	{ID: "pam.pwquality", Title: "PAM: pam_pwquality checks new passwords", Family: "pam", Level: "baseline", Refs: []string{"CIS 5.3.2.3", "ANSSI R67"},
@@ -301,28 +301,28 @@ var moreControls = []ControlInfo{
 		Module: "pam_pwhistory.so", Path: "/etc/pam.d/common-password", Default: "enabled"},
 	{ID: "pam.faillock", Title: "PAM: pam_faillock locks an account after failed logins", Family: "pam", Level: "baseline", Refs: []string{"CIS 5.3.2.2", "ANSSI R67"},
 		Module: "pam_faillock.so", Path: "/etc/pam.d/common-auth /etc/pam.d/common-account", Default: "enabled"},
-	conf("pam.pwquality_minlen", "passwords of at least 14 characters", "baseline", []string{"CIS 5.3.3.2.2", "ANSSI R31"},
+	conf("pam.pwquality_minlen", "passwords of at least 14 characters", []string{"CIS 5.3.3.2.2", "ANSSI R31"},
 		pwquality, "minlen", "=", "14", upTo(128)),
-	conf("pam.pwquality_difok", "a new password differs in at least 2 characters", "baseline", []string{"CIS 5.3.3.2.1"},
+	conf("pam.pwquality_difok", "a new password differs in at least 2 characters", []string{"CIS 5.3.3.2.1"},
 		pwquality, "difok", "=", "2", upTo(32)),
-	conf("pam.pwquality_minclass", "passwords mix 3 classes of characters", "baseline", []string{"CIS 5.3.3.2.3", "ANSSI R31"},
+	conf("pam.pwquality_minclass", "passwords mix 3 classes of characters", []string{"CIS 5.3.3.2.3", "ANSSI R31"},
 		pwquality, "minclass", "=", "3", upTo(4)),
-	conf("pam.pwquality_maxrepeat", "at most 3 same characters in a row", "baseline", []string{"CIS 5.3.3.2.4"},
+	conf("pam.pwquality_maxrepeat", "at most 3 same characters in a row", []string{"CIS 5.3.3.2.4"},
 		pwquality, "maxrepeat", "=", "3", upTo(32)),
-	conf("pam.pwquality_maxsequence", "at most 3 characters in sequence", "baseline", []string{"CIS 5.3.3.2.5"},
+	conf("pam.pwquality_maxsequence", "at most 3 characters in sequence", []string{"CIS 5.3.3.2.5"},
 		pwquality, "maxsequence", "=", "3", upTo(32)),
-	conf("pam.pwquality_dictcheck", "no dictionary words", "baseline", []string{"CIS 5.3.3.2.6"},
+	conf("pam.pwquality_dictcheck", "no dictionary words", []string{"CIS 5.3.3.2.6"},
 		pwquality, "dictcheck", "=", "1", oneOfValues("1")),
-	conf("pam.pwquality_enforcing", "weak passwords refused, not only warned of", "baseline", []string{"CIS 5.3.3.2.7"},
+	conf("pam.pwquality_enforcing", "weak passwords refused, not only warned of", []string{"CIS 5.3.3.2.7"},
 		pwquality, "enforcing", "=", "1", oneOfValues("1")),
-	conf("pam.pwhistory_remember", "the last 24 passwords cannot be reused", "baseline", []string{"CIS 5.3.3.3.1"},
+	conf("pam.pwhistory_remember", "the last 24 passwords cannot be reused", []string{"CIS 5.3.3.3.1"},
 		pwhistory, "remember", "=", "24", upTo(400)),
-	conf("pam.faillock_deny", "an account locks after 5 failed logins", "baseline", []string{"CIS 5.3.3.1.1"},
+	conf("pam.faillock_deny", "an account locks after 5 failed logins", []string{"CIS 5.3.3.1.1"},
 		faillock, "deny", "=", "5", upTo(5)),
-	conf("pam.faillock_unlock_time", "a locked account unlocks after 15 minutes", "baseline", []string{"CIS 5.3.3.1.2"},
+	conf("pam.faillock_unlock_time", "a locked account unlocks after 15 minutes", []string{"CIS 5.3.3.1.2"},
 		faillock, "unlock_time", "=", "900", pattern(regexp.MustCompile(`^(0|9[0-9][0-9]|[1-9][0-9]{3,5})$`), "0 (never) or at least 900 seconds")),
 
-	conf("coredump.limits", "no core dumps (hard limit 0)", "baseline", []string{"CIS 1.5.3", "ANSSI R14"},
+	conf("coredump.limits", "no core dumps (hard limit 0)", []string{"CIS 1.5.3", "ANSSI R14"},
 		limits, "* hard core", "", "0", pattern(limitValue, "a number of blocks or \"unlimited\"")),
 	{ID: "coredump.storage", Title: "systemd-coredump stores no core dumps", Family: "conf", Level: "baseline", Refs: []string{"CIS 1.5.3"},
 		Path: coredump, Key: "Storage", Sep: "=", Default: "none", Check: oneOfValues("none", "external", "journal"),

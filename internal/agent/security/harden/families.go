@@ -54,8 +54,8 @@ func newHost(ctx context.Context, root string, run func(context.Context, string,
 
 // memo returns what read returned the first time key was asked for.
 func memo[T any](h *host, key string, read func() T) T {
-	if v, ok := h.cache[key]; ok {
-		return v.(T)
+	if v, ok := h.cache[key].(T); ok {
+		return v
 	}
 	v := read()
 	h.cache[key] = v

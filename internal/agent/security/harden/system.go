@@ -121,6 +121,11 @@ func unloadModule(h *host, c api.ControlInfo, _ string) (bool, error) {
 // unitState is a systemd unit as `systemctl show` reports it.
 type unitState struct{ load, file, active string }
 
+// away says the unit cannot run: not installed, or masked and stopped.
+func (s unitState) away() bool {
+	return s.load == "not-found" || s.load == "" || s.load == "masked" && s.active != "active"
+}
+
 func (h *host) units() (map[string]unitState, error) {
 	type result struct {
 		m   map[string]unitState
@@ -194,7 +199,7 @@ func maskServices(h *host, c api.ControlInfo, _ string) (bool, error) {
 	}
 	var todo []string
 	for _, u := range c.Units {
-		if s := units[u]; s.load != "not-found" && s.load != "" && !(s.load == "masked" && s.active != "active") {
+		if s := units[u]; !s.away() {
 			todo = append(todo, u)
 		}
 	}
