@@ -13,7 +13,7 @@ import (
 type ControlInfo struct {
 	ID     string
 	Title  string
-	Family string // sshd, sysctl, files, homes, banner, conf, pam, modules, services, packages
+	Family string // sshd, sysctl, files, homes, banner, shell, conf, pam, modules, services, packages
 	Level  string // "baseline" or "strict"
 	Refs   []string
 	// Default is the expected value; Check validates an override.
@@ -36,6 +36,9 @@ type ControlInfo struct {
 	// Path may name more files after a space (globs, read in order: the
 	// last line that sets Key wins). Sep is "=" for "key = value" files.
 	Key, Sep string
+	// Content is the whole file a banner or shell control writes at Path,
+	// a format with the value as its one %s; empty is the value itself.
+	Content string
 	// Needs is a file the control needs on the host: without it the
 	// control is not applicable, for the reason NeedsWhy.
 	Needs, NeedsWhy string
@@ -284,6 +287,9 @@ var moreControls = []ControlInfo{
 	{ID: "banner.issue_net", Title: "/etc/issue.net warns and says nothing of the system", Family: "banner", Level: "baseline", Refs: []string{"CIS 1.6.3"},
 		Path: "/etc/issue.net", Default: DefaultBanner, Check: pattern(bannerText, "one line of text without backslash escapes")},
 
+	{ID: "accounts.shell_timeout", Title: "idle login shells end after 15 minutes (TMOUT)", Family: "shell", Level: "baseline",
+		Refs: []string{"CIS 5.4.3.2", "ANSSI R32"}, Path: "/etc/profile.d/60-steward-timeout.sh", Default: "900", Check: upTo(900),
+		Content: "# Written by steward-agent for steward_hardening_profile; edits are drift.\nTMOUT=%s\nreadonly TMOUT\nexport TMOUT"},
 	conf("accounts.pass_max_days", "passwords expire after 365 days", []string{"CIS 5.4.1.1", "ANSSI R31"},
 		loginDefs, "PASS_MAX_DAYS", "", "365", upTo(365)),
 	conf("accounts.pass_min_days", "a password is kept at least a day", []string{"CIS 5.4.1.2", "ANSSI R31"},

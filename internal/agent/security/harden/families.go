@@ -23,6 +23,7 @@ var families = map[string]family{
 	"files":    {check: func(h *host, c api.ControlInfo, _ string) api.ControlResult { return fileResult(h.root, c) }, apply: applyFiles},
 	"homes":    {check: homesResult, apply: fixHomes},
 	"banner":   {check: bannerResult, apply: writeBanner},
+	"shell":    {check: bannerResult, apply: writeBanner},
 	"conf":     {check: confResult, apply: setConf},
 	"pam":      {check: pamResult, apply: enablePAM},
 	"modules":  {check: moduleResult, apply: unloadModule},

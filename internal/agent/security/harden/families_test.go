@@ -126,6 +126,16 @@ func TestBannerControl(t *testing.T) {
 	if r := bannerResult(h, c, api.DefaultBanner); r.Status != api.ControlPass {
 		t.Errorf("after: %+v", r)
 	}
+	tm := control(t, "accounts.shell_timeout")
+	if _, err := writeBanner(h, tm, "600"); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, root, tm.Path); !strings.Contains(got, "\nTMOUT=600\nreadonly TMOUT\nexport TMOUT") {
+		t.Errorf("the timeout's script:\n%s", got)
+	}
+	if r := bannerResult(h, tm, "900"); r.Status != api.ControlFail || !strings.Contains(r.Actual, "TMOUT=600; readonly TMOUT") {
+		t.Errorf("another timeout: %+v", r)
+	}
 	if err := c.Check(`\s \r`); err == nil {
 		t.Error("escapes that print the system's name are refused")
 	}

@@ -275,9 +275,18 @@ func purgePackages(h *host, c api.ControlInfo, _ string) (bool, error) {
 	return true, err
 }
 
+// content is the whole file a banner or shell control wants.
+func content(c api.ControlInfo, want string) string {
+	if c.Content == "" {
+		return want
+	}
+	return fmt.Sprintf(c.Content, want)
+}
+
 // bannerResult: the file says exactly the profile's text.
 func bannerResult(h *host, c api.ControlInfo, want string) api.ControlResult {
 	r := api.ControlResult{Expected: want, Source: c.Path}
+	want = content(c, want)
 	b, err := os.ReadFile(h.path(c.Path))
 	switch {
 	case os.IsNotExist(err):
@@ -287,7 +296,7 @@ func bannerResult(h *host, c api.ControlInfo, want string) api.ControlResult {
 		r.Status, r.Reason = api.ControlError, err.Error()
 		return r
 	}
-	r.Actual = strings.TrimSpace(string(b))
+	r.Actual = strings.ReplaceAll(strings.TrimSpace(string(b)), "\n", "; ")
 	if len(r.Actual) > 120 {
 		r.Actual = r.Actual[:120] + "…"
 	}
@@ -299,6 +308,7 @@ func bannerResult(h *host, c api.ControlInfo, want string) api.ControlResult {
 }
 
 func writeBanner(h *host, c api.ControlInfo, want string) (bool, error) {
+	want = content(c, want)
 	if b, err := os.ReadFile(h.path(c.Path)); err == nil && strings.TrimSpace(string(b)) == want {
 		return false, nil
 	}
