@@ -13,7 +13,7 @@ import (
 type ControlInfo struct {
 	ID     string
 	Title  string
-	Family string // sshd, sysctl, files, homes, banner, shell, conf, pam, modules, services, packages
+	Family string // sshd, sysctl, files, homes, banner, shell, sudo, conf, pam, modules, services, packages
 	Level  string // "baseline" or "strict"
 	Refs   []string
 	// Default is the expected value; Check validates an override.
@@ -290,6 +290,13 @@ var moreControls = []ControlInfo{
 	{ID: "accounts.shell_timeout", Title: "idle login shells end after 15 minutes (TMOUT)", Family: "shell", Level: "baseline",
 		Refs: []string{"CIS 5.4.3.2", "ANSSI R32"}, Path: "/etc/profile.d/60-steward-timeout.sh", Default: "900", Check: upTo(900),
 		Content: "# Written by steward-agent for steward_hardening_profile; edits are drift.\nTMOUT=%s\nreadonly TMOUT\nexport TMOUT"},
+	{ID: "sudo.use_pty", Title: "sudo runs commands in a pseudo-terminal", Family: "sudo", Level: "baseline", Refs: []string{"CIS 5.2.2", "ANSSI R38"},
+		Key: "use_pty", Default: "yes", Check: yesNo, Needs: "/usr/bin/sudo", NeedsWhy: "sudo is not installed"},
+	{ID: "sudo.logfile", Title: "sudo logs to its own file", Family: "sudo", Level: "baseline", Refs: []string{"CIS 5.2.3", "ANSSI R38"},
+		Key: "logfile", Default: "/var/log/sudo.log", Check: pattern(regexp.MustCompile(`^/[A-Za-z0-9_./-]+$`), "an absolute file path"),
+		Needs: "/usr/bin/sudo", NeedsWhy: "sudo is not installed"},
+	{ID: "sudo.timestamp_timeout", Title: "sudo asks again after 15 minutes", Family: "sudo", Level: "baseline", Refs: []string{"CIS 5.2.6", "ANSSI R38"},
+		Key: "timestamp_timeout", Default: "15", Check: upTo(15), Needs: "/usr/bin/sudo", NeedsWhy: "sudo is not installed"},
 	conf("accounts.pass_max_days", "passwords expire after 365 days", []string{"CIS 5.4.1.1", "ANSSI R31"},
 		loginDefs, "PASS_MAX_DAYS", "", "365", upTo(365)),
 	conf("accounts.pass_min_days", "a password is kept at least a day", []string{"CIS 5.4.1.2", "ANSSI R31"},

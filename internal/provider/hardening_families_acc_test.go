@@ -14,7 +14,7 @@ import (
 // TestAccHardening_handEdits: on a fleet host with the baseline applied,
 // a person changes by hand what the families beyond sshd manage —
 // login.defs, the PAM stack (faillock taken out with pam-auth-update), a
-// home directory's mode, /etc/issue, a cron directory's mode, core dumps
+// home directory's mode, /etc/issue, sudo's timeout, a cron directory's mode, core dumps
 // allowed in a limits.d file, a denied package installed, a denied
 // service installed and running. Each shows in the plan naming its
 // control, one plain apply converges, and the plan after it is empty. A
@@ -45,6 +45,7 @@ func TestAccHardening_handEdits(t *testing.T) {
 		"coredump.limits":        regexp.MustCompile(`^fail: unlimited \(/etc/security/limits\.d/99-dev\.conf:1\)`),
 		"packages.telnet":        regexp.MustCompile(`^fail: telnet installed`),
 		"services.rsync":         regexp.MustCompile(`^fail: rsync\.service enabled, active`),
+		"sudo.timestamp_timeout": regexp.MustCompile(`^fail: 60 \(/etc/sudoers\.d/zz-steward-hardening\)`),
 	}
 	var drift []plancheck.PlanCheck
 	var passing []statecheck.StateCheck
@@ -80,6 +81,7 @@ resource "steward_hardening_profile" "ops" {
 					run("chmod 0755 /home/deploy /etc/cron.d")
 					run(`printf 'Debian GNU/Linux 12 \\n \\l\n\n' > /etc/issue`)
 					run("echo '* hard core unlimited' > /etc/security/limits.d/99-dev.conf")
+					run("sed -i 's/timestamp_timeout=15/timestamp_timeout=60/' /etc/sudoers.d/zz-steward-hardening")
 					// A package and a service of the deny lists, real to dpkg and systemd.
 					run("mkdir -p /tmp/telnet-deb/DEBIAN && printf 'Package: telnet\\nVersion: 99\\nArchitecture: all\\n" +
 						"Maintainer: Steward tests <tests@example.invalid>\\nDescription: stand-in for the test\\n' > /tmp/telnet-deb/DEBIAN/control && " +

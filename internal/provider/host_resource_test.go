@@ -200,7 +200,7 @@ func cleanHost(t *testing.T, f fleet, h fleetHost) {
 	if out, err := onHost(t, f, h, "systemctl disable --now steward-agent >/dev/null 2>&1; "+
 		// A firewall or a pending revert another test left behind.
 		"systemctl stop 'steward-revert-*.timer' >/dev/null 2>&1; nft delete table inet steward >/dev/null 2>&1; systemctl disable steward-firewall.service >/dev/null 2>&1; "+
-		"if ls /etc/ssh/sshd_config.d/*-steward-hardening.conf >/dev/null 2>&1; then rm -f /etc/ssh/sshd_config.d/*-steward-hardening.conf; systemctl reload ssh; fi; "+
+		"if ls /etc/ssh/sshd_config.d/*-steward-hardening.conf >/dev/null 2>&1; then rm -f /etc/ssh/sshd_config.d/*-steward-hardening.conf /etc/sudoers.d/zz-steward-hardening; systemctl reload ssh; fi; "+
 		"rm -rf /usr/local/lib/steward /etc/steward /etc/systemd/system/steward-agent.service /etc/systemd/system/steward-agent.service.d "+
 		"/etc/systemd/system/steward-firewall.service /var/lib/steward /var/log/steward; systemctl daemon-reload"); err != nil {
 		t.Fatalf("clean %s: %v\n%s", h.Name, err, out)

@@ -115,6 +115,10 @@ func (c *controller) Guard(ctx context.Context, spec api.HardeningProfile) (*cor
 		what = append(what, "sshd settings ("+DropIn+")")
 		plan.Then = [][]string{{"systemctl", "reload-or-restart", "ssh.service"}}
 	}
+	if _, changed := c.sudoersChange(spec); changed {
+		files = append(files, filepath.Join(c.deps.Paths.Root, SudoersFile))
+		what = append(what, "sudo settings ("+SudoersFile+")")
+	}
 	if pamChanges(newHost(ctx, c.deps.Paths.Root, c.run), spec) {
 		files = append(files, pamFiles(c.deps.Paths.Root)...)
 		what = append(what, "PAM stacks (/etc/pam.d/common-*)")
@@ -161,6 +165,12 @@ func (c *controller) Apply(ctx context.Context, spec api.HardeningProfile, _ *ap
 	if err != nil {
 		return applied, err
 	}
+	if text, changed := c.sudoersChange(spec); changed {
+		if err := c.writeSudoers(h, text); err != nil {
+			return applied, err
+		}
+		applied.Changed = true
+	}
 	if files, want, changed := c.dropInsChange(spec); changed {
 		for i, f := range files {
 			if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
@@ -189,8 +199,8 @@ func (c *controller) Apply(ctx context.Context, spec api.HardeningProfile, _ *ap
 	}
 	var shadowed []string
 	for _, r := range obs.Controls {
-		// sshd's earlier files and sysctl.d files read after Steward's.
-		if (r.Family == "sshd" || r.Family == "sysctl") && r.Status == api.ControlFail && strings.Contains(r.Reason, "Steward's") {
+		// sshd's earlier files, sysctl.d and sudoers.d files read after Steward's.
+		if (r.Family == "sshd" || r.Family == "sysctl" || r.Family == "sudo") && r.Status == api.ControlFail && strings.Contains(r.Reason, "Steward's") {
 			shadowed = append(shadowed, r.ID+": "+r.Reason)
 		}
 	}
@@ -272,6 +282,15 @@ func (c *controller) Remove(ctx context.Context, spec api.HardeningProfile) erro
 	rest := c.hostProfiles(api.HardeningProfile{Name: spec.Name})
 	if _, err := c.writeShared(newHost(ctx, c.deps.Paths.Root, c.run), rest); err != nil {
 		return err
+	}
+	if len(rest) == 0 {
+		if err := os.Remove(filepath.Join(c.deps.Paths.Root, SudoersFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	} else if text, changed := c.sudoersChange(api.HardeningProfile{Name: spec.Name}); changed {
+		if err := c.writeSudoers(newHost(ctx, c.deps.Paths.Root, c.run), text); err != nil {
+			return err
+		}
 	}
 	changed := false
 	first, last := renderDropIns(rest)

@@ -24,6 +24,7 @@ var families = map[string]family{
 	"homes":    {check: homesResult, apply: fixHomes},
 	"banner":   {check: bannerResult, apply: writeBanner},
 	"shell":    {check: bannerResult, apply: writeBanner},
+	"sudo":     {check: sudoResult, apply: noApply},
 	"conf":     {check: confResult, apply: setConf},
 	"pam":      {check: pamResult, apply: enablePAM},
 	"modules":  {check: moduleResult, apply: unloadModule},

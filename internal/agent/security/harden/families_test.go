@@ -258,3 +258,30 @@ func TestSysctlControl_laterFileWinsAtBoot(t *testing.T) {
 		t.Errorf("/etc's 99-vendor.conf hides /usr/lib's, 70-other.conf agrees: %+v", r)
 	}
 }
+
+// sudo: global Defaults only, the last one read winning; Steward's file
+// sorts last; a later file that overrides it is named.
+func TestSudoControl(t *testing.T) {
+	root := writeTree(t, map[string]string{
+		"/usr/bin/sudo":            "",
+		"/etc/sudoers":             "Defaults\tenv_reset, !use_pty\nDefaults:alice !use_pty\nDefaults logfile = \"/var/log/x.log\"\n",
+		"/etc/sudoers.d/README.md": "Defaults use_pty\n",
+		"/etc/sudoers.d/zzz-late":  "Defaults timestamp_timeout=30\n",
+	})
+	h := newHost(context.Background(), root, nil)
+	for id, want := range map[string]string{"sudo.use_pty": "fail: no /etc/sudoers", "sudo.logfile": "fail: /var/log/x.log /etc/sudoers",
+		"sudo.timestamp_timeout": "fail: 30 /etc/sudoers.d/zzz-late /etc/sudoers.d/zzz-late sets timestamp_timeout, read after"} {
+		c := control(t, id)
+		r := sudoResult(h, c, c.Default)
+		if got := r.Status + ": " + r.Actual + " " + r.Source + " " + r.Reason; !strings.HasPrefix(got, want) {
+			t.Errorf("%s: %q, want %q…", id, got, want)
+		}
+	}
+	d := renderSudoers([]api.HardeningProfile{{Name: "p", Level: "baseline"}})
+	if !strings.Contains(d, "Defaults use_pty\nDefaults logfile=\"/var/log/sudo.log\"\nDefaults timestamp_timeout=15\n") {
+		t.Errorf("the drop-in:\n%s", d)
+	}
+	if filepath.Base(SudoersFile) < "zz" || strings.Contains(filepath.Base(SudoersFile), ".") {
+		t.Error("Steward's sudoers file must sort last and have no dot (sudo skips those)")
+	}
+}
