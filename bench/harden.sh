@@ -15,19 +15,31 @@
 #   - on each host, the Lynis hardening index (Debian package lynis,
 #     `lynis audit system --quick`) before and after the tool, and a fresh
 #     `ssh root@host true` and `ssh deploy@host true` after it;
-#   - the effective sshd settings (`sshd -T`) and the modes of the files
-#     the controls name, compared between the two hosts: the two tools set
-#     the same things.
+#   - what the catalogue's controls read (sshd -T, file modes and owners,
+#     banners, login.defs/pwquality/faillock/limits settings, the PAM
+#     stacks, homes, units, packages), compared between the two hosts: the
+#     two tools set the same things.
 # Prints a table, the ratios and the targets of issue 12. The hosts are left
 # as they were found however the script ends: Steward's profile and host
-# destroyed (purge_on_destroy), then every file under /etc that differs
-# from a copy taken first (what a tool leaves behind, e.g. stricter modes)
-# put back from that copy, lynis and what came with it purged; the script
-# says what it had to put back by hand.
+# destroyed (purge_on_destroy), lynis and what came with it purged, then
+# every entry of /etc, /var/lib/ucf, /var/lib/pam, /usr/share/pam-configs
+# and every home directory that differs from a copy taken first (what a
+# tool leaves behind: Steward's destroy takes its sshd drop-ins away but
+# leaves modes, login.defs, PAM and banners as hardened) put back from that
+# copy; the script says what it had to put back by hand, and checks the
+# packages, users, groups, file list and those entries against the copy.
 #
 #   bench/harden.sh                     (takes the fleet lock itself; ~5 minutes)
 #   STEWARD_HOST=h1 ANSIBLE_HOST=h2 bench/harden.sh
-#   BENCH_KEEP=1 bench/harden.sh        (keeps the work directory: Lynis reports, logs)
+#   BENCH_KEEP=1 bench/harden.sh        (keeps the work directory: Lynis reports and logs, per-test points in lynis-*.log)
+#   LYNIS_TRY=FILE [LYNIS_TRY_PACKAGES="pkg..."] bench/harden.sh
+#       after Steward's measurements, each line of FILE ("LABEL: COMMAND")
+#       run as root on Steward's host, cumulative, with the Lynis index after
+#       each: what a control Steward lacks would be worth. The packages can
+#       be installed from the bench's repository meanwhile; all of it is put
+#       back with the rest. The packages' dependencies come from this
+#       machine's apt: one that needs a newer version of a package the host
+#       has (perl-base on the fleet image) cannot be installed.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 state=${FLEET_STATE:-/var/lib/steward-fleet}
@@ -72,12 +84,14 @@ fresh_login() {
 }
 
 # What a host holds before anything is installed or changed, to put it back
-# after: packages, users, groups, the file list, and /etc and /var/lib/ucf
-# (which packages' configuration files are registered there) as a tar with a
-# manifest (type, mode, owner, content hash of each entry).
+# after: packages, users, groups, the file list, and /etc, /var/lib/ucf
+# (packages' configuration files registered), /var/lib/pam and
+# /usr/share/pam-configs (pam-auth-update's state and profiles) and the
+# home directories themselves (their modes) as a tar with a manifest (type,
+# mode, owner, content hash of each entry).
 manifest_py=$(cat <<'PY'
 import hashlib, os, stat
-for d, dirs, files in (w for top in ("/etc", "/var/lib/ucf") for w in os.walk(top)):
+for d, dirs, files in (w for top in ("/etc", "/var/lib/ucf", "/var/lib/pam", "/usr/share/pam-configs") for w in os.walk(top)):
     dirs.sort()
     for x in sorted(dirs + files):
         p = os.path.join(d, x)
@@ -89,6 +103,9 @@ for d, dirs, files in (w for top in ("/etc", "/var/lib/ucf") for w in os.walk(to
         else:
             what = stat.filemode(st.st_mode)[0]
         print(p, oct(st.st_mode), st.st_uid, st.st_gid, what)
+for p in sorted(os.path.join("/home", x) for x in os.listdir("/home")):  # homes: the directories alone
+    st = os.lstat(p)
+    print(p, oct(st.st_mode), st.st_uid, st.st_gid, "home")
 PY
 )
 host_files() {
@@ -115,10 +132,10 @@ for t in "${tools[@]}"; do
     rm -rf "$work"; exit 1
   fi
 done
-echo "taking copies of /etc and /var/lib/ucf on ${host[steward]} and ${host[ansible]}..."
+echo "taking copies of /etc, /var/lib/ucf, /var/lib/pam and /usr/share/pam-configs on ${host[steward]} and ${host[ansible]}..."
 for t in "${tools[@]}"; do
   snapshot "$t" before
-  onhost "$t" "tar -cpf - -C / etc var/lib/ucf" >"$work/$t.etc.tar"
+  onhost "$t" "cd / && tar -cpf - etc var/lib/ucf var/lib/pam usr/share/pam-configs --no-recursion home/*" >"$work/$t.etc.tar"
   onhost "$t" "test -e /var/lib/steward || test -e /var/log/steward" && { echo "${host[$t]} has leftovers in /var/lib/steward or /var/log/steward; clean it first" >&2; exit 1; }
 done
 
@@ -355,15 +372,61 @@ a_ssh=$(fresh_login ansible)
 echo "Lynis after Ansible..."
 lynis_index ansible after >"$work/ansible.lynis.after"
 
-# The two tools set the same things: sshd's effective settings and the
-# modes of the files the catalogue names, read on both hosts.
+# The two tools set the same things: what the catalogue's controls read,
+# on both hosts (sshd's effective settings, file modes and owners, banners,
+# the settings of login.defs, pwquality, pwhistory, faillock, limits and
+# coredump.conf as their readers take them, the PAM stacks, homes, units
+# and packages).
 same_py=$(cat <<'PY'
 import glob, os, subprocess
-print(subprocess.run(["sshd", "-T"], capture_output=True, text=True, check=True).stdout, end="")
-for pat in ["/etc/ssh/sshd_config", "/etc/ssh/ssh_host_*_key", "/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow"]:
+def run(*cmd):
+    return subprocess.run(cmd, capture_output=True, text=True).stdout
+print(run("sshd", "-T"), end="")
+for pat in ["/etc/ssh/sshd_config", "/etc/ssh/ssh_host_*_key", "/etc/passwd", "/etc/passwd-", "/etc/group", "/etc/group-",
+            "/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/shells", "/etc/security/opasswd",
+            "/etc/crontab", "/etc/cron.hourly", "/etc/cron.daily", "/etc/cron.weekly", "/etc/cron.monthly", "/etc/cron.d",
+            "/etc/motd", "/etc/issue", "/etc/issue.net"]:
     for p in sorted(glob.glob(pat)):
         st = os.stat(p)
         print(p, oct(st.st_mode & 0o7777), st.st_uid, st.st_gid)
+for p in ["/etc/motd", "/etc/issue", "/etc/issue.net"]:
+    print(p, "says", repr(open(p).read().strip()) if os.path.exists(p) else None)
+def files(spec):
+    return [f for pat in spec.split() for f in (sorted(glob.glob(pat)) if "*" in pat else [pat]) if os.path.isfile(f)]
+settings = [("/etc/login.defs", k, " ") for k in ["PASS_MAX_DAYS", "PASS_MIN_DAYS", "PASS_WARN_AGE", "ENCRYPT_METHOD", "UMASK"]]
+settings += [("/etc/security/pwquality.conf /etc/security/pwquality.conf.d/*.conf", k, "=")
+             for k in ["minlen", "difok", "minclass", "maxrepeat", "maxsequence", "dictcheck", "enforcing"]]
+settings += [("/etc/security/pwhistory.conf", "remember", "="), ("/etc/security/faillock.conf", "deny", "="),
+             ("/etc/security/faillock.conf", "unlock_time", "="),
+             ("/etc/security/limits.conf /etc/security/limits.d/*.conf", "* hard core", " "),
+             ("/etc/systemd/coredump.conf /etc/systemd/coredump.conf.d/*.conf", "Storage", "="),
+             ("/etc/systemd/coredump.conf /etc/systemd/coredump.conf.d/*.conf", "ProcessSizeMax", "=")]
+for spec, key, sep in settings:
+    value = None  # the last line that sets it wins
+    for f in files(spec):
+        for line in open(f):
+            line = line.strip()
+            if not line or line[0] in "#;[":
+                continue
+            if sep == "=":
+                k, _, v = line.partition("=")
+                if k.strip() == key:
+                    value = v.strip()
+            elif line.split()[:len(key.split())] == key.split():
+                value = " ".join(line.split()[len(key.split()):])
+    print(spec.split()[0], key, "=", value)
+for s in ["auth", "account", "password"]:
+    for line in open(f"/etc/pam.d/common-{s}"):
+        if line.strip() and not line.startswith("#"):
+            print(f"common-{s}:", " ".join(line.split()))
+for line in open("/etc/passwd"):
+    f = line.rstrip("\n").split(":")
+    if len(f) == 7 and int(f[2]) >= 1000 and f[2] != "65534" and os.path.basename(f[6]) not in ("nologin", "false", ""):
+        st = os.stat(f[5])
+        print("home", f[0], f[5], oct(st.st_mode & 0o7777), st.st_uid)
+print(run("systemctl", "list-unit-files", "--no-legend", "autofs.service", "avahi-daemon.service", "cups.service", "rpcbind.service",
+          "rsync.service", "snmpd.service", "nfs-server.service", "xinetd.service"), end="")
+print(run("sh", "-c", "dpkg-query -W -f='${db:Status-Abbrev} ${Package}\\n' nis rsh-client talk telnet inetutils-telnet ldap-utils ftp tnftp prelink apport 2>/dev/null"), end="")
 PY
 )
 for t in "${tools[@]}"; do onhost "$t" python3 - <<<"$same_py" >"$work/$t.effective"; done
@@ -412,6 +475,6 @@ print(f"    drift check <= 1 s:      {s['drift']:.2f} s   {met(s['drift'] <= 1)}
 print(f"    Lynis index >= 80:       {s['after']}       {met(s['after'] >= 80)}   (dev-sec reached 70, quoted)")
 print(f"    SSH access kept:         {s['ssh']}      {met(s['ssh'] == 'yes' and a['ssh'] == 'yes')}   (root and deploy, fresh logins, after each tool)")
 PY
-echo "  Same effective settings on both hosts (sshd -T, file modes and owners): $same"
+echo "  Same effective settings on both hosts (sshd -T, modes and owners, banners, login.defs/PAM/limits settings, PAM stacks, homes): $same"
 [[ $same == yes ]] || sed 's/^/    /' "$work/effective.diff"
 echo "  Steward's compliance report on ${host[steward]}: $(tail -1 "$work/compliance.txt")"
