@@ -294,6 +294,7 @@ resource "steward_hardening_profile" "base" {
 }
 TF
 echo "Steward: first apply of the baseline profile..."
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 t0=$(now)
 "$tf" apply -auto-approve -no-color -input=false >apply1.log 2>&1 || { tail -30 apply1.log; exit 1; }
 s_first=$(elapsed "$t0" "$(now)")
@@ -382,7 +383,7 @@ import glob, os, subprocess
 def run(*cmd):
     return subprocess.run(cmd, capture_output=True, text=True).stdout
 print(run("sshd", "-T"), end="")
-for pat in ["/etc/ssh/sshd_config", "/etc/ssh/ssh_host_*_key", "/etc/passwd", "/etc/passwd-", "/etc/group", "/etc/group-",
+for pat in ["/etc/ssh/sshd_config", "/etc/ssh/ssh_host_*_key", "/etc/ssh/ssh_host_*_key.pub", "/etc/passwd", "/etc/passwd-", "/etc/group", "/etc/group-",
             "/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/shells", "/etc/security/opasswd",
             "/etc/crontab", "/etc/cron.hourly", "/etc/cron.daily", "/etc/cron.weekly", "/etc/cron.monthly", "/etc/cron.d",
             "/etc/motd", "/etc/issue", "/etc/issue.net"]:
@@ -432,12 +433,14 @@ PY
 for t in "${tools[@]}"; do onhost "$t" python3 - <<<"$same_py" >"$work/$t.effective"; done
 if diff "$work/steward.effective" "$work/ansible.effective" >"$work/effective.diff"; then same=yes; else same=no; fi
 
+load1=$(cut -d' ' -f1-3 /proc/loadavg)
 echo
 echo "Hardening a host: Steward's baseline profile and bench/ansible/harden.yml, on fleet hosts ${host[steward]} and ${host[ansible]}"
 echo "(systemd-nspawn containers of one bookworm image, $(nproc) cores shared with the fleet; Lynis $lynis_version, --quick;"
 tf_version=$("$tf" version -json | python3 -c 'import json,sys; print(json.load(sys.stdin)["terraform_version"])')
 ansible_version=$(ansible-playbook --version 2>/dev/null | sed -n '1s/.*\[core \(.*\)\]/\1/p')
-echo " Terraform $tf_version, ansible-core $ansible_version; medians of $runs for the drift checks)"
+echo " Terraform $tf_version, ansible-core $ansible_version; medians of $runs for the drift checks;"
+echo " this machine's load average $load0 when Steward's apply started, $load1 at the end)"
 python3 - "$work" "$runs" <<PY
 import sys
 w, runs = sys.argv[1], sys.argv[2]
