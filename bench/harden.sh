@@ -375,7 +375,7 @@ lynis_index ansible after >"$work/ansible.lynis.after"
 
 # The two tools set the same things: what the catalogue's controls read,
 # on both hosts (sshd's effective settings, file modes and owners, banners,
-# a login shell's TMOUT, the settings of login.defs, pwquality, pwhistory,
+# a login shell's TMOUT, sudo's Defaults, the settings of login.defs, pwquality, pwhistory,
 # faillock, limits and coredump.conf as their readers take them, the PAM
 # stacks, homes, units and packages).
 same_py=$(cat <<'PY'
@@ -417,6 +417,8 @@ for spec, key, sep in settings:
                 value = " ".join(line.split()[len(key.split()):])
     print(spec.split()[0], key, "=", value)
 print(run("bash", "-lc", "echo TMOUT=$TMOUT; readonly -p | grep -c TMOUT"), end="")  # a login shell's idle timeout
+print("sudo", sorted({" ".join(l.split()) for f in ["/etc/sudoers"] + glob.glob("/etc/sudoers.d/*") if os.path.isfile(f)
+                     for l in open(f) if l.startswith("Defaults")}))
 for s in ["auth", "account", "password"]:
     for line in open(f"/etc/pam.d/common-{s}"):
         if line.strip() and not line.startswith("#"):
@@ -479,6 +481,6 @@ print(f"    drift check <= 1 s:      {s['drift']:.2f} s   {met(s['drift'] <= 1)}
 print(f"    Lynis index >= 80:       {s['after']}       {met(s['after'] >= 80)}   (dev-sec reached 70, quoted)")
 print(f"    SSH access kept:         {s['ssh']}      {met(s['ssh'] == 'yes' and a['ssh'] == 'yes')}   (root and deploy, fresh logins, after each tool)")
 PY
-echo "  Same effective settings on both hosts (sshd -T, modes and owners, banners, TMOUT, login.defs/PAM/limits settings, PAM stacks, homes): $same"
+echo "  Same effective settings on both hosts (sshd -T, modes and owners, banners, TMOUT, sudo Defaults, login.defs/PAM/limits settings, PAM stacks, homes): $same"
 [[ $same == yes ]] || sed 's/^/    /' "$work/effective.diff"
 echo "  Steward's compliance report on ${host[steward]}: $(tail -1 "$work/compliance.txt")"
