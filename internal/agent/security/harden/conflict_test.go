@@ -62,12 +62,13 @@ func TestSharedFiles_twoProfiles(t *testing.T) {
 	}
 	base := api.HardeningProfile{Name: "base", Level: "baseline", Controls: map[string]api.ControlSetting{
 		"sshd.max_auth_tries": {Enabled: new(bool), Reason: "ops sets it"}}}
-	_, want, _ := c.dropInsChange(base)
+	first, last := renderDropIns(c.hostProfiles(base))
+	want := []string{first, last}
 	if !strings.Contains(want[0], "AllowGroups ops\n") || !strings.Contains(want[0], "MaxAuthTries 3\n") ||
 		!strings.HasPrefix(want[0], "# Written by steward-agent for steward_hardening_profile base, ops;") {
 		t.Fatalf("base's apply keeps ops' settings, and one switched off in base but on in ops:\n%s", want[0])
 	}
-	for i, f := range c.dropIns() {
+	for i, f := range []string{filepath.Join(c.deps.Paths.Root, DropIn), filepath.Join(c.deps.Paths.Root, DropInLast)} {
 		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +83,7 @@ func TestSharedFiles_twoProfiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	// ops' spec is gone and base's was never stored: nothing is left.
-	if _, err := os.Stat(c.dropIns()[0]); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(c.deps.Paths.Root, DropIn)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the last profile's removal removes the drop-in: %v", err)
 	}
 }

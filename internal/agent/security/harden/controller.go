@@ -9,9 +9,7 @@ package harden
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -19,7 +17,6 @@ import (
 
 	"github.com/stewardhq/terraform-provider-steward/internal/agent/core"
 	"github.com/stewardhq/terraform-provider-steward/internal/api"
-	"github.com/stewardhq/terraform-provider-steward/internal/atomicfile"
 )
 
 // Register adds the hardening lifecycle methods to an agent's method registry.
@@ -36,23 +33,6 @@ type controller struct {
 }
 
 var _ core.Guarded[api.HardeningProfile] = (*controller)(nil)
-
-func (c *controller) dropIns() []string {
-	return []string{filepath.Join(c.deps.Paths.Root, DropIn), filepath.Join(c.deps.Paths.Root, DropInLast)}
-}
-
-// dropInsChange reports whether the drop-ins differ from what the host's
-// profiles want, spec in place of its stored version.
-func (c *controller) dropInsChange(spec api.HardeningProfile) (files []string, want []string, changed bool) {
-	first, last := renderDropIns(c.hostProfiles(spec))
-	want = []string{first, last}
-	for i, f := range c.dropIns() {
-		if cur, err := os.ReadFile(f); err != nil || string(cur) != want[i] {
-			changed = true
-		}
-	}
-	return c.dropIns(), want, changed
-}
 
 // others are the host's other profiles, by name.
 func (c *controller) others(name string) map[string]api.HardeningProfile {
@@ -105,21 +85,19 @@ func (c *controller) Check(_ context.Context, spec api.HardeningProfile) error {
 	return nil
 }
 
-// Guard saves the sshd drop-ins and the PAM stacks when the profile
-// changes them: both can cut access.
+// Guard saves what the profile changes that can cut access: the sshd
+// drop-ins, the sudoers file and the PAM stacks.
 func (c *controller) Guard(ctx context.Context, spec api.HardeningProfile) (*core.RevertPlan, error) {
-	var files, what []string
+	h := newHost(ctx, c.deps.Paths.Root, c.run)
+	files, what, sshd := guarded(sharedChanges(h, c.hostProfiles(spec)))
+	for i := range files {
+		files[i] = h.path(files[i])
+	}
 	plan := &core.RevertPlan{}
-	if f, _, changed := c.dropInsChange(spec); changed {
-		files = append(files, f...)
-		what = append(what, "sshd settings ("+DropIn+")")
+	if sshd {
 		plan.Then = [][]string{{"systemctl", "reload-or-restart", "ssh.service"}}
 	}
-	if _, changed := c.sudoersChange(spec); changed {
-		files = append(files, filepath.Join(c.deps.Paths.Root, SudoersFile))
-		what = append(what, "sudo settings ("+SudoersFile+")")
-	}
-	if pamChanges(newHost(ctx, c.deps.Paths.Root, c.run), spec) {
+	if pamChanges(h, spec) {
 		files = append(files, pamFiles(c.deps.Paths.Root)...)
 		what = append(what, "PAM stacks (/etc/pam.d/common-*)")
 	}
@@ -142,16 +120,18 @@ func (c *controller) Guard(ctx context.Context, spec api.HardeningProfile) (*cor
 }
 
 // Apply sets every control that fails, family by family, then writes
-// the files one family keeps for all its controls (kernel parameters,
-// modules) and writes, validates and loads the sshd drop-ins.
+// Steward's shared files (sshd drop-ins, kernel parameters, modules,
+// sudoers), checks sshd's with `sshd -t` and reloads it, and runs the
+// custom controls. A control that still fails after all that has its
+// value set where Steward does not write (an earlier sshd drop-in, a
+// later sysctl.d or sudoers.d file): the apply says which and where.
 func (c *controller) Apply(ctx context.Context, spec api.HardeningProfile, _ *api.HardeningProfile) (core.Applied, error) {
 	var applied core.Applied
-	root := c.deps.Paths.Root
-	h := newHost(ctx, root, c.run)
+	h := newHost(ctx, c.deps.Paths.Root, c.run)
 	for _, ctl := range api.Catalogue {
 		on, want := spec.Expected(ctl)
-		f, ok := families[ctl.Family]
-		if !on || !ok || f.check(h, ctl, want).Status != api.ControlFail {
+		f := families[ctl.Family]
+		if !on || f.check(h, ctl, want).Status != api.ControlFail {
 			continue
 		}
 		changed, err := f.apply(h, ctl, want)
@@ -160,27 +140,13 @@ func (c *controller) Apply(ctx context.Context, spec api.HardeningProfile, _ *ap
 		}
 		applied.Changed = applied.Changed || changed
 	}
-	changed, err := c.writeShared(h, c.hostProfiles(spec))
-	applied.Changed = applied.Changed || changed
+	changes := sharedChanges(h, c.hostProfiles(spec))
+	sshd, err := writeChanges(h, changes)
+	applied.Changed = applied.Changed || len(changes) > 0
 	if err != nil {
 		return applied, err
 	}
-	if text, changed := c.sudoersChange(spec); changed {
-		if err := c.writeSudoers(h, text); err != nil {
-			return applied, err
-		}
-		applied.Changed = true
-	}
-	if files, want, changed := c.dropInsChange(spec); changed {
-		for i, f := range files {
-			if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
-				return applied, err
-			}
-			if err := atomicfile.Write(f, []byte(want[i]), 0o600); err != nil {
-				return applied, err
-			}
-		}
-		applied.Changed = true
+	if sshd {
 		if out, err := c.run(ctx, "sshd", "-t"); err != nil {
 			return applied, core.BadRequest("sshd refuses the settings (sshd -t): %s", core.LastLines(out, 5))
 		}
@@ -191,14 +157,8 @@ func (c *controller) Apply(ctx context.Context, spec api.HardeningProfile, _ *ap
 	if err := applyCustom(ctx, spec, &applied); err != nil {
 		return applied, err
 	}
-	// A value set before the drop-in cannot be fixed without editing a
-	// file Steward did not write: say which and where.
-	obs, err := c.Observe(ctx, spec)
-	if err != nil {
-		return applied, err
-	}
 	var shadowed []string
-	for _, r := range obs.Controls {
+	for _, r := range catalogueResults(newHost(ctx, c.deps.Paths.Root, c.run), spec) {
 		// sshd's earlier files, sysctl.d and sudoers.d files read after Steward's.
 		if (r.Family == "sshd" || r.Family == "sysctl" || r.Family == "sudo") && r.Status == api.ControlFail && strings.Contains(r.Reason, "Steward's") {
 			shadowed = append(shadowed, r.ID+": "+r.Reason)
@@ -212,109 +172,42 @@ func (c *controller) Apply(ctx context.Context, spec api.HardeningProfile, _ *ap
 
 // Observe reads every control of the profile live.
 func (c *controller) Observe(ctx context.Context, spec api.HardeningProfile) (api.HardeningObserved, error) {
-	var effective map[string]string
-	var sshdErr error
-	if out, err := c.run(ctx, "sshd", "-T"); err != nil {
-		sshdErr = err
-	} else {
-		effective = parseSSHDT(out)
-	}
-	first := firstSettings(c.deps.Paths.Root)
-	h := newHost(ctx, c.deps.Paths.Root, c.run)
-	var obs api.HardeningObserved
+	obs := api.HardeningObserved{Controls: catalogueResults(newHost(ctx, c.deps.Paths.Root, c.run), spec)}
+	obs.Controls = append(obs.Controls, observeCustom(ctx, spec)...)
+	return obs, nil
+}
+
+// catalogueResults checks every catalogue control of the profile on h.
+func catalogueResults(h *host, spec api.HardeningProfile) []api.ControlResult {
+	var out []api.ControlResult
 	for _, ctl := range api.Catalogue {
 		on, want := spec.Expected(ctl)
-		var r api.ControlResult
-		switch {
-		case !on:
-			r = api.ControlResult{Status: api.ControlOff, Expected: want}
-		case ctl.Family == "sshd" && sshdErr != nil:
-			r = api.ControlResult{Status: api.ControlError, Expected: want, Reason: sshdErr.Error()}
-		case ctl.Family == "sshd":
-			r = sshdResult(ctl, want, effective, first)
-		default:
+		r := api.ControlResult{Status: api.ControlOff, Expected: want}
+		if on {
 			r = families[ctl.Family].check(h, ctl, want)
 		}
 		r.ID, r.Title, r.Family, r.Refs = ctl.ID, ctl.Title, ctl.Family, ctl.Refs
 		if s, ok := spec.Controls[ctl.ID]; ok && r.Reason == "" {
 			r.Reason = "overridden: " + s.Reason
 		}
-		obs.Controls = append(obs.Controls, r)
+		out = append(out, r)
 	}
-	obs.Controls = append(obs.Controls, observeCustom(ctx, spec)...)
-	return obs, nil
-}
-
-// writeShared writes the kernel parameter and module files of the host's
-// profiles (removed when none has such controls).
-func (c *controller) writeShared(h *host, ps []api.HardeningProfile) (bool, error) {
-	shared := []struct{ path, text string }{{SysctlFile, renderSysctl(h.root, ps)}}
-	if h.container == "" {
-		shared = append(shared, struct{ path, text string }{ModprobeFile, renderModprobe(ps)})
-	}
-	changed := false
-	for _, f := range shared {
-		path := filepath.Join(h.root, f.path)
-		if len(ps) == 0 {
-			err := os.Remove(path)
-			if err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return changed, err
-			}
-			changed = changed || err == nil
-			continue
-		}
-		ch, _, err := core.WriteIfChanged(path, []byte(f.text), 0o644)
-		if err != nil {
-			return changed, err
-		}
-		changed = changed || ch
-	}
-	return changed, nil
+	return out
 }
 
 // Remove takes the profile's settings out of Steward's shared files (the
-// sshd drop-ins, the sysctl and modprobe files), which keep the other
-// profiles' and go when none is left. What it changed in the host's own
-// files (modes, login.defs, PAM, banners, units, packages) stays: stricter
-// is never worse, and the host's earlier state was not Steward's to keep.
-// The runtime kernel values stay until the next boot.
+// sshd drop-ins, the sysctl, modprobe and sudoers files), which keep the
+// other profiles' and go when none is left. What it changed in the host's
+// own files (modes, login.defs, PAM, banners, units, packages) stays:
+// stricter is never worse, and the host's earlier state was not Steward's
+// to keep. The runtime kernel values stay until the next boot.
 func (c *controller) Remove(ctx context.Context, spec api.HardeningProfile) error {
-	rest := c.hostProfiles(api.HardeningProfile{Name: spec.Name})
-	if _, err := c.writeShared(newHost(ctx, c.deps.Paths.Root, c.run), rest); err != nil {
+	h := newHost(ctx, c.deps.Paths.Root, c.run)
+	sshd, err := writeChanges(h, sharedChanges(h, c.hostProfiles(api.HardeningProfile{Name: spec.Name})))
+	if err != nil || !sshd {
 		return err
 	}
-	if len(rest) == 0 {
-		if err := os.Remove(filepath.Join(c.deps.Paths.Root, SudoersFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-	} else if text, changed := c.sudoersChange(api.HardeningProfile{Name: spec.Name}); changed {
-		if err := c.writeSudoers(newHost(ctx, c.deps.Paths.Root, c.run), text); err != nil {
-			return err
-		}
-	}
-	changed := false
-	first, last := renderDropIns(rest)
-	for i, f := range c.dropIns() {
-		var err error
-		if len(rest) == 0 {
-			err = os.Remove(f)
-			changed = changed || err == nil
-			if errors.Is(err, fs.ErrNotExist) {
-				err = nil
-			}
-		} else {
-			var ch bool
-			ch, _, err = core.WriteIfChanged(f, []byte([]string{first, last}[i]), 0o600)
-			changed = changed || ch
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if !changed {
-		return nil
-	}
-	_, err := c.run(ctx, "systemctl", "reload-or-restart", "ssh.service")
+	_, err = c.run(ctx, "systemctl", "reload-or-restart", "ssh.service")
 	return err
 }
 

@@ -11,15 +11,16 @@ import (
 
 // family checks and applies the controls of one api.ControlInfo.Family.
 // check reads the live host; apply changes it only where check would
-// fail and reports whether it changed anything. Families whose apply is
-// one file for all their controls (sshd, sysctl, modules) also have a
-// finish step in the controller.
+// fail and reports whether it changed anything. Families whose settings
+// are one file for all the host's profiles (sshd, sysctl, modules, sudo)
+// also have it in sharedFiles.
 type family struct {
 	check func(h *host, c api.ControlInfo, want string) api.ControlResult
 	apply func(h *host, c api.ControlInfo, want string) (bool, error)
 }
 
 var families = map[string]family{
+	"sshd":     {check: sshdCheck, apply: noApply},
 	"files":    {check: func(h *host, c api.ControlInfo, _ string) api.ControlResult { return fileResult(h.root, c) }, apply: applyFiles},
 	"homes":    {check: homesResult, apply: fixHomes},
 	"banner":   {check: bannerResult, apply: writeBanner},
@@ -62,6 +63,34 @@ func memo[T any](h *host, key string, read func() T) T {
 	v := read()
 	h.cache[key] = v
 	return v
+}
+
+// sshdView is sshd's effective configuration (`sshd -T`) and where each
+// keyword takes its value.
+type sshdView struct {
+	effective map[string]string
+	first     map[string]sshdSetting
+	err       error
+}
+
+func (h *host) sshd() sshdView {
+	return memo(h, "sshd", func() sshdView {
+		out, err := h.run(h.ctx, "sshd", "-T")
+		if err != nil {
+			return sshdView{err: err}
+		}
+		return sshdView{effective: parseSSHDT(out), first: firstSettings(h.root)}
+	})
+}
+
+// sshdCheck reads a control from sshd's effective configuration; the
+// drop-ins are shared files (sharedFiles).
+func sshdCheck(h *host, c api.ControlInfo, want string) api.ControlResult {
+	v := h.sshd()
+	if v.err != nil {
+		return api.ControlResult{Status: api.ControlError, Expected: want, Reason: v.err.Error()}
+	}
+	return sshdResult(c, want, v.effective, v.first)
 }
 
 func (h *host) persisted() sysctlPersisted {

@@ -112,29 +112,3 @@ func renderSudoers(ps []api.HardeningProfile) string {
 // noApply is the apply of a family whose file the controller writes for
 // all its controls at once.
 func noApply(*host, api.ControlInfo, string) (bool, error) { return false, nil }
-
-// sudoersChange is SudoersFile as the host's profiles want it ("" for
-// none: sudo is not installed), and whether the host's differs.
-func (c *controller) sudoersChange(spec api.HardeningProfile) (want string, changed bool) {
-	if _, err := os.Stat(filepath.Join(c.deps.Paths.Root, "/usr/bin/sudo")); err != nil {
-		return "", false
-	}
-	want = renderSudoers(c.hostProfiles(spec))
-	cur, err := os.ReadFile(filepath.Join(c.deps.Paths.Root, SudoersFile))
-	return want, err != nil || string(cur) != want
-}
-
-// writeSudoers checks text with `visudo -c` in a file sudo skips (its
-// name has a dot), then renames it into place.
-func (c *controller) writeSudoers(h *host, text string) error {
-	path := filepath.Join(h.root, SudoersFile)
-	tmp := filepath.Join(filepath.Dir(path), ".steward-hardening.new")
-	if err := os.WriteFile(tmp, []byte(text), 0o440); err != nil {
-		return err
-	}
-	if out, err := h.run(h.ctx, "visudo", "-c", "-q", "-f", tmp); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("visudo refuses the sudo settings: %s", strings.TrimSpace(out))
-	}
-	return os.Rename(tmp, path)
-}
