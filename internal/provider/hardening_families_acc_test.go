@@ -16,7 +16,8 @@ import (
 // login.defs, the PAM stack (faillock taken out with pam-auth-update), a
 // home directory's mode, /etc/issue, sudo's timeout, a cron directory's mode, core dumps
 // allowed in a limits.d file, a denied package installed, a denied
-// service installed and running. Each shows in the plan naming its
+// service installed and running, a kernel parameter set with sysctl -w
+// and Steward's sysctl.d file deleted. Each shows in the plan naming its
 // control, one plain apply converges, and the plan after it is empty. A
 // second profile that agrees is applied beside the first and removed
 // again: the first's sshd settings stay.
@@ -99,6 +100,31 @@ resource "steward_hardening_profile" "ops" {
 					hostCheck(t, f, h, "systemctl is-enabled rsync.service; systemctl is-active rsync.service || true", "masked\ninactive"),
 					hostCheck(t, f, h, "cat /etc/security/limits.d/99-dev.conf", "* hard core 0"),
 				),
+			},
+			{Config: base, PlanOnly: true},
+			{
+				// A runtime kernel parameter changed with sysctl -w, the
+				// file untouched: drift, and one apply sets it again.
+				PreConfig: func() { run("sysctl -qw net.ipv4.tcp_syncookies=0") },
+				Config:    base,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectBeforeMap(hardeningAddr, "status", "sysctl.tcp_syncookies",
+						regexp.MustCompile(`^fail: 0 \(/proc/sys, /etc/sysctl\.d/60-steward-hardening\.conf\); the runtime value differs`)),
+					plancheck.ExpectKnownValue(hardeningAddr, status("sysctl.tcp_syncookies"), knownvalue.StringExact("pass")),
+				}},
+				Check: hostCheck(t, f, h, "sysctl -n net.ipv4.tcp_syncookies", "1"),
+			},
+			{
+				// The file deleted, the runtime values untouched: the next
+				// boot would lose them, which is drift too.
+				PreConfig: func() { run("rm /etc/sysctl.d/60-steward-hardening.conf") },
+				Config:    base,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectBeforeMap(hardeningAddr, "status", "sysctl.log_martians",
+						regexp.MustCompile(`^fail: 1 \(/proc/sys, /etc/sysctl\.d/60-steward-hardening\.conf\); not persisted`)),
+					plancheck.ExpectKnownValue(hardeningAddr, status("sysctl.log_martians"), knownvalue.StringExact("pass")),
+				}},
+				Check: hostCheck(t, f, h, "grep -c '^net\\.' /etc/sysctl.d/60-steward-hardening.conf", "14"),
 			},
 			{Config: base, PlanOnly: true},
 			{

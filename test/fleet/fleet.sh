@@ -200,9 +200,12 @@ start_container() {
   cg=$(fleet_cgroup)/$name
   for d in $(cgroup_roots); do mkdir -p "$d/$cg"; done
   # Boot. setsid so the container outlives this script and is killed as one group by down.
+  # SYSTEMD_NSPAWN_API_VFS_WRITABLE=network: /proc/sys stays read-only but for
+  # /proc/sys/net, the host's own network namespace's parameters, as nspawn
+  # does with --private-network and LXC and Docker do with a network of their own.
   (
     for d in $(cgroup_roots); do echo "$BASHPID" >"$d/$cg/cgroup.procs"; done
-    exec setsid systemd-nspawn -q -b --register=no --keep-unit -M "stw-$name" --hostname="$name" \
+    SYSTEMD_NSPAWN_API_VFS_WRITABLE=network exec setsid systemd-nspawn -q -b --register=no --keep-unit -M "stw-$name" --hostname="$name" \
       --setenv=STEWARD_FLEET_HOST="$name" --capability=CAP_NET_ADMIN \
       -D "$rootfs" --overlay="$rootfs:$up:/" --network-namespace-path="/run/netns/stw-$name" \
       --resolv-conf=off --timezone=off --link-journal=no
