@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: hardening a host. In one run, on two fleet hosts of the same
-# image (systemd-nspawn containers: /proc/sys is read-only):
+# image (systemd-nspawn containers: /proc/sys is read-only but for the
+# host's own network namespace's /proc/sys/net):
 #   - Steward, on STEWARD_HOST (default h2): a steward_host deployed (not
 #     timed), then the `terraform apply` that adds a steward_hardening_profile
 #     with level = "baseline" (root keeps key logins: the fleet's operators
@@ -120,7 +121,11 @@ snapshot() { # TOOL SUFFIX
   onhost "$t" "cut -d: -f1 /etc/group" | sort >"$work/$t.groups.$s"
   host_files "$t" >"$work/$t.files.$s"
   onhost "$t" python3 - <<<"$manifest_py" >"$work/$t.etc.$s"
+  net_sysctls "$t" >"$work/$t.sysctl.$s"
 }
+# net_sysctls TOOL: the host's own network parameters that either tool sets
+# at runtime (its /proc/sys/net is writable; the rest of /proc/sys is not).
+net_sysctls() { onhost "$1" "sysctl -a 2>/dev/null | grep -E '^net\.ipv[46]\.(conf\.|ip_forward|icmp_|tcp_syncookies)'" | sort; }
 bench_list=/etc/apt/sources.list.d/steward-bench-harden.list
 for t in "${tools[@]}"; do
   if onhost "$t" "test -e /usr/local/lib/steward || test -e /etc/steward || systemctl cat steward-agent.service >/dev/null 2>&1"; then
@@ -186,6 +191,9 @@ cleanup() {
       /var/lib/apt/lists/*${bridge}*${repo_port:-0}_*; cd /var/cache/apt/archives && rm -f $(cd "$work/repo" 2>/dev/null && echo *.deb)"
     grep -qx /var/lib/apt/extended_states "$work/$t.files.before" || onhost "$t" "rm -f /var/lib/apt/extended_states"
     [[ -f $work/$t.etc.before ]] && restore "$t"
+    # The runtime network parameters the tools set, back to their values.
+    [[ -f $work/$t.sysctl.before ]] && net_sysctls "$t" | comm -13 - "$work/$t.sysctl.before" | sed 's/ = /=/' |
+      while read -r kv; do onhost "$t" "sysctl -qw '$kv'" </dev/null; echo "sysctl $kv" >>"$work/$t.restored"; done
     # What apt and Lynis logged (/var/log/apt/*.log and the like, new files only).
     local logs
     logs=$(host_files "$t" | comm -13 "$work/$t.files.before" - | grep '^/var/log/' | tr '\n' ' ')
@@ -196,7 +204,7 @@ cleanup() {
     [[ -f $work/$t.etc.before ]] || continue
     snapshot "$t" end
     local k bad=
-    for k in packages users groups files etc; do
+    for k in packages users groups files etc sysctl; do
       cmp -s "$work/$t.$k.before" "$work/$t.$k.end" || { bad+=" $k"; diff "$work/$t.$k.before" "$work/$t.$k.end" | head -20; }
     done
     if [[ -n $bad ]]; then
