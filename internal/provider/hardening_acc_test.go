@@ -97,7 +97,7 @@ resource "steward_hardening_profile" "p" {
 				PreConfig: func() { run("chmod o+r /etc/shadow") },
 				Config:    base,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-					expectBeforeMap(hardeningAddr, "status", "files.shadow", regexp.MustCompile(`^fail: /etc/shadow 0644 root:shadow`)),
+					expectStatusBefore("files.shadow", regexp.MustCompile(`^fail: /etc/shadow 0644 root:shadow`)),
 					plancheck.ExpectKnownValue(hardeningAddr, status("files.shadow"), knownvalue.StringExact("pass")),
 				}},
 				Check: hostCheck(t, f, h, "stat -c %a /etc/shadow", "640"),
@@ -181,10 +181,10 @@ data "steward_compliance" "c" {
 	})
 }
 
-// expectBeforeMap is a plan check that key of the map attribute, as the
-// host reported it, matches want.
-func expectBeforeMap(addr, attr, key string, want *regexp.Regexp) plancheck.PlanCheck {
-	return beforeCheck{addr: addr, attr: attr, key: key, want: want}
+// expectStatusBefore is a plan check that the profile's status of a
+// control, as the host reported it, matches want.
+func expectStatusBefore(id string, want *regexp.Regexp) plancheck.PlanCheck {
+	return beforeCheck{addr: hardeningAddr, attr: "status", key: id, want: want}
 }
 
 // baselineCounts is how the baseline's controls report on a fleet host:

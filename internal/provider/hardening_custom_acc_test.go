@@ -115,7 +115,7 @@ func TestAccHardening_customControls(t *testing.T) {
 				Config:    cfg,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(hardeningAddr, plancheck.ResourceActionUpdate),
-					expectBeforeMap(hardeningAddr, "status", "custom.issue_net_mode", regexp.MustCompile(`^fail: 600 root:root \(check: exit status 0\)$`)),
+					expectStatusBefore("custom.issue_net_mode", regexp.MustCompile(`^fail: 600 root:root \(check: exit status 0\)$`)),
 					plancheck.ExpectKnownValue(hardeningAddr, status("custom.issue_net_mode"), knownvalue.StringExact("pass")),
 				}},
 				Check: resource.ComposeTestCheckFunc(

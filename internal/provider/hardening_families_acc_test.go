@@ -51,7 +51,7 @@ func TestAccHardening_handEdits(t *testing.T) {
 	var drift []plancheck.PlanCheck
 	var passing []statecheck.StateCheck
 	for id, want := range edited {
-		drift = append(drift, expectBeforeMap(hardeningAddr, "status", id, want),
+		drift = append(drift, expectStatusBefore(id, want),
 			plancheck.ExpectKnownValue(hardeningAddr, status(id), knownvalue.StringExact("pass")))
 		passing = append(passing, statecheck.ExpectKnownValue(hardeningAddr, status(id), knownvalue.StringExact("pass")))
 	}
@@ -108,7 +108,7 @@ resource "steward_hardening_profile" "ops" {
 				PreConfig: func() { run("sysctl -qw net.ipv4.tcp_syncookies=0") },
 				Config:    base,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-					expectBeforeMap(hardeningAddr, "status", "sysctl.tcp_syncookies",
+					expectStatusBefore("sysctl.tcp_syncookies",
 						regexp.MustCompile(`^fail: 0 \(/proc/sys, /etc/sysctl\.d/60-steward-hardening\.conf\); the runtime value differs`)),
 					plancheck.ExpectKnownValue(hardeningAddr, status("sysctl.tcp_syncookies"), knownvalue.StringExact("pass")),
 				}},
@@ -120,7 +120,7 @@ resource "steward_hardening_profile" "ops" {
 				PreConfig: func() { run("rm /etc/sysctl.d/60-steward-hardening.conf") },
 				Config:    base,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-					expectBeforeMap(hardeningAddr, "status", "sysctl.log_martians",
+					expectStatusBefore("sysctl.log_martians",
 						regexp.MustCompile(`^fail: 1 \(/proc/sys, /etc/sysctl\.d/60-steward-hardening\.conf\); not persisted`)),
 					plancheck.ExpectKnownValue(hardeningAddr, status("sysctl.log_martians"), knownvalue.StringExact("pass")),
 				}},
