@@ -124,7 +124,7 @@ resource "steward_hardening_profile" "ops" {
 						regexp.MustCompile(`^fail: 1 \(/proc/sys, /etc/sysctl\.d/60-steward-hardening\.conf\); not persisted`)),
 					plancheck.ExpectKnownValue(hardeningAddr, status("sysctl.log_martians"), knownvalue.StringExact("pass")),
 				}},
-				Check: hostCheck(t, f, h, "grep -c '^net\\.' /etc/sysctl.d/60-steward-hardening.conf", "14"),
+				Check: hostCheck(t, f, h, "grep -c '^net\\.' /etc/sysctl.d/60-steward-hardening.conf", "23"),
 			},
 			{Config: base, PlanOnly: true},
 			{
